@@ -1,0 +1,135 @@
+//! The `meridian` command line.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::{app, config::Config, graphql, migrate, seed, shutdown, AppState};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "meridian",
+    version,
+    about = "One GraphQL API over PostgreSQL, ClickHouse, Redis and MongoDB"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve GraphQL over HTTP and websockets (GraphiQL at /graphql).
+    Serve,
+    /// Bring all four stores to the current schema (idempotent).
+    Migrate,
+    /// Replace the demo data in all four stores with a deterministic dataset.
+    Seed(SeedArgs),
+    /// Print the GraphQL schema (SDL), as committed in schema.graphql.
+    Schema,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SeedArgs {
+    /// Number of users.
+    #[arg(long, default_value_t = 200)]
+    pub users: u32,
+    /// Number of assets (well-known ones first, then generated tokens).
+    #[arg(long, default_value_t = 20)]
+    pub assets: u32,
+    /// Days of one-minute price ticks per asset.
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
+    /// Random seed: the same seed gives the same dataset.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Time of the last tick (RFC 3339); defaults to now.
+    #[arg(long)]
+    pub end: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Schema => {
+            print!("{}", graphql::sdl());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve => serve(cli.config).await,
+        Command::Migrate => {
+            let state = connected_state(cli.config).await?;
+            let report = migrate::run(state.stores()).await?;
+            if report.is_noop() {
+                eprintln!("migrate: every store is up to date");
+            } else {
+                eprintln!(
+                    "migrate: postgres {:?}, clickhouse {:?}, mongodb indexes {:?}",
+                    report.postgres, report.clickhouse, report.mongo_indexes
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Seed(args) => {
+            if args.users == 0 || args.assets == 0 || args.days == 0 {
+                anyhow::bail!("--users, --assets and --days must each be at least 1");
+            }
+            let state = connected_state(cli.config).await?;
+            let shape = seed::Shape {
+                users: args.users,
+                assets: args.assets,
+                days: args.days,
+                seed: args.seed,
+                end: args.end.unwrap_or_else(chrono::Utc::now),
+            };
+            let report = seed::run(state.stores(), &shape, &seed::Progress::auto()).await?;
+            eprintln!(
+                "seed: {} users, {} assets, {} trades, {} holdings, {} ticks, {} activity events in {:.1}s",
+                report.users,
+                report.assets,
+                report.trades,
+                report.holdings,
+                report.ticks,
+                report.activity_events,
+                report.elapsed.as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    tracing::info!(?config, "starting");
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.http_addr))?;
+    let addr = listener.local_addr()?;
+    let state = AppState::new(config).await?;
+    tracing::info!("listening on http://{addr}; GraphiQL at http://{addr}/graphql");
+    eprintln!("meridian: GraphiQL at http://{addr}/graphql");
+    app::run(listener, state, shutdown::signal()).await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// State for a one-off command, after checking that every store answers, so that a store
+/// that is down fails fast with its name rather than part-way through.
+async fn connected_state(config: Config) -> anyhow::Result<AppState> {
+    let state = AppState::new(config).await?;
+    let down: Vec<String> = state
+        .stores()
+        .readiness()
+        .await
+        .into_iter()
+        .filter(|s| !s.up)
+        .map(|s| format!("{} ({})", s.store, s.error.unwrap_or_default()))
+        .collect();
+    if !down.is_empty() {
+        anyhow::bail!(
+            "cannot reach {}; is the stack up? (scripts/stack status)",
+            down.join(", ")
+        );
+    }
+    Ok(state)
+}

@@ -1,0 +1,148 @@
+//! Configuration, read from `MERIDIAN_*` environment variables (or the matching flags).
+//! The README's configuration table lists the same variables.
+
+use std::{fmt, net::SocketAddr, time::Duration};
+
+use crate::telemetry::LogFormat;
+
+/// Everything Meridian reads from its environment.
+#[derive(Clone, clap::Args)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "MERIDIAN_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+
+    /// PostgreSQL connection URL (the database is part of the URL).
+    #[arg(
+        long,
+        env = "MERIDIAN_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:55432/meridian",
+        hide_env_values = true
+    )]
+    pub postgres_url: String,
+
+    /// Maximum connections in the PostgreSQL pool.
+    #[arg(long, env = "MERIDIAN_POSTGRES_POOL_SIZE", default_value_t = 16)]
+    pub postgres_pool_size: u32,
+
+    /// Redis connection URL.
+    #[arg(
+        long,
+        env = "MERIDIAN_REDIS_URL",
+        default_value = "redis://127.0.0.1:56379/",
+        hide_env_values = true
+    )]
+    pub redis_url: String,
+
+    /// Prefix of every Redis key and channel Meridian uses, so that several deployments
+    /// (or tests) can share one Redis.
+    #[arg(long, env = "MERIDIAN_REDIS_PREFIX", default_value = "meridian:")]
+    pub redis_prefix: String,
+
+    /// ClickHouse HTTP URL.
+    #[arg(
+        long,
+        env = "MERIDIAN_CLICKHOUSE_URL",
+        default_value = "http://127.0.0.1:58123",
+        hide_env_values = true
+    )]
+    pub clickhouse_url: String,
+
+    /// ClickHouse database (created by `meridian migrate`).
+    #[arg(long, env = "MERIDIAN_CLICKHOUSE_DATABASE", default_value = "meridian")]
+    pub clickhouse_database: String,
+
+    /// ClickHouse user.
+    #[arg(long, env = "MERIDIAN_CLICKHOUSE_USER", default_value = "default")]
+    pub clickhouse_user: String,
+
+    /// ClickHouse password.
+    #[arg(
+        long,
+        env = "MERIDIAN_CLICKHOUSE_PASSWORD",
+        default_value = "",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    pub clickhouse_password: String,
+
+    /// MongoDB connection URL; its path names the database.
+    #[arg(
+        long,
+        env = "MERIDIAN_MONGO_URL",
+        default_value = "mongodb://127.0.0.1:57017/meridian",
+        hide_env_values = true
+    )]
+    pub mongo_url: String,
+
+    /// Deadline for any single store call, in milliseconds.
+    #[arg(long, env = "MERIDIAN_STORE_TIMEOUT_MS", default_value_t = 2000)]
+    pub store_timeout_ms: u64,
+
+    /// Log format: text or json.
+    #[arg(long, env = "MERIDIAN_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Deadline for one store call.
+    pub fn store_timeout(&self) -> Duration {
+        Duration::from_millis(self.store_timeout_ms)
+    }
+}
+
+/// Shows the configuration with any password in a URL replaced, so that it can be logged.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("http_addr", &self.http_addr)
+            .field("postgres_url", &redact_url(&self.postgres_url))
+            .field("postgres_pool_size", &self.postgres_pool_size)
+            .field("redis_url", &redact_url(&self.redis_url))
+            .field("redis_prefix", &self.redis_prefix)
+            .field("clickhouse_url", &redact_url(&self.clickhouse_url))
+            .field("clickhouse_database", &self.clickhouse_database)
+            .field("clickhouse_user", &self.clickhouse_user)
+            .field("mongo_url", &redact_url(&self.mongo_url))
+            .field("store_timeout_ms", &self.store_timeout_ms)
+            .field("log_format", &self.log_format)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Replaces the password of `scheme://user:password@host` with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    match rest[..at].find(':') {
+        Some(colon) => format!(
+            "{}{}:***{}",
+            &url[..scheme_end],
+            &rest[..colon],
+            &rest[at..]
+        ),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn redacts_only_the_password() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/meridian"),
+            "postgres://app:***@db:5432/meridian"
+        );
+        assert_eq!(redact_url("redis://:pw@cache/"), "redis://:***@cache/");
+        assert_eq!(redact_url("mongodb://h:1/db"), "mongodb://h:1/db");
+        assert_eq!(redact_url("not a url"), "not a url");
+    }
+}

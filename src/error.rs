@@ -1,0 +1,111 @@
+//! The one error type of the application, and the `extensions.code` a client sees.
+
+use async_graphql::ErrorExtensions;
+
+use crate::store::StoreKind;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every failure a request or a command can meet.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    BadUserInput(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{store} is unavailable")]
+    StoreUnavailable {
+        store: StoreKind,
+        #[source]
+        source: StoreError,
+    },
+    #[error("{store} did not answer within {timeout_ms} ms")]
+    StoreTimeout { store: StoreKind, timeout_ms: u64 },
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+/// The driver error behind a [`Error::StoreUnavailable`].
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Postgres(#[from] sqlx::Error),
+    #[error(transparent)]
+    Redis(#[from] redis::RedisError),
+    #[error(transparent)]
+    ClickHouse(#[from] clickhouse::error::Error),
+    #[error(transparent)]
+    Mongo(#[from] mongodb::error::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// The store whose driver produced this error.
+    pub fn store(&self) -> StoreKind {
+        match self {
+            StoreError::Postgres(_) | StoreError::Migrate(_) => StoreKind::Postgres,
+            StoreError::Redis(_) => StoreKind::Redis,
+            StoreError::ClickHouse(_) => StoreKind::ClickHouse,
+            StoreError::Mongo(_) => StoreKind::Mongo,
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(source: StoreError) -> Self {
+        Error::StoreUnavailable {
+            store: source.store(),
+            source,
+        }
+    }
+}
+
+macro_rules! store_error_into_error {
+    ($($driver:ty),*) => {$(
+        impl From<$driver> for Error {
+            fn from(err: $driver) -> Self {
+                StoreError::from(err).into()
+            }
+        }
+    )*};
+}
+store_error_into_error!(
+    sqlx::Error,
+    redis::RedisError,
+    clickhouse::error::Error,
+    mongodb::error::Error,
+    sqlx::migrate::MigrateError
+);
+
+impl Error {
+    /// The machine-readable code a client sees in `extensions.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::BadUserInput(_) => "BAD_USER_INPUT",
+            Error::NotFound(_) => "NOT_FOUND",
+            Error::StoreUnavailable { .. } | Error::StoreTimeout { .. } => "STORE_UNAVAILABLE",
+            Error::Internal(_) => "INTERNAL",
+        }
+    }
+}
+
+impl ErrorExtensions for Error {
+    fn extend(&self) -> async_graphql::Error {
+        // Driver and internal details go to the log, never to the client.
+        match self {
+            Error::StoreUnavailable { source, .. } => {
+                tracing::warn!(error = %source, "{self}");
+            }
+            Error::Internal(err) => tracing::error!(error = format!("{err:#}"), "internal error"),
+            _ => {}
+        }
+        async_graphql::Error::new(self.to_string()).extend_with(|_, ext| {
+            ext.set("code", self.code());
+            if let Error::StoreUnavailable { store, .. } | Error::StoreTimeout { store, .. } = self
+            {
+                ext.set("store", store.as_str());
+            }
+        })
+    }
+}

@@ -1,0 +1,28 @@
+//! The GraphQL schema: each domain module contributes its part of the roots, merged here.
+
+mod health;
+
+use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema};
+
+use crate::app::AppState;
+
+/// The query root: every domain's queries.
+#[derive(MergedObject, Default)]
+pub struct Query(health::HealthQuery);
+
+/// Meridian's schema type.
+pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+
+/// Builds the schema, with the application state available to resolvers.
+pub fn build(state: AppState) -> AppSchema {
+    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+        .data(state)
+        .finish()
+}
+
+/// The SDL of the schema, as committed in schema.graphql.
+pub fn sdl() -> String {
+    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+        .finish()
+        .sdl()
+}

@@ -1,0 +1,33 @@
+//! Meridian: one GraphQL API over PostgreSQL, ClickHouse, Redis and MongoDB.
+//!
+//! A tour of the modules, roughly in the order a request meets them:
+//!
+//! - [`cli`] the `meridian` subcommands (`serve`, `migrate`, `seed`, `schema`);
+//!   [`config`] the `MERIDIAN_*` environment variables they read.
+//! - [`app`] the shared application state and `run()`, which serves HTTP until the
+//!   [`shutdown`] future resolves.
+//! - [`http`] the routes: `/graphql` (queries and GraphiQL), `/graphql/ws`
+//!   (subscriptions), `/healthz`, `/readyz` and `/metrics`.
+//! - [`graphql`] the schema, one folder per domain, merged into [`graphql::AppSchema`].
+//! - [`store`] one adapter per store; each owns its client and its queries, and every
+//!   call goes through [`store::Stores::call`] for a timeout and [`metrics`].
+//! - [`migrate`] schema migrations for all four stores; [`seed`] the demo dataset.
+//! - [`error`] the one error type, and the `extensions.code` each error carries.
+//! - [`telemetry`] tracing set-up (text or JSON logs).
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod metrics;
+pub mod migrate;
+pub mod seed;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;
+
+pub use app::AppState;
+pub use config::Config;
+pub use error::{Error, Result};

@@ -1,0 +1,153 @@
+//! Store adapters. Each owns its client and its queries; [`Stores`] holds all four and
+//! [`Stores::call`] wraps every round trip with a deadline and metrics.
+
+pub mod clickhouse;
+pub mod mongo;
+pub mod postgres;
+pub mod redis;
+
+use std::{fmt, future::Future, time::Instant};
+
+use serde::Serialize;
+
+use crate::{
+    config::Config,
+    error::{Error, StoreError},
+    metrics::Metrics,
+};
+
+/// The four stores Meridian routes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    Postgres,
+    ClickHouse,
+    Redis,
+    Mongo,
+}
+
+impl StoreKind {
+    pub const ALL: [StoreKind; 4] = [
+        StoreKind::Postgres,
+        StoreKind::ClickHouse,
+        StoreKind::Redis,
+        StoreKind::Mongo,
+    ];
+
+    /// The label used in metrics, logs and readiness reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreKind::Postgres => "postgres",
+            StoreKind::ClickHouse => "clickhouse",
+            StoreKind::Redis => "redis",
+            StoreKind::Mongo => "mongodb",
+        }
+    }
+}
+
+impl fmt::Display for StoreKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The adapters of all four stores, with the deadline and metrics every call shares.
+#[derive(Clone)]
+pub struct Stores {
+    pub postgres: postgres::Postgres,
+    pub redis: redis::Redis,
+    pub clickhouse: clickhouse::ClickHouse,
+    pub mongo: mongo::Mongo,
+    metrics: Metrics,
+    timeout_ms: u64,
+}
+
+/// One store's answer to a readiness probe.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreStatus {
+    pub store: StoreKind,
+    pub up: bool,
+    pub latency_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Stores {
+    /// Builds the clients. No connection is made here: a store that is down at start-up
+    /// shows in readiness and in the fields it serves, and is used once it comes back.
+    pub async fn new(config: &Config, metrics: Metrics) -> anyhow::Result<Self> {
+        Ok(Stores {
+            postgres: postgres::Postgres::new(config)?,
+            redis: redis::Redis::new(config)?,
+            clickhouse: clickhouse::ClickHouse::new(config),
+            mongo: mongo::Mongo::new(config).await?,
+            metrics,
+            timeout_ms: config.store_timeout_ms,
+        })
+    }
+
+    /// Runs one round trip to `store` under the configured deadline, counting it in the
+    /// `meridian_store_*` metrics. `op` names the operation in those metrics.
+    pub async fn call<T, E, F>(
+        &self,
+        store: StoreKind,
+        op: &'static str,
+        fut: F,
+    ) -> Result<T, Error>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: Into<StoreError>,
+    {
+        let started = Instant::now();
+        let deadline = std::time::Duration::from_millis(self.timeout_ms);
+        let result = match tokio::time::timeout(deadline, fut).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => Err(Error::from(err.into())),
+            Err(_) => Err(Error::StoreTimeout {
+                store,
+                timeout_ms: self.timeout_ms,
+            }),
+        };
+        self.metrics
+            .observe_store(store, op, started.elapsed(), result.is_ok());
+        result
+    }
+
+    /// Pings all four stores concurrently.
+    pub async fn readiness(&self) -> Vec<StoreStatus> {
+        let probe = |store: StoreKind| async move {
+            let started = Instant::now();
+            let result = match store {
+                StoreKind::Postgres => self.call(store, "ping", self.postgres.ping()).await,
+                StoreKind::Redis => self.call(store, "ping", self.redis.ping()).await,
+                StoreKind::ClickHouse => self.call(store, "ping", self.clickhouse.ping()).await,
+                StoreKind::Mongo => self.call(store, "ping", self.mongo.ping()).await,
+            };
+            StoreStatus {
+                store,
+                up: result.is_ok(),
+                latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+                error: result.err().map(|err| describe(&err)),
+            }
+        };
+        futures::future::join_all(StoreKind::ALL.map(probe)).await
+    }
+}
+
+/// A one-line reason for an operator, without credentials (driver messages do not
+/// include passwords).
+fn describe(err: &Error) -> String {
+    match err {
+        Error::StoreUnavailable { source, .. } => {
+            let text = source.to_string();
+            text.lines()
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(200)
+                .collect()
+        }
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,103 @@
+//! Writes the demo dataset into ClickHouse: price ticks, trade events and activity.
+
+use clickhouse::Row;
+use serde::Serialize;
+
+use super::ClickHouse;
+
+/// Rows per `INSERT` statement.
+const CHUNK: usize = 200_000;
+
+#[derive(Debug, Clone, Row, Serialize)]
+pub struct TickRow {
+    pub symbol: String,
+    /// Unix seconds (ClickHouse `DateTime`).
+    pub ts: u32,
+    pub price: f64,
+    pub volume: f64,
+}
+
+#[derive(Debug, Clone, Row, Serialize)]
+pub struct TradeEventRow {
+    pub event_id: String,
+    pub trade_id: String,
+    pub user_id: String,
+    pub symbol: String,
+    pub side: String,
+    pub quantity: f64,
+    pub price: f64,
+    pub executed_at: u32,
+}
+
+#[derive(Debug, Clone, Row, Serialize)]
+pub struct ActivityRow {
+    pub event_id: String,
+    pub user_id: String,
+    pub kind: String,
+    pub symbol: String,
+    pub amount: f64,
+    pub ts: u32,
+}
+
+impl ClickHouse {
+    /// Empties every table the demo dataset fills.
+    pub async fn reset_demo_data(&self) -> Result<(), clickhouse::error::Error> {
+        for table in ["price_ticks", "trade_events", "activity_events"] {
+            self.client
+                .query(&format!("TRUNCATE TABLE {table}"))
+                .execute()
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Inserts ticks in statements of up to 200,000 rows, calling `progress` after each.
+    pub async fn insert_ticks(
+        &self,
+        ticks: impl Iterator<Item = TickRow>,
+        mut progress: impl FnMut(u64),
+    ) -> Result<u64, clickhouse::error::Error> {
+        let mut total = 0u64;
+        let mut ticks = ticks.peekable();
+        while ticks.peek().is_some() {
+            let mut insert = self.client.insert::<TickRow>("price_ticks").await?;
+            let mut rows = 0u64;
+            for tick in ticks.by_ref().take(CHUNK) {
+                insert.write(&tick).await?;
+                rows += 1;
+            }
+            insert.end().await?;
+            total += rows;
+            progress(rows);
+        }
+        Ok(total)
+    }
+
+    pub async fn insert_trade_events(
+        &self,
+        rows: &[TradeEventRow],
+    ) -> Result<(), clickhouse::error::Error> {
+        self.insert_all("trade_events", rows).await
+    }
+
+    pub async fn insert_activity(
+        &self,
+        rows: &[ActivityRow],
+    ) -> Result<(), clickhouse::error::Error> {
+        self.insert_all("activity_events", rows).await
+    }
+
+    async fn insert_all<T>(&self, table: &str, rows: &[T]) -> Result<(), clickhouse::error::Error>
+    where
+        T: Row + clickhouse::RowOwned + clickhouse::RowWrite,
+    {
+        for chunk in rows.chunks(CHUNK) {
+            let mut insert = self.client.insert::<T>(table).await?;
+            for row in chunk {
+                insert.write(row).await?;
+            }
+            insert.end().await?;
+        }
+        Ok(())
+    }
+}

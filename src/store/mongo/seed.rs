@@ -1,0 +1,77 @@
+//! Documents of the MongoDB collections, and the writer of the demo dataset's documents.
+
+use mongodb::bson::{doc, Document};
+use serde::{Deserialize, Serialize};
+
+use super::{Mongo, ASSET_METADATA, PROFILES};
+
+/// A labelled link (a profile's or an asset's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Link {
+    pub label: String,
+    pub url: String,
+}
+
+/// A user's profile, in `profiles`, keyed by `userId`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileDoc {
+    pub user_id: String,
+    pub display_name: String,
+    pub bio: Option<String>,
+    pub avatar_url: Option<String>,
+    pub links: Vec<Link>,
+    /// Free-form preferences the client owns.
+    pub preferences: Document,
+}
+
+/// An asset's metadata, in `asset_metadata`, keyed by `symbol`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssetMetadataDoc {
+    pub symbol: String,
+    pub description: String,
+    pub website: Option<String>,
+    pub tags: Vec<String>,
+    pub links: Vec<Link>,
+}
+
+impl Mongo {
+    /// Empties the collections the demo dataset fills.
+    pub async fn reset_demo_data(&self) -> Result<(), mongodb::error::Error> {
+        for name in [PROFILES, ASSET_METADATA] {
+            self.db
+                .collection::<Document>(name)
+                .delete_many(doc! {})
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn insert_profiles(
+        &self,
+        profiles: &[ProfileDoc],
+    ) -> Result<(), mongodb::error::Error> {
+        for chunk in profiles.chunks(1000) {
+            self.db
+                .collection::<ProfileDoc>(PROFILES)
+                .insert_many(chunk)
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn insert_asset_metadata(
+        &self,
+        docs: &[AssetMetadataDoc],
+    ) -> Result<(), mongodb::error::Error> {
+        if docs.is_empty() {
+            return Ok(());
+        }
+        self.db
+            .collection::<AssetMetadataDoc>(ASSET_METADATA)
+            .insert_many(docs)
+            .await
+            .map(drop)
+    }
+}

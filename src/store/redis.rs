@@ -1,0 +1,77 @@
+//! Redis: latest prices, leaderboards, and (later) sessions, rate limits, cache and pub/sub.
+
+mod seed;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::config::Config;
+
+/// The Redis adapter: one multiplexed, self-reconnecting connection and a key prefix.
+#[derive(Clone)]
+pub struct Redis {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl Redis {
+    /// Builds the connection lazily; it is opened on first use and re-opened after a drop.
+    pub fn new(config: &Config) -> anyhow::Result<Self> {
+        let client = redis::Client::open(config.redis_url.as_str())
+            .context("MERIDIAN_REDIS_URL is not a valid Redis URL")?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.store_timeout()))
+            .set_response_timeout(Some(config.store_timeout()))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_lazy_with_config(client, manager_config)
+            .context("cannot set up the Redis connection")?;
+        Ok(Redis {
+            conn,
+            prefix: config.redis_prefix.clone(),
+        })
+    }
+
+    /// The full key for `name` under this deployment's prefix.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// Key of the latest price of `symbol`.
+    pub fn price_key(&self, symbol: &str) -> String {
+        self.key(&format!("price:{symbol}"))
+    }
+
+    /// Key of the leaderboard sorted set `name`.
+    pub fn leaderboard_key(&self, name: &str) -> String {
+        self.key(&format!("leaderboard:{name}"))
+    }
+
+    /// A connection handle (cheap clone of the multiplexed connection).
+    pub fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn ping(&self) -> Result<(), redis::RedisError> {
+        let mut conn = self.conn();
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(drop)
+    }
+}
+
+/// The latest price of a symbol, as stored under `price:{symbol}`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LatestPrice {
+    pub symbol: String,
+    pub price: f64,
+    /// Unix seconds of the tick this price comes from.
+    pub ts: i64,
+}
+
+/// The leaderboards Meridian maintains, each a sorted set of user ids.
+pub const LEADERBOARDS: &[&str] = &["volume", "trades"];
