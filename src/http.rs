@@ -1,5 +1,6 @@
 //! HTTP routes.
 
+mod graphiql;
 mod graphql;
 mod health;
 mod metrics;
@@ -34,6 +35,10 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
     Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route_service("/graphql/ws", GraphQLSubscription::new(schema))
+        .route(
+            &format!("{}/{{file}}", graphiql::ASSET_PREFIX),
+            get(graphiql::asset),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))

@@ -254,7 +254,7 @@ fn profile(index: usize, user: &dataset::User, data: &Dataset) -> ProfileDoc {
     ProfileDoc {
         user_id: user.id.to_string(),
         display_name: display,
-        bio: (index % 4 != 0)
+        bio: (!index.is_multiple_of(4))
             .then(|| format!("Trading since {}.", user.created_at.format("%B %Y"))),
         avatar_url: Some(format!("https://avatars.example.com/{}.png", user.address)),
         links: vec![Link {
@@ -262,10 +262,10 @@ fn profile(index: usize, user: &dataset::User, data: &Dataset) -> ProfileDoc {
             url: format!("https://etherscan.io/address/{}", user.address),
         }],
         preferences: doc! {
-            "theme": if index % 2 == 0 { "dark" } else { "light" },
+            "theme": if index.is_multiple_of(2) { "dark" } else { "light" },
             "currency": "USD",
             "favoriteAssets": favourites,
-            "notifications": { "email": index % 3 == 0, "push": true },
+            "notifications": { "email": index.is_multiple_of(3), "push": true },
         },
     }
 }

@@ -1,11 +1,10 @@
 //! `/graphql`: GraphQL over HTTP (POST, and GET for queries), and GraphiQL for browsers.
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::{
     extract::{FromRequest, Request, State},
     http::header,
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
 };
 
 use super::HttpState;
@@ -23,7 +22,7 @@ pub async fn get(State(state): State<HttpState>, request: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
     if wants_html && request.uri().query().is_none_or(str::is_empty) {
-        return graphiql().into_response();
+        return super::graphiql::page().into_response();
     }
     match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(
         request,
@@ -36,14 +35,4 @@ pub async fn get(State(state): State<HttpState>, request: Request) -> Response {
         }
         Err(rejection) => rejection.into_response(),
     }
-}
-
-fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .title("Meridian")
-            .finish(),
-    )
 }

@@ -105,8 +105,18 @@ impl Dataset {
     }
 }
 
+/// symbol, name, chain, decimals, typical price in USD, tags.
+type CatalogueEntry = (
+    &'static str,
+    &'static str,
+    &'static str,
+    i32,
+    f64,
+    &'static [&'static str],
+);
+
 /// Well-known assets first; beyond these the generator makes up tokens.
-const CATALOGUE: &[(&str, &str, &str, i32, f64, &[&str])] = &[
+const CATALOGUE: &[CatalogueEntry] = &[
     (
         "BTC",
         "Bitcoin",

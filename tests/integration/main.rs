@@ -1,0 +1,8 @@
+//! Integration tests against the real local stack (`scripts/stack up`).
+//!
+//! Each test builds a [`support::TestEnv`] with a Postgres database, ClickHouse database,
+//! MongoDB database and Redis key prefix of its own, so tests run in parallel and leave
+//! nothing behind.
+
+mod foundation;
+mod support;
