@@ -5,7 +5,10 @@ use std::{future::Future, sync::Arc, time::Duration};
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::{config::Config, graphql, http, metrics::Metrics, store::Stores};
+use crate::{
+    config::Config, graphql, graphql::pagination::CursorCodec, http, metrics::Metrics,
+    store::Stores,
+};
 
 /// How long in-flight requests get to finish after the shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -18,6 +21,7 @@ struct Inner {
     config: Config,
     stores: Stores,
     metrics: Metrics,
+    cursors: CursorCodec,
 }
 
 impl AppState {
@@ -26,10 +30,15 @@ impl AppState {
     pub async fn new(config: Config) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
         let stores = Stores::new(&config, metrics.clone()).await?;
+        if config.cursor_secret.is_none() {
+            tracing::warn!("MERIDIAN_CURSOR_SECRET is not set: pagination cursors are valid only in this process");
+        }
+        let cursors = CursorCodec::new(config.cursor_secret.as_deref());
         Ok(AppState(Arc::new(Inner {
             config,
             stores,
             metrics,
+            cursors,
         })))
     }
 
@@ -43,6 +52,11 @@ impl AppState {
 
     pub fn metrics(&self) -> &Metrics {
         &self.0.metrics
+    }
+
+    /// Signs and checks pagination cursors.
+    pub fn cursors(&self) -> &CursorCodec {
+        &self.0.cursors
     }
 }
 

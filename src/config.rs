@@ -79,6 +79,24 @@ pub struct Config {
     #[arg(long, env = "MERIDIAN_STORE_TIMEOUT_MS", default_value_t = 2000)]
     pub store_timeout_ms: u64,
 
+    /// Largest page a connection (`first`) or a leaderboard (`top`) may ask for.
+    #[arg(long, env = "MERIDIAN_MAX_PAGE_SIZE", default_value_t = 100)]
+    pub max_page_size: u32,
+
+    /// Most points a time series (candles, activity) may return.
+    #[arg(long, env = "MERIDIAN_MAX_SERIES_POINTS", default_value_t = 1500)]
+    pub max_series_points: u32,
+
+    /// Seconds a cached `stats24h` entry lives in Redis.
+    #[arg(long, env = "MERIDIAN_STATS_CACHE_TTL_SECS", default_value_t = 30)]
+    pub stats_cache_ttl_secs: u64,
+
+    /// Key that signs pagination cursors. Instances behind one load balancer need the same
+    /// key; when unset, each process picks a random one (cursors then do not survive a
+    /// restart).
+    #[arg(long, env = "MERIDIAN_CURSOR_SECRET", hide_env_values = true)]
+    pub cursor_secret: Option<String>,
+
     /// Log format: text or json.
     #[arg(long, env = "MERIDIAN_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -105,6 +123,10 @@ impl fmt::Debug for Config {
             .field("clickhouse_user", &self.clickhouse_user)
             .field("mongo_url", &redact_url(&self.mongo_url))
             .field("store_timeout_ms", &self.store_timeout_ms)
+            .field("max_page_size", &self.max_page_size)
+            .field("max_series_points", &self.max_series_points)
+            .field("stats_cache_ttl_secs", &self.stats_cache_ttl_secs)
+            .field("cursor_secret", &self.cursor_secret.as_ref().map(|_| "***"))
             .field("log_format", &self.log_format)
             .finish_non_exhaustive()
     }

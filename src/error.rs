@@ -13,6 +13,8 @@ pub enum Error {
     BadUserInput(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    Unauthenticated(String),
     #[error("{store} is unavailable")]
     StoreUnavailable {
         store: StoreKind,
@@ -84,6 +86,7 @@ impl Error {
         match self {
             Error::BadUserInput(_) => "BAD_USER_INPUT",
             Error::NotFound(_) => "NOT_FOUND",
+            Error::Unauthenticated(_) => "UNAUTHENTICATED",
             Error::StoreUnavailable { .. } | Error::StoreTimeout { .. } => "STORE_UNAVAILABLE",
             Error::Internal(_) => "INTERNAL",
         }

@@ -1,6 +1,12 @@
 //! The GraphQL schema: each domain module contributes its part of the roots, merged here.
 
+mod asset;
 mod health;
+mod leaderboard;
+pub mod pagination;
+pub mod scope;
+mod series;
+mod user;
 
 use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema};
 
@@ -8,7 +14,12 @@ use crate::app::AppState;
 
 /// The query root: every domain's queries.
 #[derive(MergedObject, Default)]
-pub struct Query(health::HealthQuery);
+pub struct Query(
+    user::UserQuery,
+    asset::AssetQuery,
+    leaderboard::LeaderboardQuery,
+    health::HealthQuery,
+);
 
 /// Meridian's schema type.
 pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
@@ -16,7 +27,8 @@ pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
 /// Builds the schema, with the application state available to resolvers.
 pub fn build(state: AppState) -> AppSchema {
     Schema::build(Query::default(), EmptyMutation, EmptySubscription)
-        .data(state)
+        .data(state.clone())
+        .extension(scope::Scope { state })
         .finish()
 }
 

@@ -21,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod loaders;
 pub mod metrics;
 pub mod migrate;
 pub mod seed;

@@ -151,3 +151,75 @@ fn describe(err: &Error) -> String {
         other => other.to_string(),
     }
 }
+
+/// Round trips one request made to each store (reported with `x-meridian-trace: 1`).
+#[derive(Clone, Default)]
+pub struct RoundTrips(std::sync::Arc<[std::sync::atomic::AtomicU64; 4]>);
+
+impl RoundTrips {
+    fn slot(store: StoreKind) -> usize {
+        match store {
+            StoreKind::Postgres => 0,
+            StoreKind::ClickHouse => 1,
+            StoreKind::Redis => 2,
+            StoreKind::Mongo => 3,
+        }
+    }
+
+    pub fn add(&self, store: StoreKind) {
+        self.0[Self::slot(store)].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn get(&self, store: StoreKind) -> u64 {
+        self.0[Self::slot(store)].load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// `{"postgres": n, "clickhouse": n, "redis": n, "mongodb": n}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        StoreKind::ALL
+            .iter()
+            .map(|&s| (s.as_str().to_owned(), serde_json::Value::from(self.get(s))))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
+}
+
+/// The stores as one request sees them: every call is counted in the request's
+/// [`RoundTrips`] as well as in the process metrics.
+#[derive(Clone)]
+pub struct RequestStores {
+    pub stores: Stores,
+    pub trips: RoundTrips,
+}
+
+impl RequestStores {
+    pub fn new(stores: Stores) -> Self {
+        RequestStores {
+            stores,
+            trips: RoundTrips::default(),
+        }
+    }
+
+    /// One round trip to `store`, counted, under the store deadline.
+    pub async fn call<T, E, F>(
+        &self,
+        store: StoreKind,
+        op: &'static str,
+        fut: F,
+    ) -> Result<T, Error>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: Into<StoreError>,
+    {
+        self.trips.add(store);
+        self.stores.call(store, op, fut).await
+    }
+}
+
+impl std::ops::Deref for RequestStores {
+    type Target = Stores;
+
+    fn deref(&self) -> &Stores {
+        &self.stores
+    }
+}

@@ -4,7 +4,10 @@
 //! values bound with `?`, `DateTime` in seconds, no `toStartOfInterval`.
 
 mod migrate;
+mod reads;
 mod seed;
+
+pub use reads::{ActivityBucketRow, CandleRow, LastTickRow, StatsRow};
 
 pub use seed::{ActivityRow, TickRow, TradeEventRow};
 

@@ -1,6 +1,7 @@
 //! MongoDB: user profiles and asset metadata.
 
 mod migrate;
+mod reads;
 mod seed;
 
 pub use seed::{AssetMetadataDoc, Link, ProfileDoc};

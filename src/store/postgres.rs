@@ -1,8 +1,10 @@
 //! PostgreSQL: users, assets, holdings, trades and the outbox (the system of record).
 
 mod migrate;
+mod reads;
 mod seed;
 
+pub use reads::{AssetRow, HoldingRow, TradeRow, TradeWindow, UserRow};
 pub use seed::LeaderboardScore;
 
 use std::time::Duration;

@@ -1,6 +1,9 @@
 //! Redis: latest prices, leaderboards, and (later) sessions, rate limits, cache and pub/sub.
 
+mod reads;
 mod seed;
+
+pub use reads::Standing;
 
 use std::time::Duration;
 

@@ -81,6 +81,10 @@ impl TestEnv {
             clickhouse_password: String::new(),
             mongo_url: with_path(&stack_var("MERIDIAN_MONGO_URL"), &name),
             store_timeout_ms: 2000,
+            max_page_size: 100,
+            max_series_points: 1500,
+            stats_cache_ttl_secs: 30,
+            cursor_secret: Some("test-cursor-secret".into()),
             log_format: meridian::telemetry::LogFormat::Text,
         };
         TestEnv {

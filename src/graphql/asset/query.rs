@@ -1,0 +1,99 @@
+//! `asset` and `assets`.
+
+use async_graphql::{
+    connection::{Connection, Edge},
+    Context, ErrorExtensions, Object, Result,
+};
+
+use super::Asset;
+use crate::{
+    error::Error,
+    graphql::{pagination, scope},
+    loaders::AssetBySymbol,
+    store::StoreKind,
+};
+
+const CURSOR_KIND: &str = "assets";
+const DEFAULT_PAGE: u32 = 20;
+
+#[derive(Default)]
+pub struct AssetQuery;
+
+#[Object]
+impl AssetQuery {
+    /// One asset by symbol (case-insensitive). Null, with NOT_FOUND, when there is none.
+    async fn asset(&self, ctx: &Context<'_>, symbol: String) -> Result<Option<Asset>> {
+        let symbol = normalise_symbol(&symbol).map_err(|e| e.extend())?;
+        let row = scope::loaders(ctx)?
+            .load_one(AssetBySymbol(symbol.clone()))
+            .await
+            .map_err(|e| e.extend())?;
+        match row {
+            Some(row) => Ok(Some(Asset::from_row(row))),
+            None => Err(Error::NotFound(format!("no asset {symbol}")).extend()),
+        }
+    }
+
+    /// Assets in symbol order, optionally only those with a metadata tag (MongoDB).
+    async fn assets(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        tag: Option<String>,
+    ) -> Result<Connection<String, Asset>> {
+        let app = scope::app(ctx)?;
+        let limit = pagination::page_size(first, DEFAULT_PAGE, app.config().max_page_size)
+            .map_err(|e| e.extend())?;
+        let codec = app.cursors();
+        let after = after
+            .map(|c| codec.decode(CURSOR_KIND, &c))
+            .transpose()
+            .map_err(|e| e.extend())?;
+        let stores = scope::stores(ctx)?;
+        let tagged = match &tag {
+            Some(tag) => Some(
+                stores
+                    .call(
+                        StoreKind::Mongo,
+                        "symbols_with_tag",
+                        stores.mongo.symbols_with_tag(tag),
+                    )
+                    .await
+                    .map_err(|e| e.extend())?,
+            ),
+            None => None,
+        };
+        let rows = stores
+            .call(
+                StoreKind::Postgres,
+                "assets_page",
+                stores
+                    .postgres
+                    .assets_page(after.as_deref(), tagged.as_deref(), limit as i64 + 1),
+            )
+            .await
+            .map_err(|e| e.extend())?;
+        let has_next = rows.len() > limit;
+        let mut connection = Connection::new(after.is_some(), has_next);
+        connection.edges.extend(
+            rows.into_iter()
+                .take(limit)
+                .map(|row| Edge::new(codec.encode(CURSOR_KIND, &row.symbol), Asset::from_row(row))),
+        );
+        Ok(connection)
+    }
+}
+
+/// Uppercases a symbol and checks its shape.
+pub fn normalise_symbol(symbol: &str) -> Result<String, Error> {
+    let symbol = symbol.trim().to_ascii_uppercase();
+    let ok = (2..=12).contains(&symbol.len()) && symbol.chars().all(|c| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(symbol)
+    } else {
+        Err(Error::BadUserInput(
+            "`symbol` must be 2 to 12 letters or digits".into(),
+        ))
+    }
+}

@@ -1,0 +1,246 @@
+//! The asset types.
+
+use async_graphql::{Context, ErrorExtensions, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use crate::{
+    error::Error,
+    graphql::{
+        scope,
+        series::{self, Interval},
+    },
+    loaders::{AssetBySymbol, CandlesOf, MetadataOf, PriceOf, PriceSource, PriceValue, Stats24hOf},
+    store::{
+        mongo::{self, AssetMetadataDoc},
+        postgres::AssetRow,
+    },
+};
+
+/// A tradable asset (PostgreSQL).
+///
+/// Built from a symbol alone where the symbol is known to exist (a holding's or a trade's,
+/// guarded by a foreign key): its row is then loaded only if a field needs it, so that its
+/// price and metadata are requested in the same batch as its siblings' rather than one
+/// level later.
+pub struct Asset {
+    symbol: String,
+    row: Option<AssetRow>,
+}
+
+impl Asset {
+    pub fn from_row(row: AssetRow) -> Self {
+        Asset {
+            symbol: row.symbol.clone(),
+            row: Some(row),
+        }
+    }
+
+    /// An asset whose existence a foreign key guarantees.
+    pub fn known(symbol: &str) -> Self {
+        Asset {
+            symbol: symbol.to_owned(),
+            row: None,
+        }
+    }
+
+    async fn row(&self, ctx: &Context<'_>) -> Result<AssetRow> {
+        if let Some(row) = &self.row {
+            return Ok(row.clone());
+        }
+        let row = scope::loaders(ctx)?
+            .load_one(AssetBySymbol(self.symbol.clone()))
+            .await
+            .map_err(|e| e.extend())?;
+        row.ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!("asset {} is missing", self.symbol)).extend()
+        })
+    }
+}
+
+#[Object]
+impl Asset {
+    /// Ticker symbol, e.g. BTC.
+    async fn symbol(&self) -> &str {
+        &self.symbol
+    }
+
+    async fn name(&self, ctx: &Context<'_>) -> Result<String> {
+        Ok(self.row(ctx).await?.name)
+    }
+
+    /// The chain the asset lives on, e.g. ethereum.
+    async fn chain(&self, ctx: &Context<'_>) -> Result<String> {
+        Ok(self.row(ctx).await?.chain)
+    }
+
+    async fn decimals(&self, ctx: &Context<'_>) -> Result<i32> {
+        Ok(self.row(ctx).await?.decimals)
+    }
+
+    /// Description, links and tags (MongoDB).
+    async fn metadata(&self, ctx: &Context<'_>) -> Result<Option<AssetMetadata>> {
+        let doc = scope::loaders(ctx)?
+            .load_one(MetadataOf(self.symbol.clone()))
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(doc.map(AssetMetadata::from))
+    }
+
+    /// The latest price (Redis; the last ClickHouse tick when Redis has none).
+    async fn price(&self, ctx: &Context<'_>) -> Result<Option<Price>> {
+        let price = scope::loaders(ctx)?
+            .load_one(PriceOf(self.symbol.clone()))
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(price.map(Price::from))
+    }
+
+    /// OHLCV candles over [from, to) (ClickHouse). Buckets without ticks are absent.
+    async fn candles(
+        &self,
+        ctx: &Context<'_>,
+        interval: Interval,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Candle>> {
+        let max = scope::app(ctx)?.config().max_series_points;
+        let w = series::window(from, to, interval, max).map_err(|e| e.extend())?;
+        let key = CandlesOf {
+            symbol: self.symbol.clone(),
+            bucket_secs: w.bucket_secs,
+            from: w.from,
+            to: w.to,
+        };
+        let rows = scope::loaders(ctx)?
+            .load_one(key)
+            .await
+            .map_err(|e| e.extend())?
+            .unwrap_or_default();
+        Ok(rows
+            .into_iter()
+            .map(|r| Candle {
+                start: series::at(i64::from(r.bucket)),
+                open: r.open,
+                high: r.high,
+                low: r.low,
+                close: r.close,
+                volume: r.volume,
+                ticks: i32::try_from(r.ticks).unwrap_or(i32::MAX),
+            })
+            .collect())
+    }
+
+    /// Statistics over the last 24 hours (ClickHouse, cached in Redis); null without ticks.
+    #[graphql(name = "stats24h")]
+    async fn stats24h(&self, ctx: &Context<'_>) -> Result<Option<AssetStats>> {
+        let stats = scope::loaders(ctx)?
+            .load_one(Stats24hOf(self.symbol.clone()))
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(stats.map(|s| AssetStats {
+            open: s.open,
+            last: s.last,
+            change_percent: if s.open == 0.0 {
+                0.0
+            } else {
+                (s.last - s.open) / s.open * 100.0
+            },
+            high: s.high,
+            low: s.low,
+            volume: s.volume,
+            first_tick_at: series::at(i64::from(s.first_ts)),
+            last_tick_at: series::at(i64::from(s.last_ts)),
+        }))
+    }
+}
+
+/// Descriptive metadata of an asset (MongoDB).
+#[derive(SimpleObject)]
+pub struct AssetMetadata {
+    pub description: String,
+    pub website: Option<String>,
+    pub tags: Vec<String>,
+    pub links: Vec<Link>,
+}
+
+impl From<AssetMetadataDoc> for AssetMetadata {
+    fn from(doc: AssetMetadataDoc) -> Self {
+        AssetMetadata {
+            description: doc.description,
+            website: doc.website,
+            tags: doc.tags,
+            links: doc.links.into_iter().map(Link::from).collect(),
+        }
+    }
+}
+
+/// A labelled URL.
+#[derive(SimpleObject, Clone)]
+pub struct Link {
+    pub label: String,
+    pub url: String,
+}
+
+impl From<mongo::Link> for Link {
+    fn from(link: mongo::Link) -> Self {
+        Link {
+            label: link.label,
+            url: link.url,
+        }
+    }
+}
+
+/// The latest price of an asset.
+#[derive(SimpleObject)]
+pub struct Price {
+    pub symbol: String,
+    /// In USD.
+    pub price: f64,
+    /// Time of the tick this price comes from.
+    pub at: DateTime<Utc>,
+    /// Where it was read from.
+    pub source: PriceSource,
+}
+
+impl From<PriceValue> for Price {
+    fn from(p: PriceValue) -> Self {
+        Price {
+            symbol: p.symbol,
+            price: p.price,
+            at: series::at(p.ts),
+            source: p.source,
+        }
+    }
+}
+
+/// One OHLCV bucket.
+#[derive(SimpleObject)]
+pub struct Candle {
+    /// Start of the bucket.
+    pub start: DateTime<Utc>,
+    /// First price in the bucket, by time.
+    pub open: f64,
+    pub high: f64,
+    pub low: f64,
+    /// Last price in the bucket, by time.
+    pub close: f64,
+    pub volume: f64,
+    /// Number of ticks in the bucket.
+    pub ticks: i32,
+}
+
+/// Statistics of an asset over the last 24 hours.
+#[derive(SimpleObject)]
+pub struct AssetStats {
+    /// First price of the window.
+    pub open: f64,
+    /// Latest price of the window.
+    pub last: f64,
+    /// (last - open) / open, in percent.
+    pub change_percent: f64,
+    pub high: f64,
+    pub low: f64,
+    pub volume: f64,
+    pub first_tick_at: DateTime<Utc>,
+    pub last_tick_at: DateTime<Utc>,
+}

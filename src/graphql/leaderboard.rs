@@ -1,0 +1,116 @@
+//! Leaderboards: Redis sorted sets whose members resolve to users through the user loader.
+
+use async_graphql::{Context, ErrorExtensions, Object, Result, SimpleObject};
+use uuid::Uuid;
+
+use crate::{
+    error::Error,
+    graphql::{scope, user::User},
+    loaders::UserById,
+    store::{redis::LEADERBOARDS, StoreKind},
+};
+
+const DEFAULT_TOP: u32 = 10;
+
+#[derive(Default)]
+pub struct LeaderboardQuery;
+
+#[Object]
+impl LeaderboardQuery {
+    /// The top entries of a leaderboard: `volume` (traded notional) or `trades` (count).
+    async fn leaderboard(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        top: Option<i32>,
+    ) -> Result<Leaderboard> {
+        check_board(&name).map_err(|e| e.extend())?;
+        let max = scope::app(ctx)?.config().max_page_size;
+        let top = match top {
+            None => DEFAULT_TOP.min(max) as usize,
+            Some(n) if n < 1 || n as u32 > max => {
+                return Err(Error::BadUserInput(format!(
+                    "`top` must be between 1 and {max} (got {n})"
+                ))
+                .extend())
+            }
+            Some(n) => n as usize,
+        };
+        let stores = scope::stores(ctx)?;
+        let (members, size) = stores
+            .call(
+                StoreKind::Redis,
+                "leaderboard_top",
+                stores.redis.leaderboard_top(&name, top),
+            )
+            .await
+            .map_err(|e| e.extend())?;
+        let entries = members
+            .into_iter()
+            .enumerate()
+            .map(|(i, (member, score))| LeaderboardEntry {
+                rank: i as u64 + 1,
+                score,
+                user_id: member.parse().ok(),
+            })
+            .collect();
+        Ok(Leaderboard {
+            name,
+            size: size as i64,
+            entries,
+        })
+    }
+}
+
+/// Refuses a leaderboard name Meridian does not keep.
+pub fn check_board(name: &str) -> Result<(), Error> {
+    if LEADERBOARDS.contains(&name) {
+        Ok(())
+    } else {
+        Err(Error::BadUserInput(format!(
+            "unknown leaderboard {name:?}; known: {}",
+            LEADERBOARDS.join(", ")
+        )))
+    }
+}
+
+/// A ranking (Redis).
+#[derive(SimpleObject)]
+pub struct Leaderboard {
+    pub name: String,
+    /// Number of users on the leaderboard.
+    pub size: i64,
+    /// Highest score first.
+    pub entries: Vec<LeaderboardEntry>,
+}
+
+/// One place on a leaderboard.
+pub struct LeaderboardEntry {
+    pub rank: u64,
+    pub score: f64,
+    pub user_id: Option<Uuid>,
+}
+
+#[Object]
+impl LeaderboardEntry {
+    /// 1 is the top.
+    async fn rank(&self) -> i64 {
+        self.rank as i64
+    }
+
+    async fn score(&self) -> f64 {
+        self.score
+    }
+
+    /// The user (PostgreSQL); null if the member is not a known user.
+    async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(id) = self.user_id else {
+            return Ok(None);
+        };
+        let row = scope::loaders(ctx)?
+            .load_one(UserById(id))
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(row.map(User))
+    }
+}

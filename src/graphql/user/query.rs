@@ -1,0 +1,141 @@
+//! `me`, `user` and `users`.
+
+use async_graphql::{
+    connection::{Connection, Edge},
+    Context, ErrorExtensions, Object, Result, ID,
+};
+use chrono::{DateTime, Utc};
+
+use super::User;
+use crate::{
+    error::Error,
+    graphql::{pagination, scope, scope::Viewer},
+    loaders::{UserByAddress, UserById},
+    store::StoreKind,
+};
+
+const CURSOR_KIND: &str = "users";
+const DEFAULT_PAGE: u32 = 20;
+
+#[derive(Default)]
+pub struct UserQuery;
+
+#[Object]
+impl UserQuery {
+    /// The user named by the `x-meridian-user` header (until authentication exists).
+    async fn me(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let id = ctx
+            .data_opt::<Viewer>()
+            .cloned()
+            .unwrap_or_default()
+            .user_id()
+            .map_err(|e| e.extend())?;
+        let row = scope::loaders(ctx)?
+            .load_one(UserById(id))
+            .await
+            .map_err(|e| e.extend())?;
+        match row {
+            Some(row) => Ok(Some(User(row))),
+            None => Err(Error::NotFound(format!("no user {id}")).extend()),
+        }
+    }
+
+    /// One user by id or by wallet address (exactly one of them). Null, with NOT_FOUND,
+    /// when there is none.
+    async fn user(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<ID>,
+        address: Option<String>,
+    ) -> Result<Option<User>> {
+        let loaders = scope::loaders(ctx)?;
+        let row = match (id, address) {
+            (Some(id), None) => {
+                let uuid = id.parse().map_err(|_| {
+                    Error::BadUserInput("`id` is not a user id (UUID)".into()).extend()
+                })?;
+                loaders.load_one(UserById(uuid)).await
+            }
+            (None, Some(address)) => {
+                let address = normalise_address(&address).map_err(|e| e.extend())?;
+                loaders.load_one(UserByAddress(address)).await
+            }
+            _ => {
+                return Err(
+                    Error::BadUserInput("give exactly one of `id` and `address`".into()).extend(),
+                )
+            }
+        }
+        .map_err(|e| e.extend())?;
+        match row {
+            Some(row) => Ok(Some(User(row))),
+            None => Err(Error::NotFound("no such user".into()).extend()),
+        }
+    }
+
+    /// Users in sign-up order.
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, User>> {
+        let app = scope::app(ctx)?;
+        let limit = pagination::page_size(first, DEFAULT_PAGE, app.config().max_page_size)
+            .map_err(|e| e.extend())?;
+        let codec = app.cursors();
+        let after = match after {
+            Some(cursor) => Some(parse_position(
+                &codec.decode(CURSOR_KIND, &cursor).map_err(|e| e.extend())?,
+            )?),
+            None => None,
+        };
+        let stores = scope::stores(ctx)?;
+        let rows = stores
+            .call(
+                StoreKind::Postgres,
+                "users_page",
+                stores.postgres.users_page(after, limit as i64 + 1),
+            )
+            .await
+            .map_err(|e| e.extend())?;
+        let has_next = rows.len() > limit;
+        let mut connection = Connection::new(after.is_some(), has_next);
+        connection
+            .edges
+            .extend(rows.into_iter().take(limit).map(|row| {
+                let cursor = codec.encode(
+                    CURSOR_KIND,
+                    &format!("{}:{}", row.created_at.timestamp_micros(), row.id),
+                );
+                Edge::new(cursor, User(row))
+            }));
+        Ok(connection)
+    }
+}
+
+fn parse_position(text: &str) -> Result<(DateTime<Utc>, uuid::Uuid)> {
+    let invalid = || Error::BadUserInput("`after` is not a valid users cursor".into()).extend();
+    let (micros, id) = text.split_once(':').ok_or_else(invalid)?;
+    let at = micros
+        .parse()
+        .ok()
+        .and_then(DateTime::from_timestamp_micros)
+        .ok_or_else(invalid)?;
+    Ok((at, id.parse().map_err(|_| invalid())?))
+}
+
+/// Lowercases an address and checks it is 0x followed by 40 hex digits.
+pub fn normalise_address(address: &str) -> Result<String, Error> {
+    let address = address.trim().to_ascii_lowercase();
+    let ok = address.len() == 42
+        && address.starts_with("0x")
+        && address[2..].chars().all(|c| c.is_ascii_hexdigit());
+    if ok {
+        Ok(address)
+    } else {
+        Err(Error::BadUserInput(
+            "`address` must be 0x followed by 40 hex digits".into(),
+        ))
+    }
+}

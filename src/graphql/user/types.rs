@@ -1,0 +1,345 @@
+//! The user types.
+
+use async_graphql::{
+    connection::{Connection, Edge},
+    Context, Enum, ErrorExtensions, Json, Object, Result, SimpleObject, ID,
+};
+use chrono::{DateTime, Utc};
+
+use crate::{
+    error::Error,
+    graphql::{
+        asset::{Asset, Link},
+        leaderboard::{self, LeaderboardEntry},
+        pagination, scope,
+        series::{self, Interval},
+    },
+    loaders::{ActivityOf, HoldingsOf, PriceOf, ProfileOf, StandingOf, TradesOf, UserById},
+    store::{
+        mongo::ProfileDoc,
+        postgres::{HoldingRow, TradeRow, TradeWindow, UserRow},
+    },
+};
+
+const TRADES_CURSOR: &str = "trades";
+const DEFAULT_PAGE: u32 = 20;
+
+/// A platform user (PostgreSQL).
+pub struct User(pub UserRow);
+
+#[Object]
+impl User {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// Wallet address, lowercase 0x-prefixed hex.
+    async fn address(&self) -> &str {
+        &self.0.address
+    }
+
+    async fn username(&self) -> &str {
+        &self.0.username
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// Display name, bio, links and preferences (MongoDB).
+    async fn profile(&self, ctx: &Context<'_>) -> Result<Option<Profile>> {
+        let doc = scope::loaders(ctx)?
+            .load_one(ProfileOf(self.0.id))
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(doc.map(Profile::from))
+    }
+
+    /// Current positions (PostgreSQL).
+    async fn holdings(&self, ctx: &Context<'_>) -> Result<Vec<Holding>> {
+        let rows = scope::loaders(ctx)?
+            .load_one(HoldingsOf(self.0.id))
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(rows.unwrap_or_default().into_iter().map(Holding).collect())
+    }
+
+    /// Sum of holdings x latest prices, in USD; null when a held asset has no price.
+    async fn portfolio_value(&self, ctx: &Context<'_>) -> Result<Option<f64>> {
+        let loaders = scope::loaders(ctx)?;
+        let holdings = loaders
+            .load_one(HoldingsOf(self.0.id))
+            .await
+            .map_err(|e| e.extend())?
+            .unwrap_or_default();
+        let prices = loaders
+            .load_many(holdings.iter().map(|h| PriceOf(h.symbol.clone())))
+            .await
+            .map_err(|e| e.extend())?;
+        let mut total = 0.0;
+        for holding in &holdings {
+            match prices.get(&PriceOf(holding.symbol.clone())) {
+                Some(price) => total += holding.quantity * price.price,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(total))
+    }
+
+    /// The user's trades, newest first, optionally within [from, to) (PostgreSQL).
+    async fn trades(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Connection<String, Trade>> {
+        let app = scope::app(ctx)?;
+        let limit = pagination::page_size(first, DEFAULT_PAGE, app.config().max_page_size)
+            .map_err(|e| e.extend())?;
+        let codec = app.cursors();
+        let before = match after {
+            Some(cursor) => Some(parse_position(
+                &codec
+                    .decode(TRADES_CURSOR, &cursor)
+                    .map_err(|e| e.extend())?,
+            )?),
+            None => None,
+        };
+        if let (Some(from), Some(to)) = (from, to) {
+            if from >= to {
+                return Err(Error::BadUserInput("`from` must be before `to`".into()).extend());
+            }
+        }
+        let window = TradeWindow {
+            before,
+            from,
+            to,
+            limit: limit as i64 + 1,
+        };
+        let rows = scope::loaders(ctx)?
+            .load_one(TradesOf {
+                user: self.0.id,
+                window,
+            })
+            .await
+            .map_err(|e| e.extend())?
+            .unwrap_or_default();
+        let has_next = rows.len() > limit;
+        let mut connection = Connection::new(before.is_some(), has_next);
+        connection
+            .edges
+            .extend(rows.into_iter().take(limit).map(|row| {
+                let cursor = codec.encode(TRADES_CURSOR, &position(row.executed_at, row.id));
+                Edge::new(cursor, Trade(row))
+            }));
+        Ok(connection)
+    }
+
+    /// Activity (trades and rewards) in buckets over [from, to) (ClickHouse).
+    async fn activity(
+        &self,
+        ctx: &Context<'_>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        interval: Interval,
+    ) -> Result<Vec<ActivityBucket>> {
+        let max = scope::app(ctx)?.config().max_series_points;
+        let w = series::window(from, to, interval, max).map_err(|e| e.extend())?;
+        let key = ActivityOf {
+            user: self.0.id,
+            bucket_secs: w.bucket_secs,
+            from: w.from,
+            to: w.to,
+        };
+        let rows = scope::loaders(ctx)?
+            .load_one(key)
+            .await
+            .map_err(|e| e.extend())?
+            .unwrap_or_default();
+        Ok(rows
+            .into_iter()
+            .map(|r| ActivityBucket {
+                start: series::at(i64::from(r.bucket)),
+                events: clamp(r.events),
+                trades: clamp(r.trades),
+                trade_volume: r.trade_volume,
+                rewards: clamp(r.rewards),
+            })
+            .collect())
+    }
+
+    /// The user's rank on a leaderboard (Redis); null when not on it.
+    async fn rank(&self, ctx: &Context<'_>, board: String) -> Result<Option<LeaderboardEntry>> {
+        leaderboard::check_board(&board).map_err(|e| e.extend())?;
+        let standing = scope::loaders(ctx)?
+            .load_one(StandingOf {
+                board,
+                user: self.0.id,
+            })
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(standing.map(|s| LeaderboardEntry {
+            rank: s.rank,
+            score: s.score,
+            user_id: Some(self.0.id),
+        }))
+    }
+}
+
+/// A `(executed_at, id)` keyset position as text.
+fn position(at: DateTime<Utc>, id: uuid::Uuid) -> String {
+    format!("{}:{id}", at.timestamp_micros())
+}
+
+fn parse_position(text: &str) -> Result<(DateTime<Utc>, uuid::Uuid)> {
+    let invalid = || Error::BadUserInput("`after` is not a valid trades cursor".into()).extend();
+    let (micros, id) = text.split_once(':').ok_or_else(invalid)?;
+    let at = micros
+        .parse()
+        .ok()
+        .and_then(DateTime::from_timestamp_micros)
+        .ok_or_else(invalid)?;
+    Ok((at, id.parse().map_err(|_| invalid())?))
+}
+
+fn clamp(n: u64) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// A user's profile (MongoDB).
+#[derive(SimpleObject)]
+pub struct Profile {
+    pub display_name: String,
+    pub bio: Option<String>,
+    pub avatar_url: Option<String>,
+    pub links: Vec<Link>,
+    /// Free-form preferences, as the client stored them.
+    pub preferences: Json<serde_json::Value>,
+}
+
+impl From<ProfileDoc> for Profile {
+    fn from(doc: ProfileDoc) -> Self {
+        let preferences = mongodb::bson::Bson::Document(doc.preferences).into_relaxed_extjson();
+        Profile {
+            display_name: doc.display_name,
+            bio: doc.bio,
+            avatar_url: doc.avatar_url,
+            links: doc.links.into_iter().map(Link::from).collect(),
+            preferences: Json(preferences),
+        }
+    }
+}
+
+/// A position in one asset.
+pub struct Holding(pub HoldingRow);
+
+#[Object]
+impl Holding {
+    /// The asset (a foreign key guarantees it exists).
+    async fn asset(&self) -> Asset {
+        Asset::known(&self.0.symbol)
+    }
+
+    async fn quantity(&self) -> f64 {
+        self.0.quantity
+    }
+
+    /// What the position cost (average cost), in USD.
+    async fn cost_basis(&self) -> f64 {
+        self.0.cost_basis
+    }
+
+    /// quantity x latest price, in USD; null without a price.
+    async fn value(&self, ctx: &Context<'_>) -> Result<Option<f64>> {
+        let price = scope::loaders(ctx)?
+            .load_one(PriceOf(self.0.symbol.clone()))
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(price.map(|p| self.0.quantity * p.price))
+    }
+
+    /// value - cost basis, in USD; null without a price.
+    async fn pnl(&self, ctx: &Context<'_>) -> Result<Option<f64>> {
+        let value = self.value(ctx).await?;
+        Ok(value.map(|v| v - self.0.cost_basis))
+    }
+}
+
+/// Buy or sell.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TradeSide {
+    Buy,
+    Sell,
+}
+
+/// An executed trade (PostgreSQL).
+pub struct Trade(pub TradeRow);
+
+#[Object]
+impl Trade {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// On-chain transaction hash (unique).
+    async fn tx_hash(&self) -> &str {
+        &self.0.tx_hash
+    }
+
+    async fn side(&self) -> TradeSide {
+        if self.0.side == "sell" {
+            TradeSide::Sell
+        } else {
+            TradeSide::Buy
+        }
+    }
+
+    async fn quantity(&self) -> f64 {
+        self.0.quantity
+    }
+
+    /// Price per unit, in USD.
+    async fn price(&self) -> f64 {
+        self.0.price
+    }
+
+    /// quantity x price, in USD.
+    async fn notional(&self) -> f64 {
+        self.0.quantity * self.0.price
+    }
+
+    async fn executed_at(&self) -> DateTime<Utc> {
+        self.0.executed_at
+    }
+
+    /// The asset (a foreign key guarantees it exists).
+    async fn asset(&self) -> Asset {
+        Asset::known(&self.0.symbol)
+    }
+
+    async fn user(&self, ctx: &Context<'_>) -> Result<User> {
+        let row = scope::loaders(ctx)?
+            .load_one(UserById(self.0.user_id))
+            .await
+            .map_err(|e| e.extend())?;
+        row.map(User).ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!("trade {} has no user", self.0.id)).extend()
+        })
+    }
+}
+
+/// A user's activity in one bucket.
+#[derive(SimpleObject)]
+pub struct ActivityBucket {
+    pub start: DateTime<Utc>,
+    /// All events in the bucket.
+    pub events: i32,
+    /// Trade events.
+    pub trades: i32,
+    /// Sum of the trades' notional, in USD.
+    pub trade_volume: f64,
+    /// Staking and farming reward events.
+    pub rewards: i32,
+}

@@ -1,0 +1,68 @@
+//! Request-scoped dataloaders. One [`Loaders`] per request; each key type (one module
+//! each) is batched separately, so a query over N parents costs one round trip per
+//! (store, key type), whatever N. Every round trip goes through the request's
+//! [`RequestStores`], which counts it.
+
+mod activity;
+mod assets;
+mod candles;
+mod holdings;
+mod metadata;
+mod prices;
+mod profiles;
+mod standings;
+mod stats;
+mod trades;
+mod users;
+
+pub use activity::ActivityOf;
+pub use assets::AssetBySymbol;
+pub use candles::CandlesOf;
+pub use holdings::HoldingsOf;
+pub use metadata::MetadataOf;
+pub use prices::{PriceOf, PriceSource, PriceValue};
+pub use profiles::ProfileOf;
+pub use standings::StandingOf;
+pub use stats::Stats24hOf;
+pub use trades::TradesOf;
+pub use users::{UserByAddress, UserById};
+
+mod drive;
+
+pub use drive::BatchQueue;
+
+use std::{sync::Arc, time::Duration};
+
+use async_graphql::dataloader::{DataLoader, HashMapCache};
+
+use crate::{error::Error, store::RequestStores};
+
+/// What a failed batch gives every key in it.
+pub type LoadError = Arc<Error>;
+
+/// The loader behind every key type of one request.
+pub struct Batcher {
+    pub(crate) stores: RequestStores,
+    pub(crate) stats_ttl_secs: u64,
+}
+
+/// The request's dataloader (cached: a key is fetched at most once per request).
+pub type Loaders = DataLoader<Batcher, HashMapCache>;
+
+/// Builds the loaders for one request. Their batches run on `queue`: see [`BatchQueue`]
+/// for why batching follows the query's execution rather than a timer.
+pub fn for_request(stores: RequestStores, stats_ttl_secs: u64, queue: BatchQueue) -> Loaders {
+    DataLoader::with_cache(
+        Batcher {
+            stores,
+            stats_ttl_secs,
+        },
+        move |task| queue.spawn(task),
+        HashMapCache::default(),
+    )
+    .delay(Duration::ZERO)
+}
+
+fn shared(err: Error) -> LoadError {
+    Arc::new(err)
+}

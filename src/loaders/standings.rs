@@ -1,0 +1,42 @@
+//! A user's rank and score on a leaderboard (Redis, one pipeline per batch).
+
+use std::collections::HashMap;
+
+use async_graphql::dataloader::Loader;
+use uuid::Uuid;
+
+use super::{shared, Batcher, LoadError};
+use crate::store::{redis::Standing, StoreKind};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StandingOf {
+    pub board: String,
+    pub user: Uuid,
+}
+
+impl Loader<StandingOf> for Batcher {
+    type Value = Standing;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[StandingOf]) -> Result<HashMap<StandingOf, Standing>, LoadError> {
+        let wanted: Vec<(String, String)> = keys
+            .iter()
+            .map(|k| (k.board.clone(), k.user.to_string()))
+            .collect();
+        let standings = self
+            .stores
+            .call(
+                StoreKind::Redis,
+                "standings",
+                self.stores.redis.standings(&wanted),
+            )
+            .await
+            .map_err(shared)?;
+        Ok(keys
+            .iter()
+            .cloned()
+            .zip(standings)
+            .filter_map(|(key, standing)| Some((key, standing?)))
+            .collect())
+    }
+}

@@ -1,0 +1,64 @@
+//! A page of a user's trades (PostgreSQL). Keys sharing the same window are fetched in
+//! one statement (a lateral join over the users).
+
+use std::collections::HashMap;
+
+use async_graphql::dataloader::Loader;
+use uuid::Uuid;
+
+use super::{shared, Batcher, LoadError};
+use crate::store::{
+    postgres::{TradeRow, TradeWindow},
+    StoreKind,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TradesOf {
+    pub user: Uuid,
+    pub window: TradeWindow,
+}
+
+impl Loader<TradesOf> for Batcher {
+    type Value = Vec<TradeRow>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[TradesOf]) -> Result<HashMap<TradesOf, Vec<TradeRow>>, LoadError> {
+        let mut groups: HashMap<&TradeWindow, Vec<Uuid>> = HashMap::new();
+        for key in keys {
+            groups.entry(&key.window).or_default().push(key.user);
+        }
+        let fetches = groups.into_iter().map(|(window, users)| async move {
+            let rows = self
+                .stores
+                .call(
+                    StoreKind::Postgres,
+                    "trades_page",
+                    self.stores.postgres.trades_page(&users, window),
+                )
+                .await?;
+            Ok::<_, crate::Error>((window, users, rows))
+        });
+        let mut out = HashMap::with_capacity(keys.len());
+        for result in futures::future::join_all(fetches).await {
+            let (window, users, rows) = result.map_err(shared)?;
+            for user in users {
+                out.insert(
+                    TradesOf {
+                        user,
+                        window: window.clone(),
+                    },
+                    Vec::new(),
+                );
+            }
+            for row in rows {
+                out.entry(TradesOf {
+                    user: row.user_id,
+                    window: window.clone(),
+                })
+                .or_default()
+                .push(row);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,159 @@
+//! The graph's reads from PostgreSQL. Every batch binds its keys as one array.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::Postgres;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: Uuid,
+    pub address: String,
+    pub username: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AssetRow {
+    pub symbol: String,
+    pub name: String,
+    pub chain: String,
+    pub decimals: i32,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HoldingRow {
+    pub user_id: Uuid,
+    pub symbol: String,
+    pub quantity: f64,
+    pub cost_basis: f64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TradeRow {
+    pub id: Uuid,
+    pub tx_hash: String,
+    pub user_id: Uuid,
+    pub symbol: String,
+    pub side: String,
+    pub quantity: f64,
+    pub price: f64,
+    pub executed_at: DateTime<Utc>,
+}
+
+/// Which of a user's trades to read: newest first, strictly before `before` (a keyset
+/// position), within [from, to), at most `limit`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TradeWindow {
+    pub before: Option<(DateTime<Utc>, Uuid)>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub limit: i64,
+}
+
+const USER_COLUMNS: &str = "id, address, username, created_at";
+
+impl Postgres {
+    pub async fn users_by_id(&self, ids: &[Uuid]) -> Result<Vec<UserRow>, sqlx::Error> {
+        sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id = ANY($1)"
+        ))
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    pub async fn users_by_address(
+        &self,
+        addresses: &[String],
+    ) -> Result<Vec<UserRow>, sqlx::Error> {
+        sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE address = ANY($1)"
+        ))
+        .bind(addresses)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Users in (created_at, id) order, after a keyset position.
+    pub async fn users_page(
+        &self,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> Result<Vec<UserRow>, sqlx::Error> {
+        sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users \
+             WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2) \
+             ORDER BY created_at, id LIMIT $3"
+        ))
+        .bind(after.map(|a| a.0))
+        .bind(after.map(|a| a.1))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    pub async fn assets_by_symbol(&self, symbols: &[String]) -> Result<Vec<AssetRow>, sqlx::Error> {
+        sqlx::query_as("SELECT symbol, name, chain, decimals FROM assets WHERE symbol = ANY($1)")
+            .bind(symbols)
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// Assets in symbol order after `after`, optionally only among `only`.
+    pub async fn assets_page(
+        &self,
+        after: Option<&str>,
+        only: Option<&[String]>,
+        limit: i64,
+    ) -> Result<Vec<AssetRow>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT symbol, name, chain, decimals FROM assets \
+             WHERE ($1::text IS NULL OR symbol > $1) AND ($2::text[] IS NULL OR symbol = ANY($2)) \
+             ORDER BY symbol LIMIT $3",
+        )
+        .bind(after)
+        .bind(only)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    pub async fn holdings_by_user(&self, users: &[Uuid]) -> Result<Vec<HoldingRow>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT user_id, symbol, quantity::float8 AS quantity, cost_basis::float8 AS cost_basis \
+             FROM holdings WHERE user_id = ANY($1) ORDER BY user_id, symbol",
+        )
+        .bind(users)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// The same window of trades for each of `users`, in one statement.
+    pub async fn trades_page(
+        &self,
+        users: &[Uuid],
+        window: &TradeWindow,
+    ) -> Result<Vec<TradeRow>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT t.* FROM UNNEST($1::uuid[]) AS u(id) CROSS JOIN LATERAL ( \
+               SELECT id, tx_hash, user_id, symbol, side, quantity::float8 AS quantity, \
+                      price::float8 AS price, executed_at \
+               FROM trades \
+               WHERE user_id = u.id \
+                 AND ($2::timestamptz IS NULL OR executed_at >= $2) \
+                 AND ($3::timestamptz IS NULL OR executed_at < $3) \
+                 AND ($4::timestamptz IS NULL OR (executed_at, id) < ($4, $5)) \
+               ORDER BY executed_at DESC, id DESC LIMIT $6 \
+             ) t",
+        )
+        .bind(users)
+        .bind(window.from)
+        .bind(window.to)
+        .bind(window.before.map(|b| b.0))
+        .bind(window.before.map(|b| b.1))
+        .bind(window.limit)
+        .fetch_all(&self.pool)
+        .await
+    }
+}

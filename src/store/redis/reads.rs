@@ -1,0 +1,98 @@
+//! The graph's reads from Redis (and the stats cache it keeps): one command or pipeline
+//! per batch.
+
+use super::{LatestPrice, Redis};
+
+/// A user's standing on one leaderboard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Standing {
+    /// 1-based.
+    pub rank: u64,
+    pub score: f64,
+}
+
+impl Redis {
+    /// Latest prices of `symbols`, in the same order (None where Redis has none).
+    pub async fn latest_prices(
+        &self,
+        symbols: &[String],
+    ) -> Result<Vec<Option<LatestPrice>>, redis::RedisError> {
+        let keys: Vec<String> = symbols.iter().map(|s| self.price_key(s)).collect();
+        let raw: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(raw
+            .into_iter()
+            .map(|value| value.and_then(|v| serde_json::from_str(&v).ok()))
+            .collect())
+    }
+
+    /// The top `n` members of a leaderboard with their scores, and its size.
+    pub async fn leaderboard_top(
+        &self,
+        name: &str,
+        n: usize,
+    ) -> Result<(Vec<(String, f64)>, u64), redis::RedisError> {
+        let key = self.leaderboard_key(name);
+        let stop = isize::try_from(n).unwrap_or(isize::MAX) - 1;
+        redis::pipe()
+            .zrevrange_withscores(&key, 0, stop)
+            .zcard(&key)
+            .query_async(&mut self.conn())
+            .await
+    }
+
+    /// Rank and score of each (leaderboard, member); None where the member is absent.
+    pub async fn standings(
+        &self,
+        wanted: &[(String, String)],
+    ) -> Result<Vec<Option<Standing>>, redis::RedisError> {
+        let mut pipe = redis::pipe();
+        for (board, member) in wanted {
+            let key = self.leaderboard_key(board);
+            pipe.zrevrank(&key, member).zscore(&key, member);
+        }
+        let flat: Vec<Option<f64>> = pipe.query_async(&mut self.conn()).await?;
+        Ok(flat
+            .chunks(2)
+            .map(|pair| match pair {
+                [Some(rank), Some(score)] => Some(Standing {
+                    rank: *rank as u64 + 1,
+                    score: *score,
+                }),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Cached JSON values under `cache:{name}` for each name (None on a miss).
+    pub async fn cache_get(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<Option<String>>, redis::RedisError> {
+        let keys: Vec<String> = names.iter().map(|n| self.cache_key(n)).collect();
+        redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut self.conn())
+            .await
+    }
+
+    /// Stores JSON values under `cache:{name}` with a TTL, in one pipeline.
+    pub async fn cache_set(
+        &self,
+        entries: &[(String, String)],
+        ttl_secs: u64,
+    ) -> Result<(), redis::RedisError> {
+        let mut pipe = redis::pipe();
+        for (name, value) in entries {
+            pipe.set_ex(self.cache_key(name), value, ttl_secs).ignore();
+        }
+        pipe.query_async(&mut self.conn()).await
+    }
+
+    /// Key of a cache entry.
+    pub fn cache_key(&self, name: &str) -> String {
+        self.key(&format!("cache:{name}"))
+    }
+}
