@@ -1,9 +1,16 @@
 //! `/graphql`: GraphQL over HTTP (POST, and GET for queries), and GraphiQL for browsers.
+//!
+//! Follows the GraphQL-over-HTTP spec: the response media type is negotiated from
+//! `Accept` (`application/graphql-response+json` when accepted, else `application/json`);
+//! with `application/graphql-response+json`, a request that fails before execution
+//! (parse, validation or variable errors) gets 400; GET may only carry queries (405 for a
+//! mutation).
 
-use async_graphql_axum::{rejection::GraphQLRejection, GraphQLRequest, GraphQLResponse};
+use async_graphql::BatchResponse;
+use async_graphql_axum::{rejection::GraphQLRejection, GraphQLBatchRequest, GraphQLRequest};
 use axum::{
     extract::{FromRequest, Request, State},
-    http::{header, HeaderMap},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
 
@@ -15,47 +22,206 @@ pub const USER_HEADER: &str = "x-meridian-user";
 /// Header asking for `extensions.meridian.roundTrips` in the response.
 pub const TRACE_HEADER: &str = "x-meridian-trace";
 
-pub async fn post(
-    State(state): State<HttpState>,
-    headers: HeaderMap,
-    request: GraphQLRequest,
-) -> GraphQLResponse {
-    execute(&state, &headers, request).await
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+const JSON: &str = "application/json";
+
+/// The media type a response is written in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MediaType {
+    GraphQLResponseJson,
+    Json,
+}
+
+impl MediaType {
+    /// From the request's `Accept`; None when it accepts neither JSON type.
+    fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
+        let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+            return Some(MediaType::Json);
+        };
+        let ranges: Vec<&str> = accept
+            .split(',')
+            .map(|r| r.split(';').next().unwrap_or_default().trim())
+            .collect();
+        if ranges.contains(&GRAPHQL_RESPONSE_JSON) {
+            Some(MediaType::GraphQLResponseJson)
+        } else if ranges
+            .iter()
+            .any(|r| *r == JSON || *r == "application/*" || *r == "*/*")
+            || accept.trim().is_empty()
+        {
+            Some(MediaType::Json)
+        } else {
+            None
+        }
+    }
+
+    fn header(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            MediaType::GraphQLResponseJson => "application/graphql-response+json; charset=utf-8",
+            MediaType::Json => "application/json; charset=utf-8",
+        })
+    }
+}
+
+pub async fn post(State(state): State<HttpState>, request: Request) -> Response {
+    let headers = request.headers().clone();
+    let Some(media) = MediaType::negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if !matches!(
+        essence.as_str(),
+        "application/json" | "application/graphql" | "multipart/form-data"
+    ) {
+        let mut response = bad_request(media, "send the request as application/json");
+        *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+        return response;
+    }
+    match GraphQLBatchRequest::<GraphQLRejection>::from_request(request, &()).await {
+        Ok(batch) => execute(&state, &headers, media, batch.into_inner(), false).await,
+        Err(rejection) => bad_request(media, &rejection_message(rejection)),
+    }
 }
 
 /// A browser (HTML accepted, no query in the URL) gets GraphiQL; anything else is a
 /// GraphQL request carried in the query string.
 pub async fn get(State(state): State<HttpState>, request: Request) -> Response {
     let headers = request.headers().clone();
-    let wants_html = headers
+    let accepts_html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
-    if wants_html && request.uri().query().is_none_or(str::is_empty) {
+    if accepts_html && request.uri().query().is_none_or(str::is_empty) {
         return super::graphiql::page().into_response();
     }
+    let Some(media) = MediaType::negotiate(&headers) else {
+        return not_acceptable();
+    };
     match GraphQLRequest::<GraphQLRejection>::from_request(request, &()).await {
-        Ok(request) => execute(&state, &headers, request).await.into_response(),
-        Err(rejection) => rejection.into_response(),
+        Ok(single) => {
+            let batch = async_graphql::BatchRequest::Single(single.into_inner());
+            execute(&state, &headers, media, batch, true).await
+        }
+        Err(rejection) => bad_request(media, &rejection_message(rejection)),
     }
 }
 
 async fn execute(
     state: &HttpState,
     headers: &HeaderMap,
-    request: GraphQLRequest,
-) -> GraphQLResponse {
-    let mut request = request.into_inner();
+    media: MediaType,
+    batch: async_graphql::BatchRequest,
+    is_get: bool,
+) -> Response {
     let claimed = headers
         .get(USER_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    request = request.data(Viewer { claimed });
-    if headers
+    let trace = headers
         .get(TRACE_HEADER)
-        .is_some_and(|v| v.as_bytes() == b"1")
-    {
-        request = request.data(TraceRequested);
+        .is_some_and(|v| v.as_bytes() == b"1");
+    let mut batch = batch.data(Viewer { claimed });
+    if trace {
+        batch = batch.data(TraceRequested);
     }
-    state.schema.execute(request).await.into()
+    let missing_query = batch
+        .iter()
+        .any(|r| r.query.trim().is_empty() && !r.extensions.contains_key("persistedQuery"));
+    if missing_query {
+        return bad_request(media, "the request has no `query`");
+    }
+    if is_get {
+        if let async_graphql::BatchRequest::Single(request) = &batch {
+            if is_mutation(request) {
+                let mut response = bad_request(media, "mutations must be sent with POST");
+                *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("POST"));
+                return response;
+            }
+        }
+    }
+    let response = state.schema.execute_batch(batch).await;
+    let (status, body) = match &response {
+        // A request that failed before execution has no `data` entry at all.
+        BatchResponse::Single(single) if is_request_error(single) => {
+            let status = match media {
+                MediaType::GraphQLResponseJson => StatusCode::BAD_REQUEST,
+                MediaType::Json => StatusCode::OK,
+            };
+            (
+                status,
+                serde_json::to_vec(&serde_json::json!({ "errors": single.errors })),
+            )
+        }
+        _ => (StatusCode::OK, serde_json::to_vec(&response)),
+    };
+    match body {
+        Ok(body) => (status, [(header::CONTENT_TYPE, media.header())], body).into_response(),
+        Err(err) => {
+            tracing::error!(%err, "cannot encode a GraphQL response");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// True when the request failed before execution: no data, and errors without a path.
+fn is_request_error(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
+}
+
+/// Whether the operation the request would run is a mutation.
+fn is_mutation(request: &async_graphql::Request) -> bool {
+    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    let wanted = request.operation_name.as_deref();
+    doc.operations.iter().any(|(name, op)| {
+        let selected = match (wanted, name) {
+            (Some(w), Some(n)) => w == n.as_str(),
+            (None, _) => true,
+            (Some(_), None) => false,
+        };
+        selected && op.node.ty == async_graphql::parser::types::OperationType::Mutation
+    })
+}
+
+fn rejection_message(rejection: GraphQLRejection) -> String {
+    let text = rejection.0.to_string();
+    if text.is_empty() {
+        "the request is not a GraphQL request".into()
+    } else {
+        text
+    }
+}
+
+/// A malformed request: 400, with a GraphQL-shaped error body.
+fn bad_request(media: MediaType, message: &str) -> Response {
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": "BAD_REQUEST" } }] });
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, media.header())],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn not_acceptable() -> Response {
+    (
+        StatusCode::NOT_ACCEPTABLE,
+        format!("accept {GRAPHQL_RESPONSE_JSON} or {JSON}"),
+    )
+        .into_response()
 }

@@ -19,6 +19,22 @@ use std::{
 
 use futures::{future::BoxFuture, stream::FuturesUnordered, StreamExt};
 
+/// How many times in a row the query may wake itself before queued batches run anyway.
+const MAX_SELF_WAKES: u32 = 64;
+
+/// Records whether a poll woke its own task.
+struct WakeFlag {
+    woken: AtomicBool,
+    inner: std::task::Waker,
+}
+
+impl futures::task::ArcWake for WakeFlag {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self.woken.store(true, Ordering::Release);
+        arc_self.inner.wake_by_ref();
+    }
+}
+
 /// The batch tasks of one request.
 #[derive(Clone, Default)]
 pub struct BatchQueue(Arc<Inner>);
@@ -53,12 +69,30 @@ impl BatchQueue {
     /// Runs `main`, and the batches it queues each time it stops making progress.
     pub async fn drive<F: Future>(&self, main: F) -> F::Output {
         self.0.driven.store(true, Ordering::Release);
-        let mut main = std::pin::pin!(main);
+        // Unconstrained: tokio's cooperative budget would otherwise make the query's
+        // futures return early (waking themselves) part-way through a wave of siblings.
+        let mut main = std::pin::pin!(tokio::task::unconstrained(main));
         let mut running = FuturesUnordered::new();
+        let mut self_wakes = 0u32;
         let output = std::future::poll_fn(|cx| loop {
-            if let Poll::Ready(out) = main.as_mut().poll(cx) {
+            let flag = Arc::new(WakeFlag {
+                woken: AtomicBool::new(false),
+                inner: cx.waker().clone(),
+            });
+            let waker = futures::task::waker(flag.clone());
+            if let Poll::Ready(out) = main
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(&waker))
+            {
                 return Poll::Ready(out);
             }
+            // A query that woke itself has more to do before it waits on a loader: let it
+            // run on (a bounded number of times) before starting the batches.
+            if flag.woken.load(Ordering::Acquire) && self_wakes < MAX_SELF_WAKES {
+                self_wakes += 1;
+                return Poll::Pending;
+            }
+            self_wakes = 0;
             let queued = self.take();
             let started = !queued.is_empty();
             running.extend(queued);

@@ -5,4 +5,6 @@
 //! nothing behind.
 
 mod foundation;
+mod graph;
+mod http_spec;
 mod support;

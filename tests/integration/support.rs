@@ -136,6 +136,24 @@ pub fn small_shape() -> seed::Shape {
     }
 }
 
+/// The codes of a response's errors.
+pub fn error_codes(response: &serde_json::Value) -> Vec<String> {
+    response["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| {
+                    e["extensions"]["code"]
+                        .as_str()
+                        .unwrap_or("<none>")
+                        .to_owned()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 impl Drop for TestEnv {
     fn drop(&mut self) {
         let ns = self.namespace.clone();
@@ -215,6 +233,43 @@ impl TestServer {
             .json()
             .await
             .expect("JSON response")
+    }
+
+    /// POSTs a GraphQL query with variables and extra headers.
+    pub async fn graphql_with(
+        &self,
+        query: &str,
+        variables: serde_json::Value,
+        headers: &[(&str, &str)],
+    ) -> serde_json::Value {
+        let mut request = self
+            .client
+            .post(self.url("/graphql"))
+            .json(&serde_json::json!({ "query": query, "variables": variables }));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request
+            .send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("JSON response")
+    }
+
+    /// POSTs a query with `x-meridian-trace: 1`; returns the response and its round trips.
+    pub async fn traced(
+        &self,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> (serde_json::Value, serde_json::Value) {
+        let response = self
+            .graphql_with(query, variables, &[("x-meridian-trace", "1")])
+            .await;
+        let trips = response["extensions"]["meridian"]["roundTrips"].clone();
+        assert!(trips.is_object(), "no roundTrips in {response}");
+        (response, trips)
     }
 
     /// Sends the shutdown signal and waits for the server to finish.

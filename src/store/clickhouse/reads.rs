@@ -69,7 +69,7 @@ impl ClickHouse {
     ) -> Result<Vec<LastTickRow>, clickhouse::error::Error> {
         self.client
             .query(
-                "SELECT symbol, toFloat64(argMax(price, ts)) AS price, toUInt32(max(ts)) AS ts \
+                "SELECT symbol, toFloat64(argMax(price, ts)) AS last_price, toUInt32(max(ts)) AS last_ts \
                  FROM price_ticks WHERE symbol IN ? GROUP BY symbol",
             )
             .bind(InList(symbols))

@@ -1,0 +1,721 @@
+//! The federated graph, checked against the stores themselves.
+
+use std::collections::HashMap;
+
+use meridian::{seed, AppState};
+use redis::AsyncCommands;
+use serde_json::{json, Value};
+
+use crate::support::{closed_port, error_codes, TestEnv, TestServer};
+
+/// Enough users for a top-100 leaderboard, with ticks up to now (for stats24h).
+fn shape() -> seed::Shape {
+    seed::Shape {
+        users: 120,
+        assets: 8,
+        days: 2,
+        seed: 11,
+        end: chrono::Utc::now(),
+    }
+}
+
+async fn seeded() -> (TestEnv, AppState) {
+    let env = TestEnv::migrated().await;
+    env.seed(&shape()).await;
+    let state = env.state().await;
+    (env, state)
+}
+
+const DASHBOARD: &str = "query Dashboard($n: Int!) {
+  leaderboard(name: \"volume\", top: $n) {
+    entries {
+      rank score
+      user {
+        id username
+        profile { displayName }
+        holdings { quantity asset { symbol name metadata { tags } price { price source } } }
+      }
+    }
+  }
+}";
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+// Multi-threaded, as `meridian serve` runs: batching must not depend on scheduling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_costs_one_round_trip_per_loader_whatever_n() {
+    let (env, state) = seeded().await;
+    let server = env.spawn().await;
+    let (small, trips_10) = server.traced(DASHBOARD, json!({ "n": 10 })).await;
+    let (large, trips_100) = server.traced(DASHBOARD, json!({ "n": 100 })).await;
+    assert!(
+        small["errors"].is_null() && large["errors"].is_null(),
+        "{small} {large}"
+    );
+    assert_eq!(
+        large["data"]["leaderboard"]["entries"]
+            .as_array()
+            .map(Vec::len),
+        Some(100)
+    );
+    assert_eq!(trips_10, trips_100);
+    // Postgres: users, holdings, assets. Redis: the leaderboard, prices. MongoDB:
+    // profiles, metadata. ClickHouse: nothing (every price is in Redis).
+    assert_eq!(
+        trips_100,
+        json!({ "postgres": 3, "redis": 2, "mongodb": 2, "clickhouse": 0 })
+    );
+
+    // The order and scores are Redis's own.
+    let mut conn = state.stores().redis.conn();
+    let expected: Vec<(String, f64)> = conn
+        .zrevrange_withscores(state.stores().redis.leaderboard_key("volume"), 0, 99)
+        .await
+        .expect("zrevrange");
+    let entries = large["data"]["leaderboard"]["entries"]
+        .as_array()
+        .expect("entries");
+    for (i, ((member, score), entry)) in expected.iter().zip(entries).enumerate() {
+        assert_eq!(entry["rank"], json!(i + 1));
+        assert_eq!(entry["user"]["id"].as_str(), Some(member.as_str()));
+        assert!(close(entry["score"].as_f64().expect("score"), *score));
+    }
+    // Every holding's asset and price are there, from Redis.
+    for entry in entries {
+        for holding in entry["user"]["holdings"].as_array().expect("holdings") {
+            assert!(holding["asset"]["name"].is_string());
+            assert_eq!(holding["asset"]["price"]["source"], "REDIS");
+        }
+    }
+}
+
+#[tokio::test]
+async fn without_the_trace_header_nothing_is_added() {
+    let (env, _state) = seeded().await;
+    let server = env.spawn().await;
+    let response = server
+        .graphql("{ leaderboard(name: \"volume\", top: 3) { entries { rank } } }")
+        .await;
+    assert!(response.get("extensions").is_none(), "{response}");
+}
+
+#[tokio::test]
+async fn portfolio_value_is_postgres_holdings_times_redis_prices() {
+    let (env, state) = seeded().await;
+    let server = env.spawn().await;
+    let response = server
+        .graphql("{ users(first: 30) { edges { node { id portfolioValue } } } }")
+        .await;
+    assert!(response["errors"].is_null(), "{response}");
+    let holdings: Vec<(String, String, f64)> =
+        sqlx::query_as("SELECT user_id::text, symbol, quantity::float8 FROM holdings")
+            .fetch_all(state.stores().postgres.pool())
+            .await
+            .expect("holdings");
+    let mut conn = state.stores().redis.conn();
+    let mut prices: HashMap<String, f64> = HashMap::new();
+    for (_, symbol, _) in &holdings {
+        if !prices.contains_key(symbol) {
+            let raw: String = conn
+                .get(state.stores().redis.price_key(symbol))
+                .await
+                .expect("price");
+            let value: Value = serde_json::from_str(&raw).expect("JSON");
+            prices.insert(symbol.clone(), value["price"].as_f64().expect("price"));
+        }
+    }
+    let edges = response["data"]["users"]["edges"]
+        .as_array()
+        .expect("edges");
+    assert_eq!(edges.len(), 30);
+    for edge in edges {
+        let id = edge["node"]["id"].as_str().expect("id");
+        let expected: f64 = holdings
+            .iter()
+            .filter(|(u, _, _)| u == id)
+            .map(|(_, s, q)| q * prices[s])
+            .sum();
+        let got = edge["node"]["portfolioValue"].as_f64().expect("value");
+        assert!(close(got, expected), "user {id}: {got} != {expected}");
+    }
+}
+
+#[tokio::test]
+async fn candles_equal_a_direct_clickhouse_query() {
+    let (env, state) = seeded().await;
+    let server = env.spawn().await;
+    let end = shape().end.timestamp();
+    // The window runs past the last tick: buckets without ticks must be absent.
+    let (from, to) = (end - 6 * 3600, end + 2 * 3600);
+    for (interval, bucket_fn, width) in [
+        ("FIVE_MINUTES", "toStartOfFiveMinute", 300),
+        ("HOUR", "toStartOfHour", 3600),
+        ("DAY", "toStartOfDay", 86400),
+    ] {
+        let from = from - from.rem_euclid(width);
+        let query = format!(
+            "{{ asset(symbol: \"btc\") {{ candles(interval: {interval}, from: \"{}\", to: \"{}\") {{ start open high low close volume ticks }} }} }}",
+            chrono::DateTime::from_timestamp(from, 0).expect("time").to_rfc3339(),
+            chrono::DateTime::from_timestamp(to, 0).expect("time").to_rfc3339(),
+        );
+        let response = server.graphql(&query).await;
+        assert!(response["errors"].is_null(), "{response}");
+        let candles = response["data"]["asset"]["candles"]
+            .as_array()
+            .expect("candles");
+        let expected: Vec<(u32, f64, f64, f64, f64, f64, u64)> = state
+            .stores()
+            .clickhouse
+            .client()
+            .query(&format!(
+                "SELECT toUInt32({bucket_fn}(ts)) AS b, toFloat64(argMin(price, ts)), toFloat64(max(price)), \
+                 toFloat64(min(price)), toFloat64(argMax(price, ts)), toFloat64(sum(volume)), toUInt64(count()) \
+                 FROM price_ticks WHERE symbol = 'BTC' AND ts >= toDateTime({from}) AND ts < toDateTime({to}) \
+                 GROUP BY b ORDER BY b"
+            ))
+            .fetch_all()
+            .await
+            .expect("direct query");
+        assert!(!expected.is_empty());
+        assert_eq!(candles.len(), expected.len(), "{interval}");
+        for (candle, (b, o, h, l, c, v, n)) in candles.iter().zip(&expected) {
+            let start =
+                chrono::DateTime::parse_from_rfc3339(candle["start"].as_str().expect("start"))
+                    .expect("time");
+            assert_eq!(start.timestamp(), i64::from(*b), "{interval}");
+            assert_eq!(candle["open"].as_f64(), Some(*o));
+            assert_eq!(candle["high"].as_f64(), Some(*h));
+            assert_eq!(candle["low"].as_f64(), Some(*l));
+            assert_eq!(candle["close"].as_f64(), Some(*c));
+            assert!(close(candle["volume"].as_f64().expect("volume"), *v));
+            assert_eq!(candle["ticks"].as_u64(), Some(*n));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_price_redis_misses_comes_from_clickhouse() {
+    let (env, state) = seeded().await;
+    let server = env.spawn().await;
+    let mut conn = state.stores().redis.conn();
+    let _: () = conn
+        .del(state.stores().redis.price_key("ETH"))
+        .await
+        .expect("del");
+    let (response, trips) = server
+        .traced(
+            "{ asset(symbol: \"ETH\") { price { price source at } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        response["data"]["asset"]["price"]["source"], "CLICKHOUSE",
+        "{response}"
+    );
+    assert_eq!(trips["clickhouse"], 1);
+    assert_eq!(trips["redis"], 1);
+    let last: f64 = state
+        .stores()
+        .clickhouse
+        .client()
+        .query("SELECT toFloat64(argMax(price, ts)) FROM price_ticks WHERE symbol = 'ETH'")
+        .fetch_one()
+        .await
+        .expect("last tick");
+    assert_eq!(
+        response["data"]["asset"]["price"]["price"].as_f64(),
+        Some(last)
+    );
+}
+
+#[tokio::test]
+async fn stats24h_is_cached_in_redis() {
+    let (env, state) = seeded().await;
+    let server = env.spawn().await;
+    let query = "{ asset(symbol: \"SOL\") { stats24h { open last changePercent high low volume firstTickAt lastTickAt } } }";
+    let (first, trips) = server.traced(query, json!({})).await;
+    assert_eq!(trips["clickhouse"], 1, "{first}");
+    let (second, trips) = server.traced(query, json!({})).await;
+    assert_eq!(
+        trips["clickhouse"], 0,
+        "the second read is served from the cache"
+    );
+    assert_eq!(first["data"], second["data"]);
+
+    let mut conn = state.stores().redis.conn();
+    let ttl: i64 = conn
+        .ttl(state.stores().redis.cache_key("stats24h:SOL"))
+        .await
+        .expect("ttl");
+    assert!((1..=30).contains(&ttl), "ttl {ttl}");
+
+    let stats = &first["data"]["asset"]["stats24h"];
+    let last_at = chrono::DateTime::parse_from_rfc3339(stats["lastTickAt"].as_str().expect("time"))
+        .expect("time");
+    let last: f64 = state
+        .stores()
+        .clickhouse
+        .client()
+        .query("SELECT toFloat64(argMax(price, ts)) FROM price_ticks WHERE symbol = 'SOL'")
+        .fetch_one()
+        .await
+        .expect("last");
+    assert_eq!(stats["last"].as_f64(), Some(last));
+    assert_eq!(
+        last_at.timestamp(),
+        shape().end.timestamp() - shape().end.timestamp().rem_euclid(60)
+    );
+    let (open, last) = (
+        stats["open"].as_f64().expect("open"),
+        stats["last"].as_f64().expect("last"),
+    );
+    assert!(close(
+        stats["changePercent"].as_f64().expect("change"),
+        (last - open) / open * 100.0
+    ));
+}
+
+#[tokio::test]
+async fn activity_buckets_equal_a_direct_clickhouse_query() {
+    let (env, state) = seeded().await;
+    let server = env.spawn().await;
+    let user: (String,) = sqlx::query_as(
+        "SELECT user_id::text FROM trades GROUP BY user_id ORDER BY count(*) DESC LIMIT 1",
+    )
+    .fetch_one(state.stores().postgres.pool())
+    .await
+    .expect("a trader");
+    let end = shape().end.timestamp();
+    let from = end - 2 * 86400 - (end - 2 * 86400).rem_euclid(3600);
+    let query = format!(
+        "{{ user(id: \"{}\") {{ activity(from: \"{}\", to: \"{}\", interval: HOUR) {{ start events trades tradeVolume }} }} }}",
+        user.0,
+        chrono::DateTime::from_timestamp(from, 0).expect("time").to_rfc3339(),
+        chrono::DateTime::from_timestamp(end + 60, 0).expect("time").to_rfc3339(),
+    );
+    let response = server.graphql(&query).await;
+    assert!(response["errors"].is_null(), "{response}");
+    let buckets = response["data"]["user"]["activity"]
+        .as_array()
+        .expect("buckets");
+    let expected: Vec<(u32, u64, f64)> = state
+        .stores()
+        .clickhouse
+        .client()
+        .query(&format!(
+            "SELECT toUInt32(toStartOfHour(ts)) AS b, toUInt64(count()), toFloat64(sumIf(amount, kind LIKE 'trade%')) \
+             FROM activity_events WHERE user_id = '{}' AND ts >= toDateTime({from}) AND ts < toDateTime({}) \
+             GROUP BY b ORDER BY b",
+            user.0,
+            end + 60
+        ))
+        .fetch_all()
+        .await
+        .expect("direct query");
+    assert!(!expected.is_empty());
+    assert_eq!(buckets.len(), expected.len());
+    for (bucket, (b, n, volume)) in buckets.iter().zip(&expected) {
+        let start = chrono::DateTime::parse_from_rfc3339(bucket["start"].as_str().expect("start"))
+            .expect("time");
+        assert_eq!(start.timestamp(), i64::from(*b));
+        assert_eq!(bucket["events"].as_u64(), Some(*n));
+        assert!(close(
+            bucket["tradeVolume"].as_f64().expect("volume"),
+            *volume
+        ));
+    }
+}
+
+#[tokio::test]
+async fn pages_walk_every_row_once_in_order() {
+    let (env, state) = seeded().await;
+    let server = env.spawn().await;
+    let pool = state.stores().postgres.pool();
+
+    let expected: Vec<(String,)> =
+        sqlx::query_as("SELECT id::text FROM users ORDER BY created_at, id")
+            .fetch_all(pool)
+            .await
+            .expect("ids");
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let page = server
+            .graphql_with(
+                "query($after: String) { users(first: 7, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } }",
+                json!({ "after": after }),
+                &[],
+            )
+            .await;
+        let users = &page["data"]["users"];
+        seen.extend(
+            users["edges"]
+                .as_array()
+                .expect("edges")
+                .iter()
+                .map(|e| e["node"]["id"].as_str().expect("id").to_owned()),
+        );
+        if users["pageInfo"]["hasNextPage"] != json!(true) {
+            break;
+        }
+        after = users["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(
+        seen,
+        expected.into_iter().map(|(id,)| id).collect::<Vec<_>>()
+    );
+
+    // A user's trades, newest first, across pages.
+    let (user, count): (String, i64) =
+        sqlx::query_as("SELECT user_id::text, count(*) FROM trades GROUP BY user_id ORDER BY count(*) DESC LIMIT 1")
+            .fetch_one(pool)
+            .await
+            .expect("trader");
+    let expected: Vec<(String,)> = sqlx::query_as(
+        "SELECT tx_hash FROM trades WHERE user_id = $1::uuid ORDER BY executed_at DESC, id DESC",
+    )
+    .bind(&user)
+    .fetch_all(pool)
+    .await
+    .expect("trades");
+    let mut hashes = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let page = server
+            .graphql_with(
+                "query($id: ID!, $after: String) { user(id: $id) { trades(first: 4, after: $after) { edges { node { txHash } } pageInfo { hasNextPage endCursor } } } }",
+                json!({ "id": user, "after": after }),
+                &[],
+            )
+            .await;
+        let trades = &page["data"]["user"]["trades"];
+        hashes.extend(
+            trades["edges"]
+                .as_array()
+                .expect("edges")
+                .iter()
+                .map(|e| e["node"]["txHash"].as_str().expect("hash").to_owned()),
+        );
+        if trades["pageInfo"]["hasNextPage"] != json!(true) {
+            break;
+        }
+        after = trades["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(hashes.len() as i64, count);
+    assert_eq!(
+        hashes,
+        expected.into_iter().map(|(h,)| h).collect::<Vec<_>>()
+    );
+
+    // Assets with a tag are those MongoDB tags with it, in symbol order.
+    let mut tagged: Vec<String> = {
+        use futures::TryStreamExt;
+        let docs: Vec<mongodb::bson::Document> = state
+            .stores()
+            .mongo
+            .database()
+            .collection::<mongodb::bson::Document>("asset_metadata")
+            .find(mongodb::bson::doc! { "tags": "layer1" })
+            .await
+            .expect("find")
+            .try_collect()
+            .await
+            .expect("docs");
+        docs.iter()
+            .map(|d| d.get_str("symbol").expect("symbol").to_owned())
+            .collect()
+    };
+    tagged.sort();
+    assert!(tagged.len() >= 2, "the dataset has layer1 assets");
+    let page = server.graphql("{ assets(tag: \"layer1\", first: 50) { edges { node { symbol metadata { tags } } } } }").await;
+    let symbols: Vec<String> = page["data"]["assets"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| {
+            assert!(e["node"]["metadata"]["tags"]
+                .as_array()
+                .expect("tags")
+                .contains(&json!("layer1")));
+            e["node"]["symbol"].as_str().expect("symbol").to_owned()
+        })
+        .collect();
+    assert_eq!(symbols, tagged);
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_bad_user_input() {
+    let (env, _state) = seeded().await;
+    let server = env.spawn().await;
+    let page = server
+        .graphql("{ users(first: 1) { pageInfo { endCursor } } }")
+        .await;
+    let users_cursor = page["data"]["users"]["pageInfo"]["endCursor"]
+        .as_str()
+        .expect("cursor")
+        .to_owned();
+    let forged = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!("0:{}0123456789abcdef", uuid::Uuid::nil()))
+    };
+    let cases = [
+        ("garbled cursor", "{ users(after: \"%%%not-a-cursor\") { edges { cursor } } }".to_owned()),
+        ("forged cursor", format!("{{ users(after: \"{forged}\") {{ edges {{ cursor }} }} }}")),
+        ("cursor of another connection", format!("{{ assets(after: \"{users_cursor}\") {{ edges {{ cursor }} }} }}")),
+        ("first above the cap", "{ users(first: 101) { edges { cursor } } }".to_owned()),
+        ("negative first", "{ assets(first: -1) { edges { cursor } } }".to_owned()),
+        (
+            "too many candle points",
+            "{ asset(symbol: \"BTC\") { candles(interval: MINUTE, from: \"2026-01-01T00:00:00Z\", to: \"2026-01-03T00:00:00Z\") { open } } }"
+                .to_owned(),
+        ),
+        (
+            "reversed window",
+            "{ asset(symbol: \"BTC\") { candles(interval: HOUR, from: \"2026-01-03T00:00:00Z\", to: \"2026-01-01T00:00:00Z\") { open } } }"
+                .to_owned(),
+        ),
+        ("unknown leaderboard", "{ leaderboard(name: \"nope\") { name } }".to_owned()),
+        ("top of zero", "{ leaderboard(name: \"volume\", top: 0) { name } }".to_owned()),
+        ("malformed user id", "{ user(id: \"not-a-uuid\") { id } }".to_owned()),
+        ("malformed address", "{ user(address: \"0x12\") { id } }".to_owned()),
+        ("neither id nor address", "{ user { id } }".to_owned()),
+        ("malformed symbol", "{ asset(symbol: \"no spaces!\") { name } }".to_owned()),
+    ];
+    for (what, query) in cases {
+        let response = server.graphql(&query).await;
+        assert_eq!(
+            error_codes(&response),
+            ["BAD_USER_INPUT"],
+            "{what}: {response}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn missing_entities_are_null_with_not_found_and_me_reads_the_header() {
+    let (env, state) = seeded().await;
+    let server = env.spawn().await;
+    let missing = server
+        .graphql(&format!(
+            "{{ user(id: \"{}\") {{ id }} }}",
+            uuid::Uuid::new_v4()
+        ))
+        .await;
+    assert_eq!(missing["data"]["user"], Value::Null);
+    assert_eq!(error_codes(&missing), ["NOT_FOUND"]);
+    let missing = server.graphql("{ asset(symbol: \"ZZZZ\") { name } }").await;
+    assert_eq!(missing["data"]["asset"], Value::Null);
+    assert_eq!(error_codes(&missing), ["NOT_FOUND"]);
+
+    let (id, username, address): (String, String, String) =
+        sqlx::query_as("SELECT id::text, username, address FROM users ORDER BY username LIMIT 1")
+            .fetch_one(state.stores().postgres.pool())
+            .await
+            .expect("a user");
+    let me = server
+        .graphql_with(
+            "{ me { username } }",
+            json!({}),
+            &[("x-meridian-user", &id)],
+        )
+        .await;
+    assert_eq!(
+        me["data"]["me"]["username"].as_str(),
+        Some(username.as_str()),
+        "{me}"
+    );
+    let anonymous = server.graphql("{ me { username } }").await;
+    assert_eq!(error_codes(&anonymous), ["UNAUTHENTICATED"]);
+    let by_address = server
+        .graphql(&format!(
+            "{{ user(address: \"{}\") {{ id }} }}",
+            address.to_uppercase().replace("0X", "0x")
+        ))
+        .await;
+    assert_eq!(
+        by_address["data"]["user"]["id"].as_str(),
+        Some(id.as_str()),
+        "addresses match case-insensitively"
+    );
+}
+
+/// Starts a server over the seeded namespace with one store's address replaced.
+async fn with_store_at(env: &TestEnv, store: &str, url: String, timeout_ms: u64) -> TestServer {
+    let mut config = env.config.clone();
+    config.store_timeout_ms = timeout_ms;
+    match store {
+        "redis" => config.redis_url = url,
+        "mongodb" => config.mongo_url = url,
+        "clickhouse" => config.clickhouse_url = url,
+        "postgres" => config.postgres_url = url,
+        other => panic!("unknown store {other}"),
+    }
+    TestServer::start(AppState::new(config).await.expect("state")).await
+}
+
+/// The errors of a response as (path, code, store).
+fn errors(response: &Value) -> Vec<(String, String, String)> {
+    response["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| {
+                    let path: Vec<String> = e["path"]
+                        .as_array()
+                        .map(|p| {
+                            p.iter()
+                                .map(|s| s.to_string().trim_matches('"').to_owned())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    (
+                        path.join("."),
+                        e["extensions"]["code"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                        e["extensions"]["store"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_store_that_is_down_fails_only_its_fields() {
+    let (env, state) = seeded().await;
+    let (id,): (String,) = sqlx::query_as("SELECT user_id::text FROM holdings LIMIT 1")
+        .fetch_one(state.stores().postgres.pool())
+        .await
+        .expect("a holder");
+    let query = format!(
+        "{{ health {{ status }} user(id: \"{id}\") {{ username profile {{ displayName }} holdings {{ quantity asset {{ symbol price {{ price }} }} }} }} }}"
+    );
+
+    // MongoDB down: the profile is null with STORE_UNAVAILABLE; the rest answers.
+    let server = with_store_at(
+        &env,
+        "mongodb",
+        format!("mongodb://127.0.0.1:{}/x", closed_port()),
+        1000,
+    )
+    .await;
+    let response = server.graphql(&query).await;
+    assert!(
+        response["data"]["user"]["username"].is_string(),
+        "{response}"
+    );
+    assert_eq!(response["data"]["user"]["profile"], Value::Null);
+    assert!(!response["data"]["user"]["holdings"]
+        .as_array()
+        .expect("holdings")
+        .is_empty());
+    assert_eq!(
+        errors(&response),
+        [(
+            "user.profile".to_owned(),
+            "STORE_UNAVAILABLE".to_owned(),
+            "mongodb".to_owned()
+        )]
+    );
+
+    // Redis down: prices are null with STORE_UNAVAILABLE; profile and holdings answer.
+    let server = with_store_at(
+        &env,
+        "redis",
+        format!("redis://127.0.0.1:{}/", closed_port()),
+        1000,
+    )
+    .await;
+    let response = server.graphql(&query).await;
+    assert!(
+        response["data"]["user"]["profile"]["displayName"].is_string(),
+        "{response}"
+    );
+    let holdings = response["data"]["user"]["holdings"]
+        .as_array()
+        .expect("holdings");
+    assert!(holdings
+        .iter()
+        .all(|h| h["asset"]["price"].is_null() && h["quantity"].is_number()));
+    let errs = errors(&response);
+    assert_eq!(errs.len(), holdings.len());
+    assert!(errs
+        .iter()
+        .all(|(path, code, store)| path.ends_with(".price")
+            && code == "STORE_UNAVAILABLE"
+            && store == "redis"));
+
+    // ClickHouse down: candles fail (nulling their asset), other root fields answer.
+    let server = with_store_at(
+        &env,
+        "clickhouse",
+        format!("http://127.0.0.1:{}", closed_port()),
+        1000,
+    )
+    .await;
+    let response = server
+        .graphql("{ leaderboard(name: \"volume\", top: 2) { size } asset(symbol: \"BTC\") { candles(interval: HOUR, from: \"2026-01-01T00:00:00Z\", to: \"2026-01-02T00:00:00Z\") { open } } }")
+        .await;
+    assert!(
+        response["data"]["leaderboard"]["size"].is_number(),
+        "{response}"
+    );
+    assert_eq!(response["data"]["asset"], Value::Null);
+    assert_eq!(
+        errors(&response),
+        [(
+            "asset.candles".to_owned(),
+            "STORE_UNAVAILABLE".to_owned(),
+            "clickhouse".to_owned()
+        )]
+    );
+}
+
+#[tokio::test]
+async fn a_store_that_does_not_answer_times_out() {
+    let (env, state) = seeded().await;
+    // A listener that accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let server = with_store_at(&env, "redis", format!("redis://127.0.0.1:{port}/"), 300).await;
+    let (id,): (String,) = sqlx::query_as("SELECT user_id::text FROM holdings LIMIT 1")
+        .fetch_one(state.stores().postgres.pool())
+        .await
+        .expect("a holder");
+    let response = server
+        .graphql(&format!(
+            "{{ user(id: \"{id}\") {{ username rank(board: \"volume\") {{ rank }} }} }}"
+        ))
+        .await;
+    assert!(
+        response["data"]["user"]["username"].is_string(),
+        "{response}"
+    );
+    assert_eq!(response["data"]["user"]["rank"], Value::Null);
+    assert_eq!(
+        errors(&response),
+        [(
+            "user.rank".to_owned(),
+            "STORE_UNAVAILABLE".to_owned(),
+            "redis".to_owned()
+        )]
+    );
+    hold.abort();
+}
