@@ -3,10 +3,10 @@
 //! A dataloader normally collects keys for a fixed delay after the first one, then runs
 //! the batch on another task. How many keys arrive within that delay depends on how fast
 //! the resolvers run, so the same query can take one round trip or three. Here the batch
-//! tasks of a request are queued, and [`BatchQueue::drive`] runs them on the request's
-//! own task only when the query future cannot make progress: by then every sibling field
-//! waiting on a loader has registered its key, so each wave of the query costs one round
-//! trip per loader, whatever the number of parents and however fast the machine.
+//! tasks of a request are queued, and [`BatchQueue::drive`] starts them only when the
+//! query future cannot make progress: by then every sibling field waiting on a loader has
+//! registered its key, so each wave of the query costs one round trip per loader,
+//! whatever the number of parents and however fast the machine.
 
 use std::{
     future::Future,
@@ -17,7 +17,7 @@ use std::{
     task::Poll,
 };
 
-use futures::{future::BoxFuture, stream::FuturesUnordered, StreamExt};
+use futures::future::BoxFuture;
 
 /// How many times in a row the query may wake itself before queued batches run anyway.
 const MAX_SELF_WAKES: u32 = 64;
@@ -66,15 +66,17 @@ impl BatchQueue {
             .unwrap_or_default()
     }
 
-    /// Runs `main`, and the batches it queues each time it stops making progress.
+    /// Runs `main`; each time it stops making progress, starts the batches it queued.
+    ///
+    /// The batches are spawned rather than polled here, so that their I/O completes on
+    /// another worker while this task goes on resolving fields.
     pub async fn drive<F: Future>(&self, main: F) -> F::Output {
         self.0.driven.store(true, Ordering::Release);
         // Unconstrained: tokio's cooperative budget would otherwise make the query's
         // futures return early (waking themselves) part-way through a wave of siblings.
         let mut main = std::pin::pin!(tokio::task::unconstrained(main));
-        let mut running = FuturesUnordered::new();
         let mut self_wakes = 0u32;
-        let output = std::future::poll_fn(|cx| loop {
+        let output = std::future::poll_fn(|cx| {
             let flag = Arc::new(WakeFlag {
                 woken: AtomicBool::new(false),
                 inner: cx.waker().clone(),
@@ -93,16 +95,10 @@ impl BatchQueue {
                 return Poll::Pending;
             }
             self_wakes = 0;
-            let queued = self.take();
-            let started = !queued.is_empty();
-            running.extend(queued);
-            let mut finished = false;
-            while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {
-                finished = true;
+            for task in self.take() {
+                tokio::spawn(task);
             }
-            if !started && !finished {
-                return Poll::Pending;
-            }
+            Poll::Pending
         })
         .await;
         self.0.driven.store(false, Ordering::Release);
@@ -110,9 +106,65 @@ impl BatchQueue {
         for task in self.take() {
             tokio::spawn(task);
         }
-        for task in running {
-            tokio::spawn(task);
-        }
         output
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{collections::HashMap, sync::atomic::AtomicUsize, time::Duration};
+
+    use async_graphql::dataloader::{DataLoader, Loader};
+
+    use super::*;
+
+    /// Counts its batches; answers every key with itself after a short wait.
+    struct Counting(Arc<AtomicUsize>);
+
+    impl Loader<u32> for Counting {
+        type Value = u32;
+        type Error = ();
+
+        async fn load(&self, keys: &[u32]) -> Result<HashMap<u32, u32>, ()> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            Ok(keys.iter().map(|k| (*k, *k)).collect())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_wave_of_loads_is_one_batch_however_wide() {
+        for width in [1u32, 10, 500] {
+            let batches = Arc::new(AtomicUsize::new(0));
+            let queue = BatchQueue::default();
+            let spawner = queue.clone();
+            let loader = DataLoader::new(Counting(batches.clone()), move |t| spawner.spawn(t))
+                .delay(Duration::ZERO);
+            // Two waves: the second depends on the first's answers.
+            let total = queue
+                .drive(futures::future::join_all((0..width).map(|k| {
+                    let loader = &loader;
+                    async move {
+                        let first = loader.load_one(k).await.expect("loads").expect("value");
+                        loader
+                            .load_one(first + 10_000)
+                            .await
+                            .expect("loads")
+                            .expect("value")
+                    }
+                })))
+                .await;
+            assert_eq!(total.len(), width as usize);
+            assert_eq!(batches.load(Ordering::SeqCst), 2, "width {width}");
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_driver_batches_still_run() {
+        let batches = Arc::new(AtomicUsize::new(0));
+        let queue = BatchQueue::default();
+        let loader = DataLoader::new(Counting(batches.clone()), move |t| queue.spawn(t));
+        assert_eq!(loader.load_one(7).await, Ok(Some(7)));
+        assert_eq!(batches.load(Ordering::SeqCst), 1);
     }
 }
