@@ -30,9 +30,6 @@ impl AppState {
     pub async fn new(config: Config) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
         let stores = Stores::new(&config, metrics.clone()).await?;
-        if config.cursor_secret.is_none() {
-            tracing::warn!("MERIDIAN_CURSOR_SECRET is not set: pagination cursors are valid only in this process");
-        }
         let cursors = CursorCodec::new(config.cursor_secret.as_deref());
         Ok(AppState(Arc::new(Inner {
             config,
@@ -54,6 +51,17 @@ impl AppState {
         &self.0.metrics
     }
 
+    /// The relay's pacing, from the configuration.
+    pub fn relay_settings(&self) -> crate::events::relay::RelaySettings {
+        let c = &self.0.config;
+        crate::events::relay::RelaySettings {
+            batch: c.relay_batch.max(1),
+            poll: Duration::from_millis(c.relay_poll_ms.max(10)),
+            retry_base: Duration::from_millis(c.relay_retry_base_ms),
+            retry_max: Duration::from_millis(c.relay_retry_max_ms),
+        }
+    }
+
     /// Signs and checks pagination cursors.
     pub fn cursors(&self) -> &CursorCodec {
         &self.0.cursors
@@ -61,33 +69,55 @@ impl AppState {
 }
 
 /// Serves HTTP on `listener` until `shutdown` resolves, then lets in-flight requests
-/// finish (up to a grace period).
+/// finish (up to a grace period). Runs the outbox relay alongside when configured.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let relay = state.config().relay.then(|| {
+        tokio::spawn(crate::events::relay::run(
+            state.clone(),
+            stopped(stop_rx.clone()),
+        ))
+    });
+
     let schema = graphql::build(state.clone());
     let router = http::router(state, schema);
-    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = signalled_tx.send(());
-    });
+    let server = axum::serve(listener, router).with_graceful_shutdown(stopped(stop_rx.clone()));
     let server = tokio::spawn(async move { server.await });
     tokio::pin!(server);
-    tokio::select! {
-        result = &mut server => return result.context("server task failed")?.context("server failed"),
-        _ = signalled_rx => {}
-    }
-    match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
-        Ok(result) => result
-            .context("server task failed")?
-            .context("server failed"),
-        Err(_) => {
-            tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; closing them");
-            server.abort();
-            Ok(())
+    let served = tokio::select! {
+        result = &mut server => Some(result),
+        () = stopped(stop_rx) => None,
+    };
+    let served = match served {
+        Some(result) => result,
+        None => match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; closing them");
+                server.abort();
+                Ok(Ok(()))
+            }
+        },
+    };
+    if let Some(relay) = relay {
+        match tokio::time::timeout(SHUTDOWN_GRACE, relay).await {
+            Ok(Ok(Err(err))) => tracing::error!(error = format!("{err:#}"), "relay failed"),
+            Ok(Err(err)) => tracing::error!(%err, "relay task failed"),
+            _ => {}
         }
     }
+    served
+        .context("server task failed")?
+        .context("server failed")
 }

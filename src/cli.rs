@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::{app, config::Config, graphql, migrate, seed, shutdown, AppState};
+use crate::{app, config::Config, events, graphql, migrate, reconcile, seed, shutdown, AppState};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,6 +30,14 @@ pub enum Command {
     Seed(SeedArgs),
     /// Print the GraphQL schema (SDL), as committed in schema.graphql.
     Schema,
+    /// Run the outbox relay alone (no HTTP server), until SIGTERM or Ctrl-C.
+    Relay,
+    /// Compare ClickHouse and Redis with PostgreSQL; exit 1 when they differ.
+    Reconcile {
+        /// Rebuild the derived data from PostgreSQL, then check again.
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -58,6 +66,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve => serve(cli.config).await,
+        Command::Relay => {
+            let state = AppState::new(cli.config).await?;
+            eprintln!("relay: delivering the outbox until SIGTERM or Ctrl-C");
+            events::relay::run(state, shutdown::signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reconcile { repair } => {
+            let state = connected_state(cli.config).await?;
+            let report = if repair {
+                reconcile::repair(state.stores()).await?
+            } else {
+                reconcile::check(state.stores()).await?
+            };
+            for line in report.lines() {
+                println!("{line}");
+            }
+            if report.is_clean() {
+                println!("reconcile: clickhouse and redis agree with postgres");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!(
+                    "reconcile: {} differences in clickhouse, {} in redis",
+                    report.clickhouse.len(),
+                    report.redis.len()
+                );
+                Ok(ExitCode::FAILURE)
+            }
+        }
         Command::Migrate => {
             let state = connected_state(cli.config).await?;
             let report = migrate::run(state.stores()).await?;
@@ -105,6 +141,11 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;
     let addr = listener.local_addr()?;
+    if config.cursor_secret.is_none() {
+        tracing::warn!(
+            "MERIDIAN_CURSOR_SECRET is not set: pagination cursors are valid only in this process"
+        );
+    }
     let state = AppState::new(config).await?;
     tracing::info!("listening on http://{addr}; GraphiQL at http://{addr}/graphql");
     eprintln!("meridian: GraphiQL at http://{addr}/graphql");

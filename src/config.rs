@@ -97,6 +97,30 @@ pub struct Config {
     #[arg(long, env = "MERIDIAN_CURSOR_SECRET", hide_env_values = true)]
     pub cursor_secret: Option<String>,
 
+    /// Run the outbox relay inside `serve` (`meridian relay` runs it alone).
+    #[arg(long, env = "MERIDIAN_RELAY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub relay: bool,
+
+    /// Outbox rows the relay delivers per batch and destination.
+    #[arg(long, env = "MERIDIAN_RELAY_BATCH", default_value_t = 500)]
+    pub relay_batch: i64,
+
+    /// How often the relay looks for due rows when no notification arrives, in ms.
+    #[arg(long, env = "MERIDIAN_RELAY_POLL_MS", default_value_t = 500)]
+    pub relay_poll_ms: u64,
+
+    /// First retry delay of a failed delivery, in ms (doubling per attempt).
+    #[arg(long, env = "MERIDIAN_RELAY_RETRY_BASE_MS", default_value_t = 250)]
+    pub relay_retry_base_ms: u64,
+
+    /// Longest retry delay of a failed delivery, in ms.
+    #[arg(long, env = "MERIDIAN_RELAY_RETRY_MAX_MS", default_value_t = 30_000)]
+    pub relay_retry_max_ms: u64,
+
+    /// Largest body `POST /ingest/prices` accepts, in bytes.
+    #[arg(long, env = "MERIDIAN_INGEST_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub ingest_max_bytes: u64,
+
     /// Log format: text or json.
     #[arg(long, env = "MERIDIAN_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -126,6 +150,12 @@ impl fmt::Debug for Config {
             .field("max_page_size", &self.max_page_size)
             .field("max_series_points", &self.max_series_points)
             .field("stats_cache_ttl_secs", &self.stats_cache_ttl_secs)
+            .field("relay", &self.relay)
+            .field("relay_batch", &self.relay_batch)
+            .field("relay_poll_ms", &self.relay_poll_ms)
+            .field("relay_retry_base_ms", &self.relay_retry_base_ms)
+            .field("relay_retry_max_ms", &self.relay_retry_max_ms)
+            .field("ingest_max_bytes", &self.ingest_max_bytes)
             .field("cursor_secret", &self.cursor_secret.as_ref().map(|_| "***"))
             .field("log_format", &self.log_format)
             .finish_non_exhaustive()

@@ -11,6 +11,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     #[error("{0}")]
     BadUserInput(String),
+    /// Bad input in one named field (e.g. `input.address`).
+    #[error("{field}: {message}")]
+    InvalidField { field: String, message: String },
+    #[error("{field}: {message}")]
+    Conflict { field: String, message: String },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -81,10 +86,19 @@ store_error_into_error!(
 );
 
 impl Error {
+    /// Bad input in `field`.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::InvalidField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
     /// The machine-readable code a client sees in `extensions.code`.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::BadUserInput(_) => "BAD_USER_INPUT",
+            Error::BadUserInput(_) | Error::InvalidField { .. } => "BAD_USER_INPUT",
+            Error::Conflict { .. } => "CONFLICT",
             Error::NotFound(_) => "NOT_FOUND",
             Error::Unauthenticated(_) => "UNAUTHENTICATED",
             Error::StoreUnavailable { .. } | Error::StoreTimeout { .. } => "STORE_UNAVAILABLE",

@@ -8,7 +8,7 @@ pub mod scope;
 mod series;
 mod user;
 
-use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema};
+use async_graphql::{EmptySubscription, MergedObject, Schema};
 
 use crate::app::AppState;
 
@@ -21,12 +21,16 @@ pub struct Query(
     health::HealthQuery,
 );
 
+/// The mutation root: every domain's mutations.
+#[derive(MergedObject, Default)]
+pub struct Mutation(user::UserMutation, asset::AssetMutation);
+
 /// Meridian's schema type.
-pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Builds the schema, with the application state available to resolvers.
 pub fn build(state: AppState) -> AppSchema {
-    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .data(state.clone())
         .extension(scope::Scope { state })
         .finish()
@@ -34,7 +38,7 @@ pub fn build(state: AppState) -> AppSchema {
 
 /// The SDL of the schema, as committed in schema.graphql.
 pub fn sdl() -> String {
-    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .finish()
         .sdl()
 }

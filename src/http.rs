@@ -3,6 +3,7 @@
 mod graphiql;
 mod graphql;
 mod health;
+mod ingest;
 mod metrics;
 
 use async_graphql_axum::GraphQLSubscription;
@@ -38,6 +39,10 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
         .route(
             &format!("{}/{{file}}", graphiql::ASSET_PREFIX),
             get(graphiql::asset),
+        )
+        .route(
+            "/ingest/prices",
+            axum::routing::post(ingest::prices).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
-use crate::store::StoreKind;
+use crate::store::{postgres::OutboxBacklog, postgres::TRADE_DESTINATIONS, StoreKind};
 
 /// The process's metrics. Cheap to clone (the collectors are reference-counted).
 #[derive(Clone)]
@@ -16,6 +17,9 @@ pub struct Metrics {
     store_errors: IntCounterVec,
     store_latency: HistogramVec,
     http_requests: IntCounterVec,
+    relay_rows: IntCounterVec,
+    outbox_pending: IntGaugeVec,
+    outbox_oldest: GaugeVec,
 }
 
 impl Metrics {
@@ -56,6 +60,30 @@ impl Metrics {
             &["route", "status"],
         )
         .expect("static metric definition");
+        let relay_rows = IntCounterVec::new(
+            Opts::new(
+                "meridian_relay_rows_total",
+                "Outbox rows the relay handled, by destination and outcome",
+            ),
+            &["destination", "outcome"],
+        )
+        .expect("static metric definition");
+        let outbox_pending = IntGaugeVec::new(
+            Opts::new(
+                "meridian_outbox_pending",
+                "Outbox rows not yet delivered, by destination",
+            ),
+            &["destination"],
+        )
+        .expect("static metric definition");
+        let outbox_oldest = GaugeVec::new(
+            Opts::new(
+                "meridian_outbox_lag_seconds",
+                "Age of the oldest undelivered outbox row, by destination",
+            ),
+            &["destination"],
+        )
+        .expect("static metric definition");
         let build_info = IntGauge::with_opts(
             Opts::new("meridian_build_info", "Always 1; the version is a label")
                 .const_label("version", env!("CARGO_PKG_VERSION")),
@@ -67,6 +95,9 @@ impl Metrics {
             Box::new(store_errors.clone()),
             Box::new(store_latency.clone()),
             Box::new(http_requests.clone()),
+            Box::new(relay_rows.clone()),
+            Box::new(outbox_pending.clone()),
+            Box::new(outbox_oldest.clone()),
             Box::new(build_info),
         ] {
             registry
@@ -79,6 +110,9 @@ impl Metrics {
             store_errors,
             store_latency,
             http_requests,
+            relay_rows,
+            outbox_pending,
+            outbox_oldest,
         }
     }
 
@@ -99,6 +133,27 @@ impl Metrics {
         self.http_requests
             .with_label_values(&[route, &status.to_string()])
             .inc();
+    }
+
+    /// Records a relay batch.
+    pub fn observe_relay(&self, destination: &str, rows: u64, delivered: bool) {
+        let outcome = if delivered { "delivered" } else { "failed" };
+        self.relay_rows
+            .with_label_values(&[destination, outcome])
+            .inc_by(rows);
+    }
+
+    /// Publishes the outbox backlog (destinations not listed have none).
+    pub fn set_backlog(&self, backlog: &[OutboxBacklog]) {
+        for destination in TRADE_DESTINATIONS {
+            let entry = backlog.iter().find(|b| b.destination == destination);
+            self.outbox_pending
+                .with_label_values(&[destination])
+                .set(entry.map_or(0, |b| b.pending));
+            self.outbox_oldest
+                .with_label_values(&[destination])
+                .set(entry.map_or(0.0, |b| b.oldest_secs));
+        }
     }
 
     /// The Prometheus text exposition of every metric.

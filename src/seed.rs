@@ -158,7 +158,8 @@ async fn write_clickhouse(
         .trades
         .iter()
         .map(|t| TradeEventRow {
-            event_id: t.event_id.to_string(),
+            // A trade's id is its event id in ClickHouse, as the relay writes it.
+            event_id: t.id.to_string(),
             trade_id: t.id.to_string(),
             user_id: t.user_id.to_string(),
             symbol: t.symbol.clone(),
@@ -175,7 +176,7 @@ async fn write_clickhouse(
         .trades
         .iter()
         .map(|t| ActivityRow {
-            event_id: t.event_id.to_string(),
+            event_id: t.id.to_string(),
             user_id: t.user_id.to_string(),
             kind: format!("trade_{}", t.side.as_str()),
             symbol: t.symbol.clone(),

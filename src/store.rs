@@ -87,6 +87,11 @@ impl Stores {
         })
     }
 
+    /// The process metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// Runs one round trip to `store` under the configured deadline, counting it in the
     /// `meridian_store_*` metrics. `op` names the operation in those metrics.
     pub async fn call<T, E, F>(

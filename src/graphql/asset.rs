@@ -1,8 +1,10 @@
 //! Assets: Postgres rows with metadata (MongoDB), price (Redis, ClickHouse fallback),
 //! candles and 24h statistics (ClickHouse, the latter cached in Redis).
 
+mod mutation;
 mod query;
 mod types;
 
-pub use query::AssetQuery;
-pub use types::{Asset, Link};
+pub use mutation::AssetMutation;
+pub use query::{normalise_symbol, AssetQuery};
+pub use types::{Asset, Link, Price};

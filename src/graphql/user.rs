@@ -1,8 +1,10 @@
 //! Users: Postgres rows with profiles (MongoDB), holdings and trades (Postgres), activity
 //! (ClickHouse) and leaderboard standing (Redis).
 
+mod mutation;
 mod query;
 mod types;
 
+pub use mutation::UserMutation;
 pub use query::UserQuery;
 pub use types::User;

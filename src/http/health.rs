@@ -28,6 +28,33 @@ pub async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
             (s.store.as_str().to_owned(), entry)
         })
         .collect();
+    // The relay's backlog, for operators (it does not make the instance unready).
+    let postgres = &state.app.stores().postgres;
+    let relay = match state
+        .app
+        .stores()
+        .call(
+            crate::store::StoreKind::Postgres,
+            "outbox_backlog",
+            postgres.outbox_backlog(),
+        )
+        .await
+    {
+        Ok(backlog) => crate::store::postgres::TRADE_DESTINATIONS
+            .iter()
+            .map(|d| {
+                let entry = backlog.iter().find(|b| b.destination == *d);
+                let pending = entry.map_or(0, |b| b.pending);
+                let lag = entry.map_or(0.0, |b| b.oldest_secs);
+                (
+                    (*d).to_owned(),
+                    json!({ "pending": pending, "lagSeconds": lag }),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+        Err(_) => serde_json::Value::Null,
+    };
     let code = if down.is_empty() {
         StatusCode::OK
     } else {
@@ -40,6 +67,6 @@ pub async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
     };
     (
         code,
-        Json(json!({ "status": status, "down": down, "stores": by_name })),
+        Json(json!({ "status": status, "down": down, "stores": by_name, "relay": relay })),
     )
 }

@@ -45,7 +45,6 @@ impl Side {
 
 pub struct Trade {
     pub id: Uuid,
-    pub event_id: Uuid,
     pub tx_hash: String,
     pub user_id: Uuid,
     pub symbol: String,
@@ -371,7 +370,6 @@ fn trades(seed: u64, users: &[User], paths: &[PricePath]) -> (Vec<Trade>, Vec<Ho
             };
             trades.push(Trade {
                 id: rng.uuid(),
-                event_id: rng.uuid(),
                 tx_hash: format!("0x{}", rng.hex(64)),
                 user_id: user.id,
                 symbol: path.symbol.clone(),

@@ -6,10 +6,12 @@
 mod migrate;
 mod reads;
 mod seed;
+mod writes;
 
 pub use reads::{ActivityBucketRow, CandleRow, LastTickRow, StatsRow};
 
 pub use seed::{ActivityRow, TickRow, TradeEventRow};
+pub use writes::{DayTotals, TickWriter};
 
 use crate::config::Config;
 

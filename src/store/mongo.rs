@@ -3,6 +3,7 @@
 mod migrate;
 mod reads;
 mod seed;
+mod writes;
 
 pub use seed::{AssetMetadataDoc, Link, ProfileDoc};
 

@@ -1,13 +1,21 @@
 //! PostgreSQL: users, assets, holdings, trades and the outbox (the system of record).
 
 mod migrate;
+mod outbox;
 mod reads;
 mod seed;
+mod writes;
 
+pub use outbox::{OutboxBacklog, OutboxClaim, OutboxRow};
 pub use reads::{AssetRow, HoldingRow, TradeRow, TradeWindow, UserRow};
 pub use seed::LeaderboardScore;
+pub use writes::{NewTrade, RegisterOutcome, TradeOutcome, OUTBOX_CHANNEL, TRADE_DESTINATIONS};
 
-use std::time::Duration;
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use anyhow::Context;
 use sqlx::{postgres::PgPoolOptions, PgPool};
@@ -18,6 +26,8 @@ use crate::config::Config;
 #[derive(Clone)]
 pub struct Postgres {
     pool: PgPool,
+    /// Trade partitions (year, month) known to exist.
+    partitions: Arc<Mutex<HashSet<(i32, u32)>>>,
 }
 
 impl Postgres {
@@ -29,7 +39,10 @@ impl Postgres {
             .idle_timeout(Duration::from_secs(300))
             .connect_lazy(&config.postgres_url)
             .context("MERIDIAN_POSTGRES_URL is not a valid PostgreSQL URL")?;
-        Ok(Postgres { pool })
+        Ok(Postgres {
+            pool,
+            partitions: Arc::default(),
+        })
     }
 
     /// The pool, for tests and tools that check the store directly.

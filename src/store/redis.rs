@@ -2,8 +2,10 @@
 
 mod reads;
 mod seed;
+mod writes;
 
 pub use reads::Standing;
+pub use writes::LeaderboardDelta;
 
 use std::time::Duration;
 

@@ -85,6 +85,12 @@ impl TestEnv {
             max_series_points: 1500,
             stats_cache_ttl_secs: 30,
             cursor_secret: Some("test-cursor-secret".into()),
+            relay: true,
+            relay_batch: 500,
+            relay_poll_ms: 100,
+            relay_retry_base_ms: 50,
+            relay_retry_max_ms: 500,
+            ingest_max_bytes: 64 * 1024 * 1024,
             log_format: meridian::telemetry::LogFormat::Text,
         };
         TestEnv {

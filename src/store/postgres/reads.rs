@@ -122,7 +122,7 @@ impl Postgres {
     pub async fn holdings_by_user(&self, users: &[Uuid]) -> Result<Vec<HoldingRow>, sqlx::Error> {
         sqlx::query_as(
             "SELECT user_id, symbol, quantity::float8 AS quantity, cost_basis::float8 AS cost_basis \
-             FROM holdings WHERE user_id = ANY($1) ORDER BY user_id, symbol",
+             FROM holdings WHERE user_id = ANY($1) AND quantity > 0 ORDER BY user_id, symbol",
         )
         .bind(users)
         .fetch_all(&self.pool)
@@ -153,6 +153,57 @@ impl Postgres {
         .bind(window.before.map(|b| b.0))
         .bind(window.before.map(|b| b.1))
         .bind(window.limit)
+        .fetch_all(&self.pool)
+        .await
+    }
+}
+
+impl Postgres {
+    /// Every asset symbol.
+    pub async fn asset_symbols(&self) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT symbol FROM assets")
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// Trade count and volume per UTC day and symbol.
+    pub async fn trade_totals(
+        &self,
+    ) -> Result<Vec<crate::store::clickhouse::DayTotals>, sqlx::Error> {
+        let rows: Vec<(String, String, i64, f64)> = sqlx::query_as(
+            "SELECT to_char(executed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, symbol, \
+                    count(*)::int8 AS trades, sum(quantity * price)::float8 AS volume \
+             FROM trades GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(day, symbol, trades, volume)| crate::store::clickhouse::DayTotals {
+                    day,
+                    symbol,
+                    trades: trades.max(0) as u64,
+                    volume,
+                },
+            )
+            .collect())
+    }
+
+    /// Every trade, oldest first, `limit` at a time after a keyset position.
+    pub async fn trades_after(
+        &self,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> Result<Vec<TradeRow>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT id, tx_hash, user_id, symbol, side, quantity::float8 AS quantity, price::float8 AS price, executed_at \
+             FROM trades WHERE $1::timestamptz IS NULL OR (executed_at, id) > ($1, $2) \
+             ORDER BY executed_at, id LIMIT $3",
+        )
+        .bind(after.map(|a| a.0))
+        .bind(after.map(|a| a.1))
+        .bind(limit)
         .fetch_all(&self.pool)
         .await
     }

@@ -1,0 +1,294 @@
+//! The outbox relay. One worker per destination claims due rows (`FOR UPDATE SKIP
+//! LOCKED`, so any number of relays can run against one outbox), delivers them in one
+//! batch, and marks them delivered, or failed with a backoff, in the claim's transaction.
+//! A destination that is down delays its own rows and nothing else; a relay that dies
+//! mid-batch releases its locks and the rows are delivered again. Every destination is
+//! idempotent by event, so a redelivery changes nothing:
+//!
+//! - clickhouse: trade and activity rows keyed by trade id in ReplacingMergeTree tables,
+//!   read with FINAL;
+//! - redis: leaderboard increments guarded by a per-event marker, in one Lua script;
+//! - pubsub: at-least-once messages (a subscriber may see a redelivered event twice).
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use sqlx::postgres::PgListener;
+use tokio::sync::{watch, Notify};
+
+use super::{TradeEvent, TRADE_RECORDED};
+use crate::{
+    app::AppState,
+    store::{
+        clickhouse::{ActivityRow, TradeEventRow},
+        postgres::{OutboxRow, OUTBOX_CHANNEL, TRADE_DESTINATIONS},
+        redis::LeaderboardDelta,
+        StoreKind, Stores,
+    },
+};
+
+/// How the relay paces itself.
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    pub batch: i64,
+    /// How often to look for due rows when no notification arrives.
+    pub poll: Duration,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+}
+
+/// Runs the relay until `shutdown` resolves.
+pub async fn run(
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let settings = state.relay_settings();
+    let wake = Arc::new(Notify::new());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(listen(state.clone(), wake.clone(), stop_rx.clone()));
+    for destination in TRADE_DESTINATIONS {
+        tasks.spawn(worker(
+            state.clone(),
+            destination,
+            settings.clone(),
+            wake.clone(),
+            stop_rx.clone(),
+        ));
+    }
+    tasks.spawn(report_backlog(state.clone(), stop_rx.clone()));
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    while let Some(result) = tasks.join_next().await {
+        result.context("relay task panicked")?;
+    }
+    Ok(())
+}
+
+/// Wakes the workers on every outbox notification; reconnects after a failure.
+async fn listen(state: AppState, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let connected = async {
+            let mut listener = PgListener::connect_with(state.stores().postgres.pool()).await?;
+            listener.listen(OUTBOX_CHANNEL).await?;
+            loop {
+                listener.recv().await?;
+                wake.notify_waiters();
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sqlx::Error>(())
+        };
+        tokio::select! {
+            result = connected => {
+                if let Err(err) = result {
+                    tracing::debug!(%err, "outbox listener lost; workers poll meanwhile");
+                }
+            }
+            _ = stop.changed() => return,
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn worker(
+    state: AppState,
+    destination: &'static str,
+    settings: RelaySettings,
+    wake: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let notified = wake.notified();
+        let busy = match relay_once(state.stores(), destination, &settings).await {
+            Ok(delivered) => delivered > 0,
+            Err(err) => {
+                tracing::warn!(
+                    destination,
+                    error = format!("{err:#}"),
+                    "relay round failed"
+                );
+                false
+            }
+        };
+        if busy {
+            continue;
+        }
+        tokio::select! {
+            () = notified => {}
+            () = tokio::time::sleep(settings.poll) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Claims and delivers one batch of `destination`; returns how many rows it handled.
+pub async fn relay_once(
+    stores: &Stores,
+    destination: &str,
+    settings: &RelaySettings,
+) -> anyhow::Result<usize> {
+    let claim = stores
+        .call(
+            StoreKind::Postgres,
+            "outbox_claim",
+            stores.postgres.claim_outbox(destination, settings.batch),
+        )
+        .await
+        .context("claiming outbox rows")?;
+    let Some(claim) = claim else { return Ok(0) };
+    let handled = claim.rows.len();
+    match deliver(stores, destination, &claim.rows).await {
+        Ok(()) => {
+            stores
+                .call(StoreKind::Postgres, "outbox_delivered", claim.delivered())
+                .await?;
+            stores
+                .metrics()
+                .observe_relay(destination, handled as u64, true);
+        }
+        Err(err) => {
+            let reason = format!("{err:#}");
+            tracing::info!(destination, rows = handled, error = %reason, "delivery failed; will retry");
+            let failed = claim.failed(&reason, settings.retry_base, settings.retry_max);
+            stores
+                .call(StoreKind::Postgres, "outbox_failed", failed)
+                .await?;
+            stores
+                .metrics()
+                .observe_relay(destination, handled as u64, false);
+        }
+    }
+    Ok(handled)
+}
+
+fn trade_events(rows: &[OutboxRow]) -> anyhow::Result<Vec<TradeEvent>> {
+    rows.iter()
+        .filter(|row| row.kind == TRADE_RECORDED)
+        .map(|row| {
+            serde_json::from_value(row.payload.clone())
+                .with_context(|| format!("outbox row {} is malformed", row.id))
+        })
+        .collect()
+}
+
+async fn deliver(stores: &Stores, destination: &str, rows: &[OutboxRow]) -> anyhow::Result<()> {
+    let events = trade_events(rows)?;
+    match destination {
+        "clickhouse" => {
+            let trades: Vec<TradeEventRow> = events.iter().map(trade_event_row).collect();
+            let activity: Vec<ActivityRow> = events.iter().map(activity_row).collect();
+            stores
+                .call(
+                    StoreKind::ClickHouse,
+                    "insert_trade_events",
+                    stores.clickhouse.insert_trade_events(&trades),
+                )
+                .await?;
+            stores
+                .call(
+                    StoreKind::ClickHouse,
+                    "insert_activity",
+                    stores.clickhouse.insert_activity(&activity),
+                )
+                .await?;
+        }
+        "redis" => {
+            let deltas: Vec<LeaderboardDelta> = events
+                .iter()
+                .map(|e| LeaderboardDelta {
+                    event_id: e.event_id.to_string(),
+                    member: e.user_id.to_string(),
+                    notional: e.notional(),
+                })
+                .collect();
+            let applied = stores
+                .call(
+                    StoreKind::Redis,
+                    "apply_trades",
+                    stores.redis.apply_trades(&deltas),
+                )
+                .await?;
+            if applied > 0 {
+                let announce: Vec<(String, String)> = ["volume", "trades"]
+                    .iter()
+                    .map(|name| {
+                        (
+                            stores.redis.leaderboard_channel(name),
+                            serde_json::json!({ "name": name }).to_string(),
+                        )
+                    })
+                    .collect();
+                stores
+                    .call(StoreKind::Redis, "publish", stores.redis.publish(&announce))
+                    .await?;
+            }
+        }
+        "pubsub" => {
+            let messages: Vec<(String, String)> = events
+                .iter()
+                .map(|e| Ok((stores.redis.trades_channel(), serde_json::to_string(e)?)))
+                .collect::<Result<_, serde_json::Error>>()?;
+            stores
+                .call(StoreKind::Redis, "publish", stores.redis.publish(&messages))
+                .await?;
+        }
+        other => anyhow::bail!("unknown outbox destination {other}"),
+    }
+    Ok(())
+}
+
+/// A trade's row in ClickHouse: keyed by the trade id, whoever writes it.
+pub fn trade_event_row(e: &TradeEvent) -> TradeEventRow {
+    TradeEventRow {
+        event_id: e.trade_id.to_string(),
+        trade_id: e.trade_id.to_string(),
+        user_id: e.user_id.to_string(),
+        symbol: e.symbol.clone(),
+        side: e.side.clone(),
+        quantity: e.quantity,
+        price: e.price,
+        executed_at: unix(e.executed_at),
+    }
+}
+
+pub fn activity_row(e: &TradeEvent) -> ActivityRow {
+    ActivityRow {
+        event_id: e.trade_id.to_string(),
+        user_id: e.user_id.to_string(),
+        kind: format!("trade_{}", e.side),
+        symbol: e.symbol.clone(),
+        amount: e.notional(),
+        ts: unix(e.executed_at),
+    }
+}
+
+fn unix(at: chrono::DateTime<chrono::Utc>) -> u32 {
+    u32::try_from(at.timestamp().max(0)).unwrap_or(u32::MAX)
+}
+
+/// Publishes the outbox backlog to the metrics every few seconds.
+async fn report_backlog(state: AppState, mut stop: watch::Receiver<bool>) {
+    loop {
+        let stores = state.stores();
+        if let Ok(backlog) = stores
+            .call(
+                StoreKind::Postgres,
+                "outbox_backlog",
+                stores.postgres.outbox_backlog(),
+            )
+            .await
+        {
+            state.metrics().set_backlog(&backlog);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Price ingestion, shared by the `ingestPrices` mutation and `POST /ingest/prices`:
+//! ticks are checked, written to ClickHouse in batches, and then the newest price of each
+//! symbol goes to Redis (only if newer than what it holds), is published on the symbol's
+//! channel, and the symbol's cached 24h statistics are dropped.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::Utc;
+use serde::Deserialize;
+
+use crate::{
+    error::Error,
+    store::{clickhouse::TickRow, redis::LatestPrice, RequestStores, StoreKind, Stores},
+};
+
+/// How far in the future a tick may be stamped (clock skew), in seconds.
+const MAX_FUTURE_SECS: i64 = 300;
+/// The earliest tick accepted: 2009-01-03, the first Bitcoin block.
+const MIN_TS: i64 = 1_230_940_800;
+
+/// One tick as a client sends it. `ts` is unix seconds or RFC 3339; absent means now.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TickInput {
+    pub symbol: String,
+    pub price: f64,
+    #[serde(default)]
+    pub volume: Option<f64>,
+    #[serde(default)]
+    pub ts: Option<TickTime>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum TickTime {
+    Unix(i64),
+    Text(String),
+}
+
+/// The symbols ticks may name (those in PostgreSQL's assets).
+pub struct KnownSymbols(HashSet<String>);
+
+impl KnownSymbols {
+    pub async fn load(stores: &Stores) -> Result<Self, Error> {
+        let symbols = stores
+            .call(
+                StoreKind::Postgres,
+                "asset_symbols",
+                stores.postgres.asset_symbols(),
+            )
+            .await?;
+        Ok(KnownSymbols(symbols.into_iter().collect()))
+    }
+}
+
+/// Checks a tick; the message names the field at fault.
+pub fn check(
+    tick: &TickInput,
+    known: &KnownSymbols,
+    now: i64,
+) -> Result<TickRow, (String, &'static str)> {
+    let symbol = tick.symbol.trim().to_ascii_uppercase();
+    if !known.0.contains(&symbol) {
+        return Err((format!("unknown symbol {:?}", tick.symbol), "symbol"));
+    }
+    if !(tick.price.is_finite() && tick.price > 0.0) {
+        return Err(("price must be a positive number".into(), "price"));
+    }
+    let volume = tick.volume.unwrap_or(0.0);
+    if !(volume.is_finite() && volume >= 0.0) {
+        return Err(("volume must be zero or more".into(), "volume"));
+    }
+    let ts = match &tick.ts {
+        None => now,
+        Some(TickTime::Unix(ts)) => *ts,
+        Some(TickTime::Text(text)) => chrono::DateTime::parse_from_rfc3339(text)
+            .map_err(|_| {
+                (
+                    "ts must be unix seconds or an RFC 3339 time".to_owned(),
+                    "ts",
+                )
+            })?
+            .timestamp(),
+    };
+    if !(MIN_TS..=now + MAX_FUTURE_SECS).contains(&ts) {
+        return Err((
+            "ts must be after 2009-01-03 and not in the future".into(),
+            "ts",
+        ));
+    }
+    Ok(TickRow {
+        symbol,
+        ts: ts as u32,
+        price: tick.price,
+        volume,
+    })
+}
+
+/// The newest tick per symbol among `ticks`.
+#[derive(Default)]
+pub struct Latest(HashMap<String, LatestPrice>);
+
+impl Latest {
+    pub fn observe(&mut self, tick: &TickRow) {
+        let ts = i64::from(tick.ts);
+        let newer = self.0.get(&tick.symbol).is_none_or(|p| p.ts <= ts);
+        if newer {
+            self.0.insert(
+                tick.symbol.clone(),
+                LatestPrice {
+                    symbol: tick.symbol.clone(),
+                    price: tick.price,
+                    ts,
+                },
+            );
+        }
+    }
+
+    /// Writes the newest prices to Redis (see the module docs); returns them.
+    pub async fn publish(self, stores: &RequestStores) -> Result<Vec<LatestPrice>, Error> {
+        let mut prices: Vec<LatestPrice> = self.0.into_values().collect();
+        prices.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+        stores
+            .call(
+                StoreKind::Redis,
+                "set_prices_if_newer",
+                stores.redis.set_prices_if_newer(&prices),
+            )
+            .await?;
+        Ok(prices)
+    }
+}
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    Utc::now().timestamp()
+}

@@ -1,0 +1,206 @@
+//! `meridian reconcile [--repair]`: checks that the data derived from PostgreSQL agrees
+//! with it: ClickHouse trade counts and volumes per day and symbol, and every Redis
+//! leaderboard score. `--repair` rebuilds both from PostgreSQL.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::Context;
+
+use crate::{
+    events::{relay, TradeEvent},
+    store::{clickhouse::DayTotals, postgres::OutboxBacklog, redis::LEADERBOARDS, Stores},
+};
+
+/// Rows per insert while rebuilding ClickHouse.
+const REBUILD_CHUNK: i64 = 10_000;
+
+/// What reconciliation found.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Outbox rows still to deliver (differences they explain are expected).
+    pub pending: Vec<OutboxBacklog>,
+    pub clickhouse: Vec<String>,
+    pub redis: Vec<String>,
+}
+
+impl Report {
+    pub fn is_clean(&self) -> bool {
+        self.clickhouse.is_empty() && self.redis.is_empty()
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .pending
+            .iter()
+            .map(|b| {
+                format!(
+                    "outbox: {} events pending for {} (oldest {:.0}s)",
+                    b.pending, b.destination, b.oldest_secs
+                )
+            })
+            .collect();
+        lines.extend(self.clickhouse.iter().map(|d| format!("clickhouse: {d}")));
+        lines.extend(self.redis.iter().map(|d| format!("redis: {d}")));
+        lines
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()) + 1e-9
+}
+
+/// Compares ClickHouse and Redis with PostgreSQL.
+pub async fn check(stores: &Stores) -> anyhow::Result<Report> {
+    let pending = stores
+        .postgres
+        .outbox_backlog()
+        .await
+        .context("reading the outbox")?;
+    let pg = stores
+        .postgres
+        .trade_totals()
+        .await
+        .context("reading PostgreSQL trades")?;
+    let ch = stores
+        .clickhouse
+        .trade_totals()
+        .await
+        .context("reading ClickHouse trade events")?;
+    let clickhouse = compare_totals(&pg, &ch);
+
+    let scores = stores
+        .postgres
+        .leaderboard_scores()
+        .await
+        .context("computing scores in PostgreSQL")?;
+    let mut redis = Vec::new();
+    for board in LEADERBOARDS {
+        let expected: BTreeMap<String, f64> = scores
+            .iter()
+            .map(|s| {
+                (
+                    s.user_id.to_string(),
+                    if *board == "volume" {
+                        s.volume
+                    } else {
+                        s.trades
+                    },
+                )
+            })
+            .collect();
+        let actual: BTreeMap<String, f64> = stores
+            .redis
+            .leaderboard_all(board)
+            .await
+            .context("reading Redis")?
+            .into_iter()
+            .collect();
+        let members: BTreeSet<&String> = expected.keys().chain(actual.keys()).collect();
+        for member in members {
+            match (expected.get(member), actual.get(member)) {
+                (Some(e), Some(a)) if close(*e, *a) => {}
+                (Some(e), Some(a)) => {
+                    redis.push(format!("{board} {member}: postgres {e}, redis {a}"))
+                }
+                (Some(e), None) => {
+                    redis.push(format!("{board} {member}: postgres {e}, missing in redis"))
+                }
+                (None, Some(a)) => {
+                    redis.push(format!("{board} {member}: not in postgres, redis {a}"))
+                }
+                (None, None) => {}
+            }
+        }
+    }
+    Ok(Report {
+        pending,
+        clickhouse,
+        redis,
+    })
+}
+
+fn compare_totals(pg: &[DayTotals], ch: &[DayTotals]) -> Vec<String> {
+    let key = |t: &DayTotals| (t.day.clone(), t.symbol.clone());
+    let pg: BTreeMap<_, _> = pg.iter().map(|t| (key(t), t)).collect();
+    let ch: BTreeMap<_, _> = ch.iter().map(|t| (key(t), t)).collect();
+    let keys: BTreeSet<_> = pg.keys().chain(ch.keys()).collect();
+    let mut out = Vec::new();
+    for k in keys {
+        match (pg.get(k), ch.get(k)) {
+            (Some(p), Some(c)) if p.trades == c.trades && close(p.volume, c.volume) => {}
+            (Some(p), Some(c)) => out.push(format!(
+                "{} {}: postgres {} trades / {} volume, clickhouse {} / {}",
+                k.0, k.1, p.trades, p.volume, c.trades, c.volume
+            )),
+            (Some(p), None) => out.push(format!(
+                "{} {}: postgres {} trades, none in clickhouse",
+                k.0, k.1, p.trades
+            )),
+            (None, Some(c)) => out.push(format!(
+                "{} {}: none in postgres, clickhouse {} trades",
+                k.0, k.1, c.trades
+            )),
+            (None, None) => {}
+        }
+    }
+    out
+}
+
+/// Rebuilds what differs from PostgreSQL, then checks again. Refuses while the outbox
+/// holds undelivered events for a store it would rebuild: the relay would apply them a
+/// second time on top of the rebuilt data.
+pub async fn repair(stores: &Stores) -> anyhow::Result<Report> {
+    let before = check(stores).await?;
+    let blocked: Vec<&OutboxBacklog> = before
+        .pending
+        .iter()
+        .filter(|b| {
+            (b.destination == "clickhouse" && !before.clickhouse.is_empty())
+                || (b.destination == "redis" && !before.redis.is_empty())
+        })
+        .collect();
+    if !blocked.is_empty() {
+        anyhow::bail!(
+            "the outbox still has events for {}; let the relay deliver them (meridian serve or meridian relay) and run again",
+            blocked.iter().map(|b| b.destination.as_str()).collect::<Vec<_>>().join(" and ")
+        );
+    }
+    if !before.clickhouse.is_empty() {
+        rebuild_clickhouse(stores)
+            .await
+            .context("rebuilding ClickHouse trade events")?;
+    }
+    if !before.redis.is_empty() {
+        let scores = stores.postgres.leaderboard_scores().await?;
+        let volume: Vec<(String, f64)> = scores
+            .iter()
+            .map(|s| (s.user_id.to_string(), s.volume))
+            .collect();
+        let trades: Vec<(String, f64)> = scores
+            .iter()
+            .map(|s| (s.user_id.to_string(), s.trades))
+            .collect();
+        stores.redis.replace_leaderboard("volume", &volume).await?;
+        stores.redis.replace_leaderboard("trades", &trades).await?;
+    }
+    check(stores).await
+}
+
+/// Replaces `trade_events` with every PostgreSQL trade, and re-adds their activity rows
+/// (which collapse with any existing copy, being keyed by trade id).
+async fn rebuild_clickhouse(stores: &Stores) -> anyhow::Result<()> {
+    stores.clickhouse.truncate_trade_events().await?;
+    let mut after = None;
+    loop {
+        let trades = stores.postgres.trades_after(after, REBUILD_CHUNK).await?;
+        let Some(last) = trades.last() else {
+            return Ok(());
+        };
+        after = Some((last.executed_at, last.id));
+        let events: Vec<TradeEvent> = trades.iter().map(|t| TradeEvent::new(t.id, t)).collect();
+        let rows: Vec<_> = events.iter().map(relay::trade_event_row).collect();
+        let activity: Vec<_> = events.iter().map(relay::activity_row).collect();
+        stores.clickhouse.insert_trade_events(&rows).await?;
+        stores.clickhouse.insert_activity(&activity).await?;
+    }
+}

@@ -1,0 +1,152 @@
+//! Writes to Redis: leaderboard increments applied exactly once per event, latest prices
+//! kept only when newer, cache invalidation and pub/sub events. Each is one round trip.
+
+use std::sync::LazyLock;
+
+use super::{LatestPrice, Redis};
+
+/// How long an applied-event marker lives: longer than any outbox retry delay, so a
+/// redelivered event always finds its marker.
+const APPLIED_TTL_SECS: u64 = 7 * 24 * 3600;
+
+/// KEYS: the volume board, the trades board, then one applied-marker key per event.
+/// ARGV: marker TTL, then (member, notional) per event. Applies an event only if its
+/// marker did not exist; returns how many were applied.
+static APPLY_TRADES: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local applied = 0
+        for i = 3, #KEYS do
+          if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then
+            local member = ARGV[2 * (i - 2)]
+            local notional = ARGV[2 * (i - 2) + 1]
+            redis.call('ZINCRBY', KEYS[1], notional, member)
+            redis.call('ZINCRBY', KEYS[2], 1, member)
+            applied = applied + 1
+          end
+        end
+        return applied
+        ",
+    )
+});
+
+/// KEYS: (price key, stats cache key) per symbol. ARGV: the price channel prefix, then
+/// (symbol, ts, price JSON) per symbol. Sets a price only if it is newer than the stored
+/// one, publishes it on `{prefix}{symbol}`, and drops the symbol's cached statistics.
+static SET_PRICES: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local updated = 0
+        for i = 1, #KEYS / 2 do
+          local key, stats = KEYS[2 * i - 1], KEYS[2 * i]
+          local symbol, ts, json = ARGV[3 * i - 1], tonumber(ARGV[3 * i]), ARGV[3 * i + 1]
+          local current = redis.call('GET', key)
+          if (not current) or tonumber(cjson.decode(current)['ts']) <= ts then
+            redis.call('SET', key, json)
+            redis.call('PUBLISH', ARGV[1] .. symbol, json)
+            updated = updated + 1
+          end
+          redis.call('DEL', stats)
+        end
+        return updated
+        ",
+    )
+});
+
+/// One trade's effect on the leaderboards.
+pub struct LeaderboardDelta {
+    pub event_id: String,
+    pub member: String,
+    pub notional: f64,
+}
+
+impl Redis {
+    /// Channel of one symbol's price events.
+    pub fn price_channel(&self, symbol: &str) -> String {
+        self.key(&format!("events:price:{symbol}"))
+    }
+
+    /// Channel of trade events.
+    pub fn trades_channel(&self) -> String {
+        self.key("events:trades")
+    }
+
+    /// Channel announcing that a leaderboard changed.
+    pub fn leaderboard_channel(&self, name: &str) -> String {
+        self.key(&format!("events:leaderboard:{name}"))
+    }
+
+    /// Applies each trade to the `volume` and `trades` leaderboards unless that event was
+    /// applied before; returns how many were applied now.
+    pub async fn apply_trades(
+        &self,
+        deltas: &[LeaderboardDelta],
+    ) -> Result<u64, redis::RedisError> {
+        if deltas.is_empty() {
+            return Ok(0);
+        }
+        let mut invocation = APPLY_TRADES.prepare_invoke();
+        invocation
+            .key(self.leaderboard_key("volume"))
+            .key(self.leaderboard_key("trades"));
+        invocation.arg(APPLIED_TTL_SECS);
+        for delta in deltas {
+            invocation.key(self.key(&format!("applied:leaderboard:{}", delta.event_id)));
+            invocation.arg(&delta.member).arg(delta.notional);
+        }
+        invocation.invoke_async(&mut self.conn()).await
+    }
+
+    /// Stores each price unless a newer one is there, publishes it, and invalidates the
+    /// symbol's cached 24h statistics. Returns how many prices were newer.
+    pub async fn set_prices_if_newer(
+        &self,
+        prices: &[LatestPrice],
+    ) -> Result<u64, redis::RedisError> {
+        if prices.is_empty() {
+            return Ok(0);
+        }
+        let mut invocation = SET_PRICES.prepare_invoke();
+        invocation.arg(self.key("events:price:"));
+        for price in prices {
+            let json = serde_json::to_string(price).map_err(|err| {
+                redis::RedisError::from((
+                    redis::ErrorKind::Client,
+                    "price encoding",
+                    err.to_string(),
+                ))
+            })?;
+            invocation
+                .key(self.price_key(&price.symbol))
+                .key(self.cache_key(&format!("stats24h:{}", price.symbol)));
+            invocation.arg(&price.symbol).arg(price.ts).arg(json);
+        }
+        invocation.invoke_async(&mut self.conn()).await
+    }
+
+    /// Publishes each message on its channel, in one pipeline.
+    pub async fn publish(&self, messages: &[(String, String)]) -> Result<(), redis::RedisError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for (channel, message) in messages {
+            pipe.publish(channel, message).ignore();
+        }
+        pipe.query_async(&mut self.conn()).await
+    }
+
+    /// Every member and score of a leaderboard.
+    pub async fn leaderboard_all(
+        &self,
+        name: &str,
+    ) -> Result<Vec<(String, f64)>, redis::RedisError> {
+        redis::cmd("ZRANGE")
+            .arg(self.leaderboard_key(name))
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query_async(&mut self.conn())
+            .await
+    }
+}
