@@ -119,9 +119,14 @@ impl ErrorExtensions for Error {
         }
         async_graphql::Error::new(self.to_string()).extend_with(|_, ext| {
             ext.set("code", self.code());
-            if let Error::StoreUnavailable { store, .. } | Error::StoreTimeout { store, .. } = self
-            {
-                ext.set("store", store.as_str());
+            match self {
+                Error::StoreUnavailable { store, .. } | Error::StoreTimeout { store, .. } => {
+                    ext.set("store", store.as_str());
+                }
+                Error::InvalidField { field, .. } | Error::Conflict { field, .. } => {
+                    ext.set("field", field.as_str());
+                }
+                _ => {}
             }
         })
     }

@@ -4,7 +4,9 @@
 //! MongoDB database and Redis key prefix of its own, so tests run in parallel and leave
 //! nothing behind.
 
+mod faults;
 mod foundation;
 mod graph;
 mod http_spec;
 mod support;
+mod writes;

@@ -102,9 +102,21 @@ impl TestEnv {
         }
     }
 
+    /// A fresh namespace whose configuration `edit` changes (e.g. a private store).
+    pub async fn new_with(edit: impl FnOnce(&mut Config)) -> TestEnv {
+        let mut env = TestEnv::new().await;
+        edit(&mut env.config);
+        env
+    }
+
     /// A fresh namespace with every migration applied.
     pub async fn migrated() -> TestEnv {
-        let env = TestEnv::new().await;
+        TestEnv::migrated_with(|_| {}).await
+    }
+
+    /// A migrated namespace whose configuration `edit` changes first.
+    pub async fn migrated_with(edit: impl FnOnce(&mut Config)) -> TestEnv {
+        let env = TestEnv::new_with(edit).await;
         migrate::run(env.state().await.stores())
             .await
             .expect("migrations apply");
@@ -302,4 +314,126 @@ impl Drop for TestServer {
 pub fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("address").port()
+}
+
+/// Polls `condition` every 20 ms until it holds; panics naming `what` after `secs`.
+pub async fn wait_until<F, Fut>(what: &str, secs: u64, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Undelivered outbox rows for `destination`.
+pub async fn pending(state: &AppState, destination: &str) -> i64 {
+    state
+        .stores()
+        .postgres
+        .outbox_backlog()
+        .await
+        .expect("backlog")
+        .iter()
+        .find(|b| b.destination == destination)
+        .map_or(0, |b| b.pending)
+}
+
+/// A store server of the test's own (ClickHouse or Redis), run by `scripts/stack` in a
+/// directory and on a port of its own, so that stopping it disturbs no other test.
+pub struct PrivateStore {
+    store: &'static str,
+    dir: std::path::PathBuf,
+    pub port: u16,
+}
+
+impl PrivateStore {
+    pub fn start(store: &'static str) -> PrivateStore {
+        let dir = std::env::temp_dir().join(format!(
+            "meridian-{store}-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let port = closed_port();
+        let private = PrivateStore { store, dir, port };
+        private.up();
+        private
+    }
+
+    fn stack(&self, command: &str) {
+        let port_var = format!("MERIDIAN_STACK_{}_PORT", self.store.to_uppercase());
+        let output =
+            std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/stack"))
+                .args([command, self.store])
+                .env("MERIDIAN_STACK_DIR", &self.dir)
+                .env(port_var, self.port.to_string())
+                .output()
+                .expect("scripts/stack runs");
+        assert!(
+            output.status.success(),
+            "scripts/stack {command} {} failed:\n{}{}",
+            self.store,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    pub fn up(&self) {
+        self.stack("up");
+    }
+
+    pub fn down(&self) {
+        self.stack("down");
+    }
+
+    /// The URL Meridian reaches it at.
+    pub fn url(&self) -> String {
+        match self.store {
+            "clickhouse" => format!("http://127.0.0.1:{}", self.port),
+            _ => format!("redis://127.0.0.1:{}/", self.port),
+        }
+    }
+}
+
+impl Drop for PrivateStore {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| self.down());
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The environment that makes a `meridian` process use `config`.
+pub fn config_env(config: &Config) -> Vec<(&'static str, String)> {
+    vec![
+        ("MERIDIAN_HTTP_ADDR", config.http_addr.to_string()),
+        ("MERIDIAN_POSTGRES_URL", config.postgres_url.clone()),
+        ("MERIDIAN_REDIS_URL", config.redis_url.clone()),
+        ("MERIDIAN_REDIS_PREFIX", config.redis_prefix.clone()),
+        ("MERIDIAN_CLICKHOUSE_URL", config.clickhouse_url.clone()),
+        (
+            "MERIDIAN_CLICKHOUSE_DATABASE",
+            config.clickhouse_database.clone(),
+        ),
+        ("MERIDIAN_MONGO_URL", config.mongo_url.clone()),
+        (
+            "MERIDIAN_STORE_TIMEOUT_MS",
+            config.store_timeout_ms.to_string(),
+        ),
+        ("MERIDIAN_RELAY_BATCH", config.relay_batch.to_string()),
+        ("MERIDIAN_RELAY_POLL_MS", config.relay_poll_ms.to_string()),
+        (
+            "MERIDIAN_RELAY_RETRY_BASE_MS",
+            config.relay_retry_base_ms.to_string(),
+        ),
+        (
+            "MERIDIAN_RELAY_RETRY_MAX_MS",
+            config.relay_retry_max_ms.to_string(),
+        ),
+        ("MERIDIAN_LOG", "warn".to_owned()),
+    ]
 }

@@ -1,0 +1,271 @@
+//! Faults: stores stopped and started by the test (servers of its own), Meridian killed
+//! mid-delivery, and two relays on one outbox. After each, nothing is lost or counted
+//! twice, and reconciliation finds no difference.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use meridian::{reconcile, seed, AppState};
+use serde_json::{json, Value};
+
+use crate::support::{config_env, pending, wait_until, PrivateStore, TestEnv, TestServer};
+
+const TRADES: usize = 1000;
+const TRADE: &str = "mutation($input: RecordTradeInput!) { recordTrade(input: $input) { id } }";
+
+fn shape() -> seed::Shape {
+    seed::Shape {
+        users: 20,
+        assets: 4,
+        days: 1,
+        seed: 3,
+        end: chrono::Utc::now(),
+    }
+}
+
+/// Records `TRADES` buys over the seeded users and assets, 16 at a time, through `url`;
+/// every one must succeed.
+async fn record_trades(client: &reqwest::Client, url: &str, state: &AppState) {
+    let users: Vec<String> = sqlx::query_scalar("SELECT id::text FROM users ORDER BY id")
+        .fetch_all(state.stores().postgres.pool())
+        .await
+        .expect("users");
+    let symbols = ["BTC", "ETH", "SOL", "USDC"];
+    let results: Vec<Value> = futures::stream::iter(0..TRADES)
+        .map(|i| {
+            let input = json!({ "input": {
+                "userId": users[i % users.len()],
+                "txHash": format!("0x{:064x}", i + 1),
+                "symbol": symbols[i % symbols.len()],
+                "side": "BUY",
+                "quantity": 0.5 + (i % 7) as f64,
+                "price": 10.0 + (i % 13) as f64,
+            } });
+            async move {
+                client
+                    .post(url)
+                    .json(&json!({ "query": TRADE, "variables": input }))
+                    .send()
+                    .await
+                    .expect("sent")
+                    .json::<Value>()
+                    .await
+                    .expect("JSON")
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let failed: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["data"]["recordTrade"]["id"].is_null())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} trades failed, e.g. {}",
+        failed.len(),
+        failed[0]
+    );
+}
+
+async fn trade_count(state: &AppState) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM trades")
+        .fetch_one(state.stores().postgres.pool())
+        .await
+        .expect("count")
+}
+
+async fn clickhouse_count(state: &AppState, final_: bool) -> u64 {
+    let sql = if final_ {
+        "SELECT count() FROM trade_events FINAL"
+    } else {
+        "SELECT count() FROM trade_events"
+    };
+    state
+        .stores()
+        .clickhouse
+        .client()
+        .query(sql)
+        .fetch_one()
+        .await
+        .expect("count")
+}
+
+async fn assert_reconciled(state: &AppState) {
+    let report = reconcile::check(state.stores())
+        .await
+        .expect("reconcile runs");
+    assert!(
+        report.is_clean(),
+        "reconcile found differences:\n{}",
+        report.lines().join("\n")
+    );
+}
+
+#[tokio::test]
+async fn clickhouse_down_delays_delivery_and_loses_nothing() {
+    let clickhouse = PrivateStore::start("clickhouse");
+    let env = TestEnv::migrated_with(|c| c.clickhouse_url = clickhouse.url()).await;
+    env.seed(&shape()).await;
+    let state = env.state().await;
+    let seeded = trade_count(&state).await;
+    let server = env.spawn().await;
+
+    clickhouse.down();
+    record_trades(&server.client, &server.url("/graphql"), &state).await;
+    assert_eq!(
+        pending(&state, "clickhouse").await,
+        TRADES as i64,
+        "the backlog holds every trade"
+    );
+    // Other destinations are not held up: they drain while ClickHouse is down.
+    wait_until("the Redis and pub/sub backlogs to drain", 30, || async {
+        pending(&state, "redis").await + pending(&state, "pubsub").await == 0
+    })
+    .await;
+    assert_eq!(pending(&state, "clickhouse").await, TRADES as i64);
+
+    clickhouse.up();
+    wait_until("the ClickHouse backlog to drain", 60, || async {
+        pending(&state, "clickhouse").await == 0
+    })
+    .await;
+    assert_eq!(
+        clickhouse_count(&state, true).await as i64,
+        seeded + TRADES as i64
+    );
+    assert_reconciled(&state).await;
+}
+
+#[tokio::test]
+async fn redis_down_delays_leaderboards_and_loses_nothing() {
+    let redis = PrivateStore::start("redis");
+    let env = TestEnv::migrated_with(|c| c.redis_url = redis.url()).await;
+    env.seed(&shape()).await;
+    let state = env.state().await;
+    let server = env.spawn().await;
+
+    redis.down();
+    record_trades(&server.client, &server.url("/graphql"), &state).await;
+    assert_eq!(pending(&state, "redis").await, TRADES as i64);
+
+    redis.up();
+    wait_until("the Redis backlog to drain", 60, || async {
+        pending(&state, "redis").await == 0 && pending(&state, "pubsub").await == 0
+    })
+    .await;
+    assert_reconciled(&state).await;
+}
+
+/// Starts the `meridian` binary serving `env` on a fresh port.
+fn spawn_meridian(env: &TestEnv, port: u16) -> std::process::Child {
+    let mut config = env.config.clone();
+    config.http_addr = format!("127.0.0.1:{port}").parse().expect("address");
+    config.relay_batch = 10;
+    std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .arg("serve")
+        .envs(config_env(&config))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("meridian starts")
+}
+
+#[tokio::test]
+async fn meridian_killed_mid_delivery_loses_and_doubles_nothing() {
+    let clickhouse = PrivateStore::start("clickhouse");
+    let env = TestEnv::migrated_with(|c| c.clickhouse_url = clickhouse.url()).await;
+    env.seed(&shape()).await;
+    let state = env.state().await;
+    let seeded = trade_count(&state).await;
+    let port = crate::support::closed_port();
+    let url = format!("http://127.0.0.1:{port}/graphql");
+    let client = reqwest::Client::new();
+
+    let mut child = spawn_meridian(&env, port);
+    wait_until("meridian to listen", 30, || async {
+        client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok()
+    })
+    .await;
+    clickhouse.down();
+    record_trades(&client, &url, &state).await;
+    clickhouse.up();
+    // Kill it once it has delivered some of the backlog and not all of it.
+    wait_until("delivery to start", 60, || async {
+        let left = pending(&state, "clickhouse").await;
+        left < TRADES as i64
+    })
+    .await;
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    let left = pending(&state, "clickhouse").await;
+    assert!(
+        left > 0,
+        "the relay finished before it could be killed; the test proves nothing"
+    );
+
+    let mut child = spawn_meridian(&env, port);
+    wait_until("the backlog to drain after the restart", 60, || async {
+        pending(&state, "clickhouse").await
+            + pending(&state, "redis").await
+            + pending(&state, "pubsub").await
+            == 0
+    })
+    .await;
+    child.kill().expect("stop");
+    child.wait().expect("reaped");
+    assert_eq!(
+        clickhouse_count(&state, true).await as i64,
+        seeded + TRADES as i64
+    );
+    assert_reconciled(&state).await;
+}
+
+#[tokio::test]
+async fn two_relays_apply_each_event_exactly_once() {
+    let env = TestEnv::migrated_with(|c| c.relay_batch = 20).await;
+    env.seed(&shape()).await;
+    let state = env.state().await;
+    let seeded_raw = clickhouse_count(&state, false).await;
+    let (a, b) = (env.state().await, env.state().await);
+    let (server_a, _server_b) = (
+        TestServer::start(a.clone()).await,
+        TestServer::start(b.clone()).await,
+    );
+
+    record_trades(&server_a.client, &server_a.url("/graphql"), &state).await;
+    wait_until("the outbox to drain", 60, || async {
+        pending(&state, "clickhouse").await
+            + pending(&state, "redis").await
+            + pending(&state, "pubsub").await
+            == 0
+    })
+    .await;
+    // Each row went to exactly one relay: no duplicate rows even before FINAL.
+    assert_eq!(
+        clickhouse_count(&state, false).await,
+        seeded_raw + TRADES as u64
+    );
+    let delivered = |state: &AppState, destination: &str| {
+        let text = state.metrics().render();
+        let series = format!(
+            "meridian_relay_rows_total{{destination=\"{destination}\",outcome=\"delivered\"}} "
+        );
+        text.lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .map_or(0, |n| n.parse::<u64>().expect("number"))
+    };
+    for destination in ["clickhouse", "redis", "pubsub"] {
+        assert_eq!(
+            delivered(&a, destination) + delivered(&b, destination),
+            TRADES as u64,
+            "{destination}"
+        );
+    }
+    assert_reconciled(&state).await;
+    tokio::time::sleep(Duration::ZERO).await;
+}
