@@ -88,6 +88,8 @@ async fn main() -> anyhow::Result<()> {
         relay_retry_base_ms: 250,
         relay_retry_max_ms: 30_000,
         ingest_max_bytes: 1 << 30,
+        ws_init_timeout_ms: 10_000,
+        ws_keepalive_ms: 15_000,
         log_format: meridian::telemetry::LogFormat::Text,
     };
     let result = run(config.clone(), ticks, streams, trades).await;

@@ -22,6 +22,7 @@ struct Inner {
     stores: Stores,
     metrics: Metrics,
     cursors: CursorCodec,
+    fanout: crate::events::fanout::Fanout,
 }
 
 impl AppState {
@@ -31,11 +32,15 @@ impl AppState {
         let metrics = Metrics::new();
         let stores = Stores::new(&config, metrics.clone()).await?;
         let cursors = CursorCodec::new(config.cursor_secret.as_deref());
+        let redis = redis::Client::open(config.redis_url.as_str())
+            .context("MERIDIAN_REDIS_URL is not a valid Redis URL")?;
+        let fanout = crate::events::fanout::Fanout::start(redis);
         Ok(AppState(Arc::new(Inner {
             config,
             stores,
             metrics,
             cursors,
+            fanout,
         })))
     }
 
@@ -60,6 +65,11 @@ impl AppState {
             retry_base: Duration::from_millis(c.relay_retry_base_ms),
             retry_max: Duration::from_millis(c.relay_retry_max_ms),
         }
+    }
+
+    /// This instance's pub/sub fan-out.
+    pub fn fanout(&self) -> &crate::events::fanout::Fanout {
+        &self.0.fanout
     }
 
     /// Signs and checks pagination cursors.

@@ -121,6 +121,14 @@ pub struct Config {
     #[arg(long, env = "MERIDIAN_INGEST_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub ingest_max_bytes: u64,
 
+    /// How long a websocket may wait before `connection_init`, in ms.
+    #[arg(long, env = "MERIDIAN_WS_INIT_TIMEOUT_MS", default_value_t = 10_000)]
+    pub ws_init_timeout_ms: u64,
+
+    /// Interval of the server's websocket keepalive pings, in ms.
+    #[arg(long, env = "MERIDIAN_WS_KEEPALIVE_MS", default_value_t = 15_000)]
+    pub ws_keepalive_ms: u64,
+
     /// Log format: text or json.
     #[arg(long, env = "MERIDIAN_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -156,6 +164,8 @@ impl fmt::Debug for Config {
             .field("relay_retry_base_ms", &self.relay_retry_base_ms)
             .field("relay_retry_max_ms", &self.relay_retry_max_ms)
             .field("ingest_max_bytes", &self.ingest_max_bytes)
+            .field("ws_init_timeout_ms", &self.ws_init_timeout_ms)
+            .field("ws_keepalive_ms", &self.ws_keepalive_ms)
             .field("cursor_secret", &self.cursor_secret.as_ref().map(|_| "***"))
             .field("log_format", &self.log_format)
             .finish_non_exhaustive()

@@ -28,6 +28,8 @@ pub enum Error {
     },
     #[error("{store} did not answer within {timeout_ms} ms")]
     StoreTimeout { store: StoreKind, timeout_ms: u64 },
+    #[error("{0}")]
+    SlowConsumer(String),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -101,6 +103,7 @@ impl Error {
             Error::Conflict { .. } => "CONFLICT",
             Error::NotFound(_) => "NOT_FOUND",
             Error::Unauthenticated(_) => "UNAUTHENTICATED",
+            Error::SlowConsumer(_) => "SLOW_CONSUMER",
             Error::StoreUnavailable { .. } | Error::StoreTimeout { .. } => "STORE_UNAVAILABLE",
             Error::Internal(_) => "INTERNAL",
         }

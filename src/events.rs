@@ -1,6 +1,7 @@
 //! Events: what a write announces, and the relay that carries outbox events from
 //! PostgreSQL to ClickHouse, Redis leaderboards and pub/sub.
 
+pub mod fanout;
 pub mod relay;
 
 use chrono::{DateTime, Utc};

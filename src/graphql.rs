@@ -3,12 +3,13 @@
 mod asset;
 mod health;
 mod leaderboard;
+mod live;
 pub mod pagination;
 pub mod scope;
 mod series;
 mod user;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, Schema};
 
 use crate::app::AppState;
 
@@ -26,19 +27,27 @@ pub struct Query(
 pub struct Mutation(user::UserMutation, asset::AssetMutation);
 
 /// Meridian's schema type.
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, live::LiveSubscription>;
 
 /// Builds the schema, with the application state available to resolvers.
 pub fn build(state: AppState) -> AppSchema {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .data(state.clone())
-        .extension(scope::Scope { state })
-        .finish()
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        live::LiveSubscription,
+    )
+    .data(state.clone())
+    .extension(scope::Scope { state })
+    .finish()
 }
 
 /// The SDL of the schema, as committed in schema.graphql.
 pub fn sdl() -> String {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .finish()
-        .sdl()
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        live::LiveSubscription,
+    )
+    .finish()
+    .sdl()
 }

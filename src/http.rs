@@ -5,8 +5,8 @@ mod graphql;
 mod health;
 mod ingest;
 mod metrics;
+mod ws;
 
-use async_graphql_axum::GraphQLSubscription;
 use axum::{
     extract::{MatchedPath, Request, State},
     middleware::{self, Next},
@@ -35,7 +35,7 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
     };
     Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
-        .route_service("/graphql/ws", GraphQLSubscription::new(schema))
+        .route("/graphql/ws", get(ws::upgrade))
         .route(
             &format!("{}/{{file}}", graphiql::ASSET_PREFIX),
             get(graphiql::asset),

@@ -25,41 +25,49 @@ impl LeaderboardQuery {
         top: Option<i32>,
     ) -> Result<Leaderboard> {
         check_board(&name).map_err(|e| e.extend())?;
-        let max = scope::app(ctx)?.config().max_page_size;
-        let top = match top {
-            None => DEFAULT_TOP.min(max) as usize,
-            Some(n) if n < 1 || n as u32 > max => {
-                return Err(Error::BadUserInput(format!(
-                    "`top` must be between 1 and {max} (got {n})"
-                ))
-                .extend())
-            }
-            Some(n) => n as usize,
-        };
-        let stores = scope::stores(ctx)?;
-        let (members, size) = stores
-            .call(
-                StoreKind::Redis,
-                "leaderboard_top",
-                stores.redis.leaderboard_top(&name, top),
-            )
-            .await
-            .map_err(|e| e.extend())?;
-        let entries = members
-            .into_iter()
-            .enumerate()
-            .map(|(i, (member, score))| LeaderboardEntry {
-                rank: i as u64 + 1,
-                score,
-                user_id: member.parse().ok(),
-            })
-            .collect();
-        Ok(Leaderboard {
-            name,
-            size: size as i64,
-            entries,
-        })
+        let top = check_top(ctx, top)?;
+        read(ctx, name, top).await
     }
+}
+
+/// `top`, defaulted and checked against the page-size cap.
+pub fn check_top(ctx: &Context<'_>, top: Option<i32>) -> Result<usize> {
+    let max = scope::app(ctx)?.config().max_page_size;
+    match top {
+        None => Ok(DEFAULT_TOP.min(max) as usize),
+        Some(n) if n < 1 || n as u32 > max => Err(Error::BadUserInput(format!(
+            "`top` must be between 1 and {max} (got {n})"
+        ))
+        .extend()),
+        Some(n) => Ok(n as usize),
+    }
+}
+
+/// The top `top` entries of leaderboard `name`, now.
+pub async fn read(ctx: &Context<'_>, name: String, top: usize) -> Result<Leaderboard> {
+    let stores = scope::stores(ctx)?;
+    let (members, size) = stores
+        .call(
+            StoreKind::Redis,
+            "leaderboard_top",
+            stores.redis.leaderboard_top(&name, top),
+        )
+        .await
+        .map_err(|e| e.extend())?;
+    let entries = members
+        .into_iter()
+        .enumerate()
+        .map(|(i, (member, score))| LeaderboardEntry {
+            rank: i as u64 + 1,
+            score,
+            user_id: member.parse().ok(),
+        })
+        .collect();
+    Ok(Leaderboard {
+        name,
+        size: size as i64,
+        entries,
+    })
 }
 
 /// Refuses a leaderboard name Meridian does not keep.

@@ -113,3 +113,23 @@ pub fn stores<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a RequestStores>
 pub fn app<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a AppState> {
     ctx.data::<AppState>()
 }
+
+/// Forgets what the operation's loaders cached, so that each event of a subscription
+/// reads current values.
+pub fn refresh(ctx: &Context<'_>) {
+    use crate::loaders::*;
+    if let Some(l) = ctx.data_opt::<Loaders>() {
+        l.clear::<UserById>();
+        l.clear::<UserByAddress>();
+        l.clear::<HoldingsOf>();
+        l.clear::<AssetBySymbol>();
+        l.clear::<ProfileOf>();
+        l.clear::<MetadataOf>();
+        l.clear::<PriceOf>();
+        l.clear::<CandlesOf>();
+        l.clear::<Stats24hOf>();
+        l.clear::<ActivityOf>();
+        l.clear::<StandingOf>();
+        l.clear::<TradesOf>();
+    }
+}

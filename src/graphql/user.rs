@@ -7,4 +7,4 @@ mod types;
 
 pub use mutation::UserMutation;
 pub use query::UserQuery;
-pub use types::User;
+pub use types::{Trade, User};

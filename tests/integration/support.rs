@@ -91,6 +91,8 @@ impl TestEnv {
             relay_retry_base_ms: 50,
             relay_retry_max_ms: 500,
             ingest_max_bytes: 64 * 1024 * 1024,
+            ws_init_timeout_ms: 10_000,
+            ws_keepalive_ms: 15_000,
             log_format: meridian::telemetry::LogFormat::Text,
         };
         TestEnv {

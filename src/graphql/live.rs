@@ -1,0 +1,176 @@
+//! Subscriptions: prices, leaderboards and trades, fed by Redis pub/sub through the
+//! instance's [`Fanout`](crate::events::fanout::Fanout).
+//!
+//! Delivery policy per subscription:
+//! - `priceUpdated`: conflated per symbol; a slow client gets the newest price of each
+//!   symbol, skipping intermediate ticks.
+//! - `leaderboardUpdated`: the current top on subscribe, then the top after each change;
+//!   conflated, so bursts of changes give one update.
+//! - `tradeExecuted`: every trade, in order, with up to 256 waiting; a client further
+//!   behind gets a SLOW_CONSUMER error and the subscription ends (resubscribe and
+//!   re-query to catch up).
+
+use async_graphql::{Context, ErrorExtensions, Result, Subscription, ID};
+use futures::{Stream, StreamExt};
+
+use crate::{
+    error::Error,
+    events::{fanout::Delivery, TradeEvent},
+    graphql::{
+        asset::{normalise_symbol, Price},
+        leaderboard::{self, Leaderboard},
+        scope,
+        user::Trade,
+    },
+    loaders::{AssetBySymbol, PriceSource, PriceValue},
+    store::{postgres::TradeRow, redis::LatestPrice},
+};
+
+/// Most symbols one `priceUpdated` may follow.
+const MAX_SYMBOLS: usize = 50;
+
+#[derive(Default)]
+pub struct LiveSubscription;
+
+#[Subscription]
+impl LiveSubscription {
+    /// The latest price of each symbol as it is ingested (conflated per symbol).
+    async fn price_updated<'ctx>(
+        &self,
+        ctx: &Context<'ctx>,
+        symbols: Vec<String>,
+    ) -> Result<impl Stream<Item = Result<Price>> + 'ctx> {
+        if symbols.is_empty() || symbols.len() > MAX_SYMBOLS {
+            return Err(
+                Error::field("symbols", format!("give 1 to {MAX_SYMBOLS} symbols")).extend(),
+            );
+        }
+        let mut wanted = Vec::with_capacity(symbols.len());
+        for (i, symbol) in symbols.iter().enumerate() {
+            let symbol = normalise_symbol(symbol)
+                .map_err(|e| Error::field(format!("symbols[{i}]"), e.to_string()).extend())?;
+            wanted.push(symbol);
+        }
+        let known = scope::loaders(ctx)?
+            .load_many(wanted.iter().cloned().map(AssetBySymbol))
+            .await
+            .map_err(|e| e.extend())?;
+        if let Some((i, unknown)) = wanted
+            .iter()
+            .enumerate()
+            .find(|(_, s)| !known.contains_key(&AssetBySymbol((*s).clone())))
+        {
+            return Err(
+                Error::field(format!("symbols[{i}]"), format!("no asset {unknown}")).extend(),
+            );
+        }
+        let app = scope::app(ctx)?;
+        let channels = wanted
+            .iter()
+            .map(|s| app.stores().redis.price_channel(s))
+            .collect();
+        let events = app
+            .fanout()
+            .subscribe(channels, Delivery::Latest)
+            .into_stream();
+        Ok(events.map(|event| {
+            let event = event
+                .map_err(|_| Error::SlowConsumer("price stream fell behind".into()).extend())?;
+            let price: LatestPrice = serde_json::from_str(&event.payload).map_err(|err| {
+                Error::Internal(anyhow::anyhow!("malformed price event: {err}")).extend()
+            })?;
+            Ok(Price::from(PriceValue {
+                symbol: price.symbol,
+                price: price.price,
+                ts: price.ts,
+                source: PriceSource::Redis,
+            }))
+        }))
+    }
+
+    /// The top `top` entries of a leaderboard: now, and after every change.
+    async fn leaderboard_updated<'ctx>(
+        &self,
+        ctx: &'ctx Context<'ctx>,
+        name: String,
+        top: Option<i32>,
+    ) -> Result<impl Stream<Item = Result<Leaderboard>> + 'ctx> {
+        leaderboard::check_board(&name).map_err(|e| e.extend())?;
+        let top = leaderboard::check_top(ctx, top)?;
+        let app = scope::app(ctx)?;
+        let changes = app
+            .fanout()
+            .subscribe(
+                vec![app.stores().redis.leaderboard_channel(&name)],
+                Delivery::Latest,
+            )
+            .into_stream();
+        // The first item is the current state; then one per (conflated) change.
+        let ticks =
+            futures::stream::once(async { Ok(()) }).chain(changes.map(|event| event.map(drop)));
+        Ok(ticks.then(move |tick| {
+            let name = name.clone();
+            async move {
+                tick.map_err(|_| {
+                    Error::SlowConsumer("leaderboard stream fell behind".into()).extend()
+                })?;
+                scope::refresh(ctx);
+                leaderboard::read(ctx, name, top).await
+            }
+        }))
+    }
+
+    /// Trades as they are recorded, of one user or (without `userId`) of everyone.
+    async fn trade_executed<'ctx>(
+        &self,
+        ctx: &'ctx Context<'ctx>,
+        user_id: Option<ID>,
+    ) -> Result<impl Stream<Item = Result<Trade>> + 'ctx> {
+        let user: Option<uuid::Uuid> = match user_id {
+            Some(id) => Some(
+                id.parse()
+                    .map_err(|_| Error::field("userId", "is not a user id (UUID)").extend())?,
+            ),
+            None => None,
+        };
+        let app = scope::app(ctx)?;
+        let events = app
+            .fanout()
+            .subscribe(vec![app.stores().redis.trades_channel()], Delivery::Queue)
+            .into_stream();
+        Ok(events
+            .filter_map(move |event| async move {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(_) => {
+                        let message =
+                            "this subscriber fell more than 256 trades behind; resubscribe";
+                        return Some(Err(Error::SlowConsumer(message.into()).extend()));
+                    }
+                };
+                let trade: TradeEvent = match serde_json::from_str(&event.payload) {
+                    Ok(trade) => trade,
+                    Err(err) => {
+                        return Some(Err(Error::Internal(anyhow::anyhow!(
+                            "malformed trade event: {err}"
+                        ))
+                        .extend()))
+                    }
+                };
+                if user.is_some_and(|u| u != trade.user_id) {
+                    return None;
+                }
+                Some(Ok(Trade(TradeRow {
+                    id: trade.trade_id,
+                    tx_hash: trade.tx_hash,
+                    user_id: trade.user_id,
+                    symbol: trade.symbol,
+                    side: trade.side,
+                    quantity: trade.quantity,
+                    price: trade.price,
+                    executed_at: trade.executed_at,
+                })))
+            })
+            .inspect(move |_| scope::refresh(ctx)))
+    }
+}

@@ -1,0 +1,309 @@
+//! `/graphql/ws`: GraphQL over websockets, in both protocols clients use:
+//!
+//! - `graphql-transport-ws` (the `graphql-ws` npm library, GraphiQL), with the close codes
+//!   of its spec: 4400 invalid message, 4401 subscribe before `connection_ack`, 4403 init
+//!   refused, 4408 no `connection_init` in time, 4409 duplicate operation id, 4429 a
+//!   second `connection_init`; the server pings every keepalive interval.
+//! - the legacy `graphql-ws` (subscriptions-transport-ws): `start`/`stop`/`data`, `ka`
+//!   keepalives, `connection_error`.
+//!
+//! Each operation runs in a task of its own; its messages go through one bounded queue per
+//! connection, so a client that stops reading stalls its own operations (whose fan-out
+//! buffers are bounded) and nothing else.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    extract::{
+        ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
+        State,
+    },
+    http::HeaderMap,
+    response::Response,
+};
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::{sync::mpsc, task::AbortHandle};
+
+use super::HttpState;
+use crate::graphql::scope::Viewer;
+
+const TRANSPORT_WS: &str = "graphql-transport-ws";
+const LEGACY_WS: &str = "graphql-ws";
+/// Largest message a client may send.
+const MAX_MESSAGE: usize = 64 * 1024;
+/// Messages waiting to be written to one connection.
+const OUTBOX: usize = 64;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Transport,
+    Legacy,
+}
+
+pub async fn upgrade(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let offered = headers
+        .get("sec-websocket-protocol")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let protocol =
+        if offered.split(',').any(|p| p.trim() == TRANSPORT_WS) || offered.trim().is_empty() {
+            Protocol::Transport
+        } else {
+            Protocol::Legacy
+        };
+    ws.protocols([TRANSPORT_WS, LEGACY_WS])
+        .max_message_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| serve(socket, state, protocol))
+}
+
+/// The auth hook: what `connection_init`'s payload says about the client. Until
+/// authentication exists it accepts `{"x-meridian-user": "<user id>"}` (or `userId`),
+/// like the HTTP header; anything else there is refused.
+pub fn on_connection_init(payload: &Value) -> Result<Viewer, String> {
+    let claimed = match payload
+        .get("x-meridian-user")
+        .or_else(|| payload.get("userId"))
+    {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) => Some(id.clone()),
+        Some(_) => return Err("x-meridian-user must be a string".into()),
+    };
+    Ok(Viewer { claimed })
+}
+
+struct Connection {
+    state: HttpState,
+    protocol: Protocol,
+    out: mpsc::Sender<Message>,
+    viewer: Option<Viewer>,
+    operations: Arc<Mutex<HashMap<String, AbortHandle>>>,
+}
+
+/// Why a connection is closed.
+struct Close(u16, String);
+
+async fn serve(socket: WebSocket, state: HttpState, protocol: Protocol) {
+    let (mut sink, mut incoming) = socket.split();
+    let (out, mut queued) = mpsc::channel::<Message>(OUTBOX);
+    let writer = tokio::spawn(async move {
+        while let Some(message) = queued.recv().await {
+            let closing = matches!(message, Message::Close(_));
+            if sink.send(message).await.is_err() || closing {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let config = state.app.config().clone();
+    let mut conn = Connection {
+        state,
+        protocol,
+        out: out.clone(),
+        viewer: None,
+        operations: Arc::default(),
+    };
+    let init_deadline = tokio::time::sleep(Duration::from_millis(config.ws_init_timeout_ms));
+    tokio::pin!(init_deadline);
+    let mut keepalive =
+        tokio::time::interval(Duration::from_millis(config.ws_keepalive_ms.max(100)));
+    keepalive.tick().await;
+
+    let close = loop {
+        tokio::select! {
+            () = &mut init_deadline, if conn.viewer.is_none() => {
+                break Some(Close(4408, "Connection initialisation timeout".into()));
+            }
+            _ = keepalive.tick(), if conn.viewer.is_some() => {
+                let ping = match protocol {
+                    Protocol::Transport => json!({ "type": "ping" }),
+                    Protocol::Legacy => json!({ "type": "ka" }),
+                };
+                let _ = out.try_send(text(&ping));
+            }
+            message = incoming.next() => match message {
+                Some(Ok(Message::Text(body))) => {
+                    if let Err(close) = conn.handle(body.as_str()).await {
+                        break Some(close);
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => break Some(Close(4400, "binary messages are not GraphQL messages".into())),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break None,
+            },
+        }
+    };
+    if let Ok(operations) = conn.operations.lock() {
+        operations.values().for_each(AbortHandle::abort);
+    }
+    if let Some(Close(code, reason)) = close {
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from(reason),
+        };
+        let _ = out.send(Message::Close(Some(frame))).await;
+    }
+    drop(conn);
+    drop(out);
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+}
+
+fn text(value: &Value) -> Message {
+    Message::Text(Utf8Bytes::from(value.to_string()))
+}
+
+impl Connection {
+    async fn send(&self, value: Value) {
+        let _ = self.out.send(text(&value)).await;
+    }
+
+    async fn handle(&mut self, body: &str) -> Result<(), Close> {
+        let invalid = |why: &str| Close(4400, why.to_owned());
+        let message: Value =
+            serde_json::from_str(body).map_err(|_| invalid("the message is not JSON"))?;
+        let kind = message
+            .get("type")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid("the message has no type"))?;
+        match (self.protocol, kind) {
+            (_, "connection_init") => {
+                if self.viewer.is_some() {
+                    return Err(Close(4429, "Too many initialisation requests".into()));
+                }
+                let payload = message.get("payload").cloned().unwrap_or(Value::Null);
+                match on_connection_init(&payload) {
+                    Ok(viewer) => {
+                        self.viewer = Some(viewer);
+                        self.send(json!({ "type": "connection_ack" })).await;
+                    }
+                    Err(reason) => match self.protocol {
+                        Protocol::Transport => {
+                            return Err(Close(4403, format!("Forbidden: {reason}")))
+                        }
+                        Protocol::Legacy => {
+                            self.send(json!({ "type": "connection_error", "payload": { "message": reason } })).await;
+                            return Err(Close(1000, "connection refused".into()));
+                        }
+                    },
+                }
+            }
+            (Protocol::Transport, "ping") => self.send(json!({ "type": "pong" })).await,
+            (Protocol::Transport, "pong") => {}
+            (Protocol::Transport, "subscribe") | (Protocol::Legacy, "start") => {
+                let Some(viewer) = self.viewer.clone() else {
+                    return Err(Close(4401, "Unauthorized".into()));
+                };
+                let id = message
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .filter(|id| !id.is_empty())
+                    .ok_or_else(|| invalid("an operation needs an id"))?;
+                let payload = message
+                    .get("payload")
+                    .cloned()
+                    .ok_or_else(|| invalid("an operation needs a payload"))?;
+                let request: async_graphql::Request = serde_json::from_value(payload)
+                    .map_err(|_| invalid("the payload is not a GraphQL request"))?;
+                self.start(id.to_owned(), request.data(viewer))?;
+            }
+            (Protocol::Transport, "complete") | (Protocol::Legacy, "stop") => {
+                let id = message
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| invalid("complete needs an id"))?;
+                let stopped = self
+                    .operations
+                    .lock()
+                    .ok()
+                    .and_then(|mut ops| ops.remove(id));
+                if let Some(handle) = stopped {
+                    handle.abort();
+                    if self.protocol == Protocol::Legacy {
+                        self.send(json!({ "type": "complete", "id": id })).await;
+                    }
+                }
+            }
+            (Protocol::Legacy, "connection_terminate") => {
+                return Err(Close(1000, "terminated".into()))
+            }
+            (_, other) => return Err(invalid(&format!("unknown message type {other:?}"))),
+        }
+        Ok(())
+    }
+
+    fn start(&self, id: String, request: async_graphql::Request) -> Result<(), Close> {
+        let mut operations = self
+            .operations
+            .lock()
+            .map_err(|_| Close(1011, "internal error".into()))?;
+        if operations.contains_key(&id) {
+            return match self.protocol {
+                Protocol::Transport => {
+                    Err(Close(4409, format!("Subscriber for {id} already exists")))
+                }
+                Protocol::Legacy => Err(Close(4400, format!("operation {id} is already running"))),
+            };
+        }
+        let schema = self.state.schema.clone();
+        let out = self.out.clone();
+        let registry = self.operations.clone();
+        let protocol = self.protocol;
+        let task_id = id.clone();
+        let task = tokio::spawn(async move {
+            let id = task_id;
+            let data_type = if protocol == Protocol::Transport {
+                "next"
+            } else {
+                "data"
+            };
+            let mut responses = schema.execute_stream(request);
+            let mut first = true;
+            while let Some(response) = responses.next().await {
+                // A request that fails before it starts is an `error` message, not data.
+                if first
+                    && response.data == async_graphql::Value::Null
+                    && !response.errors.is_empty()
+                {
+                    let errors = serde_json::to_value(&response.errors).unwrap_or(Value::Null);
+                    let _ = out
+                        .send(text(
+                            &json!({ "type": "error", "id": id, "payload": errors }),
+                        ))
+                        .await;
+                    if let Ok(mut ops) = registry.lock() {
+                        ops.remove(&id);
+                    }
+                    return;
+                }
+                first = false;
+                let payload = serde_json::to_value(&response).unwrap_or(Value::Null);
+                if out
+                    .send(text(
+                        &json!({ "type": data_type, "id": id, "payload": payload }),
+                    ))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            if let Ok(mut ops) = registry.lock() {
+                ops.remove(&id);
+            }
+            let _ = out
+                .send(text(&json!({ "type": "complete", "id": id })))
+                .await;
+        });
+        operations.insert(id, task.abort_handle());
+        Ok(())
+    }
+}
