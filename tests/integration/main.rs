@@ -8,5 +8,6 @@ mod faults;
 mod foundation;
 mod graph;
 mod http_spec;
+mod live;
 mod support;
 mod writes;

@@ -1,0 +1,496 @@
+//! Subscriptions: the real `graphql-ws` client, several instances on one Redis, channel
+//! release, Redis restarts, slow consumers and protocol abuse.
+
+use std::{process::Stdio, time::Duration};
+
+use meridian::{seed, AppState};
+use redis::AsyncCommands;
+use serde_json::{json, Value};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader, Lines},
+    process::{Child, ChildStdout, Command},
+};
+
+use crate::support::{wait_until, PrivateStore, TestEnv, TestServer};
+
+const JS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js");
+
+fn shape() -> seed::Shape {
+    seed::Shape {
+        users: 10,
+        assets: 4,
+        days: 1,
+        seed: 9,
+        end: chrono::Utc::now(),
+    }
+}
+
+/// A node script running against Meridian, its stdout read line by line.
+struct Script {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl Script {
+    fn start(args: &[&str]) -> Script {
+        let mut child = Command::new("node")
+            .args(args)
+            .current_dir(JS)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs");
+        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        Script { child, lines }
+    }
+
+    fn subscribe(server: &TestServer, query: &str, count: usize) -> Script {
+        let url = format!("ws://{}/graphql/ws", server.addr);
+        Script::start(&["subscribe.mjs", &url, query, &count.to_string()])
+    }
+
+    fn raw(server: &TestServer, protocol: &str, steps: Value) -> Script {
+        let url = format!("ws://{}/graphql/ws", server.addr);
+        Script::start(&["ws-script.mjs", &url, protocol, &steps.to_string()])
+    }
+
+    /// The next line, as JSON (panics after 30 s or at end of output).
+    async fn next(&mut self) -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(30), self.lines.next_line())
+            .await
+            .expect("the script printed within 30 s")
+            .expect("readable")
+            .expect("the script printed a line before exiting");
+        serde_json::from_str(&line).expect("a JSON line")
+    }
+
+    /// Lines until one matches `pred`, which is returned.
+    async fn until(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let line = self.next().await;
+            if pred(&line) {
+                return line;
+            }
+        }
+    }
+}
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Subscribers Redis has for `channel` (from any instance).
+async fn redis_subscribers(state: &AppState, channel: &str) -> i64 {
+    let mut conn = state.stores().redis.conn();
+    // An error (the connection re-forming after a Redis restart) reads as "not yet".
+    let counts: Result<Vec<(String, i64)>, _> = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(channel)
+        .query_async(&mut conn)
+        .await;
+    counts
+        .ok()
+        .and_then(|c| c.first().map(|c| c.1))
+        .unwrap_or(-1)
+}
+
+async fn try_ingest(server: &TestServer, symbol: &str, price: f64) -> bool {
+    let response = server
+        .graphql_with(
+            "mutation($t: [PriceTickInput!]!) { ingestPrices(ticks: $t) { accepted } }",
+            json!({ "t": [{ "symbol": symbol, "price": price }] }),
+            &[],
+        )
+        .await;
+    response["data"]["ingestPrices"]["accepted"] == 1
+}
+
+async fn ingest(server: &TestServer, symbol: &str, price: f64) {
+    let response = server
+        .graphql_with(
+            "mutation($t: [PriceTickInput!]!) { ingestPrices(ticks: $t) { accepted } }",
+            json!({ "t": [{ "symbol": symbol, "price": price }] }),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        response["data"]["ingestPrices"]["accepted"], 1,
+        "{response}"
+    );
+}
+
+async fn seeded() -> (TestEnv, AppState) {
+    let env = TestEnv::migrated().await;
+    env.seed(&shape()).await;
+    let state = env.state().await;
+    (env, state)
+}
+
+#[tokio::test]
+async fn graphql_ws_client_receives_prices_and_channels_are_released() {
+    let (env, state) = seeded().await;
+    let server = env.spawn().await;
+    let channel = state.stores().redis.price_channel("BTC");
+    let mut client = Script::subscribe(
+        &server,
+        "subscription { priceUpdated(symbols: [\"btc\"]) { symbol price source } }",
+        1,
+    );
+    assert_eq!(client.next().await["event"], "ready");
+    wait_until("the instance to subscribe to the channel", 20, || async {
+        redis_subscribers(&state, &channel).await == 1
+    })
+    .await;
+    ingest(&server, "BTC", 72_345.5).await;
+    let event = client.until(|l| l["event"] == "next").await;
+    assert_eq!(
+        event["payload"]["data"]["priceUpdated"],
+        json!({ "symbol": "BTC", "price": 72345.5, "source": "REDIS" })
+    );
+    // The client leaves after one event; the instance releases the channel.
+    wait_until("the channel to be released", 20, || async {
+        redis_subscribers(&state, &channel).await == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn leaderboard_subscribers_see_a_recorded_trade() {
+    let (env, state) = seeded().await;
+    let server = env.spawn().await;
+    let user: String = sqlx::query_scalar("SELECT id::text FROM users ORDER BY username LIMIT 1")
+        .fetch_one(state.stores().postgres.pool())
+        .await
+        .expect("a user");
+    let query = format!(
+        "subscription {{ leaderboardUpdated(name: \"volume\", top: 3) {{ entries {{ rank score user {{ id }} }} }} }}"
+    );
+    let mut client = Script::subscribe(&server, &query, 2);
+    let initial = client.until(|l| l["event"] == "next").await;
+    assert_eq!(
+        initial["payload"]["data"]["leaderboardUpdated"]["entries"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    let channel = state.stores().redis.leaderboard_channel("volume");
+    wait_until("the leaderboard channel subscription", 20, || async {
+        redis_subscribers(&state, &channel).await == 1
+    })
+    .await;
+    let trade = server
+        .graphql_with(
+            "mutation($i: RecordTradeInput!) { recordTrade(input: $i) { id } }",
+            json!({ "i": { "userId": user, "txHash": format!("0x{}", "7".repeat(64)), "symbol": "BTC", "side": "BUY", "quantity": 1000.0, "price": 100000.0 } }),
+            &[],
+        )
+        .await;
+    assert!(trade["errors"].is_null(), "{trade}");
+    let update = client.until(|l| l["event"] == "next").await;
+    let top = &update["payload"]["data"]["leaderboardUpdated"]["entries"][0];
+    assert_eq!(
+        top["user"]["id"],
+        json!(user),
+        "the big trade puts the user on top: {update}"
+    );
+    let score: f64 = state
+        .stores()
+        .redis
+        .conn()
+        .zscore(state.stores().redis.leaderboard_key("volume"), &user)
+        .await
+        .expect("score");
+    let pushed = top["score"].as_f64().expect("score");
+    assert!(
+        (pushed - score).abs() <= score.abs() * 1e-12,
+        "pushed {pushed}, redis {score}"
+    );
+}
+
+#[tokio::test]
+async fn a_write_on_one_instance_reaches_a_subscriber_on_another() {
+    let (env, state) = seeded().await;
+    let (a, b) = (env.spawn().await, env.spawn().await);
+    let mut client = Script::subscribe(
+        &b,
+        "subscription { tradeExecuted { txHash quantity asset { symbol } } }",
+        1,
+    );
+    assert_eq!(client.next().await["event"], "ready");
+    let channel = state.stores().redis.trades_channel();
+    wait_until("instance B to subscribe", 20, || async {
+        redis_subscribers(&state, &channel).await >= 1
+    })
+    .await;
+    let user: String = sqlx::query_scalar("SELECT id::text FROM users LIMIT 1")
+        .fetch_one(state.stores().postgres.pool())
+        .await
+        .expect("user");
+    let hash = format!("0x{}", "5".repeat(64));
+    a.graphql_with(
+        "mutation($i: RecordTradeInput!) { recordTrade(input: $i) { id } }",
+        json!({ "i": { "userId": user, "txHash": hash, "symbol": "ETH", "side": "BUY", "quantity": 2.0, "price": 3000.0 } }),
+        &[],
+    )
+    .await;
+    let event = client.until(|l| l["event"] == "next").await;
+    let trade = &event["payload"]["data"]["tradeExecuted"];
+    assert_eq!(trade["txHash"], json!(hash));
+    assert_eq!(trade["quantity"].as_f64(), Some(2.0));
+    assert_eq!(trade["asset"]["symbol"], "ETH");
+}
+
+#[tokio::test]
+async fn streams_resume_after_redis_restarts() {
+    let redis = PrivateStore::start("redis");
+    let env = TestEnv::migrated_with(|c| c.redis_url = redis.url()).await;
+    env.seed(&shape()).await;
+    let state = env.state().await;
+    let server = env.spawn().await;
+    let channel = state.stores().redis.price_channel("ETH");
+    let mut client = Script::subscribe(
+        &server,
+        "subscription { priceUpdated(symbols: [\"ETH\"]) { price } }",
+        2,
+    );
+    assert_eq!(client.next().await["event"], "ready");
+    wait_until("the subscription", 20, || async {
+        redis_subscribers(&state, &channel).await == 1
+    })
+    .await;
+    ingest(&server, "ETH", 1111.0).await;
+    assert_eq!(
+        client.until(|l| l["event"] == "next").await["payload"]["data"]["priceUpdated"]["price"],
+        1111.0
+    );
+
+    redis.down();
+    redis.up();
+    // The instance resubscribes by itself; the client never reconnects.
+    wait_until("the resubscription", 30, || async {
+        redis_subscribers(&state, &channel).await == 1
+    })
+    .await;
+    // The first write after a restart may meet the old connection (STORE_UNAVAILABLE);
+    // the connection manager reconnects and the next one goes through.
+    wait_until("an ingest to go through", 30, || async {
+        try_ingest(&server, "ETH", 2222.0).await
+    })
+    .await;
+    assert_eq!(
+        client.until(|l| l["event"] == "next").await["payload"]["data"]["priceUpdated"]["price"],
+        2222.0
+    );
+}
+
+/// A client frame: text, masked (with a zero key, which servers must accept).
+fn client_frame(text: &str) -> Vec<u8> {
+    let len = text.len();
+    let mut frame = vec![0x81];
+    if len < 126 {
+        frame.push(0x80 | len as u8);
+    } else {
+        frame.push(0x80 | 126);
+        frame.extend_from_slice(&(len as u16).to_be_bytes());
+    }
+    frame.extend_from_slice(&[0, 0, 0, 0]);
+    frame.extend_from_slice(text.as_bytes());
+    frame
+}
+
+/// Reads from `stream` until `needle` has been seen.
+async fn read_until(stream: &mut tokio::net::TcpStream, seen: &mut Vec<u8>, needle: &[u8]) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    while !seen.windows(needle.len()).any(|w| w == needle) {
+        let n = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buf))
+            .await
+            .expect("the server answered")
+            .expect("read");
+        assert!(n > 0, "the server closed the connection");
+        seen.extend_from_slice(&buf[..n]);
+    }
+}
+
+// Multi-threaded: the publisher, the fan-out and the connection run side by side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_dropped_at_its_bound() {
+    use tokio::io::AsyncWriteExt;
+    let (_env, state) = seeded().await;
+    let server = TestServer::start(state.clone()).await;
+    // A websocket client with a tiny receive buffer that stops reading after subscribing.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .set_recv_buffer_size(4096)
+        .expect("small receive buffer");
+    let mut stream = socket.connect(server.addr).await.expect("connect");
+    let handshake = format!(
+        "GET /graphql/ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n",
+        server.addr
+    );
+    stream
+        .write_all(handshake.as_bytes())
+        .await
+        .expect("handshake");
+    let mut seen = Vec::new();
+    read_until(&mut stream, &mut seen, b"\r\n\r\n").await;
+    assert!(
+        seen.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&seen)
+    );
+    stream
+        .write_all(&client_frame(r#"{"type":"connection_init"}"#))
+        .await
+        .expect("init");
+    read_until(&mut stream, &mut seen, b"connection_ack").await;
+    let subscribe = r#"{"type":"subscribe","id":"1","payload":{"query":"subscription { tradeExecuted { id txHash side quantity price notional executedAt } }"}}"#;
+    stream
+        .write_all(&client_frame(subscribe))
+        .await
+        .expect("subscribe");
+    let channel = state.stores().redis.trades_channel();
+    wait_until("the subscription", 20, || async {
+        redis_subscribers(&state, &channel).await == 1
+    })
+    .await;
+
+    // Publish far more than the socket buffers, the connection's queue and the
+    // subscriber's 256-event buffer hold: the subscriber must be dropped, not buffered.
+    let event = json!({
+        "eventId": uuid::Uuid::nil(), "tradeId": uuid::Uuid::nil(), "txHash": format!("0x{}", "1".repeat(64)),
+        "userId": uuid::Uuid::nil(), "symbol": "BTC", "side": "buy", "quantity": 1.0, "price": 1.0,
+        "executedAt": "2026-01-01T00:00:00Z",
+    })
+    .to_string();
+    let mut conn = state.stores().redis.conn();
+    let mut published = 0;
+    while state.fanout().overflows() == 0 {
+        assert!(
+            published < 100_000,
+            "published {published} events and the subscriber was never dropped"
+        );
+        let mut pipe = redis::pipe();
+        for _ in 0..100 {
+            pipe.publish(&channel, &event).ignore();
+        }
+        let _: () = pipe.query_async(&mut conn).await.expect("publish");
+        published += 100;
+    }
+    assert_eq!(state.fanout().overflows(), 1);
+    // The laggard is gone from the fan-out, and the instance left the channel.
+    wait_until("the channel to be released", 20, || async {
+        redis_subscribers(&state, &channel).await == 0
+    })
+    .await;
+    assert!(state.fanout().channels().iter().all(|(c, _)| c != &channel));
+    drop(stream);
+}
+
+#[tokio::test]
+async fn protocol_abuse_gets_the_spec_close_codes_and_others_keep_being_served() {
+    let env = TestEnv::migrated_with(|c| {
+        c.ws_init_timeout_ms = 300;
+        c.ws_keepalive_ms = 200;
+    })
+    .await;
+    let server = env.spawn().await;
+    let init = json!({ "send": { "type": "connection_init" } });
+    let ack = json!({ "wait": "connection_ack" });
+    let subscribe = |id: &str| json!({ "send": { "type": "subscribe", "id": id, "payload": { "query": "subscription { tradeExecuted { txHash } }" } } });
+    let cases = [
+        (
+            "subscribe before connection_ack",
+            json!([subscribe("1")]),
+            4401,
+        ),
+        (
+            "a duplicate operation id",
+            json!([init, ack, subscribe("1"), subscribe("1")]),
+            4409,
+        ),
+        ("no connection_init in time", json!([]), 4408),
+        (
+            "a garbage frame",
+            json!([{ "send": "this is not json" }]),
+            4400,
+        ),
+        (
+            "an unknown message type",
+            json!([init, ack, { "send": { "type": "bogus" } }]),
+            4400,
+        ),
+        ("a second connection_init", json!([init, ack, init]), 4429),
+        (
+            "a subscribe without an id",
+            json!([init, ack, { "send": { "type": "subscribe", "payload": { "query": "{ __typename }" } } }]),
+            4400,
+        ),
+        (
+            "connection_init refused by the auth hook",
+            json!([{ "send": { "type": "connection_init", "payload": { "x-meridian-user": 42 } } }]),
+            4403,
+        ),
+    ];
+    for (what, steps, code) in cases {
+        let mut script = Script::raw(&server, "graphql-transport-ws", steps);
+        let closed = script.until(|l| l.get("close").is_some()).await;
+        assert_eq!(closed["close"], code, "{what}: {closed}");
+        // The server still serves others.
+        let health = server.graphql("{ __typename }").await;
+        assert_eq!(health["data"]["__typename"], "Query", "{what}");
+    }
+
+    // Keepalive: an acknowledged connection gets pings, answers a ping with a pong, and a
+    // query runs over the socket.
+    let mut script = Script::raw(
+        &server,
+        "graphql-transport-ws",
+        json!([
+            init, ack,
+            { "send": { "type": "ping" } },
+            { "send": { "type": "subscribe", "id": "q", "payload": { "query": "{ __typename }" } } },
+        ]),
+    );
+    script.until(|l| l["message"]["type"] == "pong").await;
+    let next = script.until(|l| l["message"]["type"] == "next").await;
+    assert_eq!(next["message"]["payload"]["data"]["__typename"], "Query");
+    script
+        .until(|l| l["message"]["type"] == "complete" && l["message"]["id"] == "q")
+        .await;
+    script.until(|l| l["message"]["type"] == "ping").await;
+}
+
+#[tokio::test]
+async fn the_legacy_graphql_ws_protocol_works() {
+    let env = TestEnv::migrated_with(|c| c.ws_keepalive_ms = 200).await;
+    let server = env.spawn().await;
+    let mut script = Script::raw(
+        &server,
+        "graphql-ws",
+        json!([
+            { "send": { "type": "connection_init", "payload": {} } },
+            { "wait": "connection_ack" },
+            { "send": { "type": "start", "id": "a", "payload": { "query": "{ __typename }" } } },
+            { "wait": "complete" },
+            { "send": { "type": "start", "id": "b", "payload": { "query": "subscription { tradeExecuted { txHash } }" } } },
+            { "send": { "type": "stop", "id": "b" } },
+            { "wait": "complete" },
+            { "wait": "ka" },
+            { "send": { "type": "connection_terminate" } },
+        ]),
+    );
+    let data = script.until(|l| l["message"]["type"] == "data").await;
+    assert_eq!(data["message"]["payload"]["data"]["__typename"], "Query");
+    let stopped = script
+        .until(|l| l["message"]["type"] == "complete" && l["message"]["id"] == "b")
+        .await;
+    assert_eq!(stopped["message"]["id"], "b");
+    script.until(|l| l["message"]["type"] == "ka").await;
+    script.until(|l| l.get("close").is_some()).await;
+}
