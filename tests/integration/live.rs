@@ -165,10 +165,8 @@ async fn leaderboard_subscribers_see_a_recorded_trade() {
         .fetch_one(state.stores().postgres.pool())
         .await
         .expect("a user");
-    let query = format!(
-        "subscription {{ leaderboardUpdated(name: \"volume\", top: 3) {{ entries {{ rank score user {{ id }} }} }} }}"
-    );
-    let mut client = Script::subscribe(&server, &query, 2);
+    let query = "subscription { leaderboardUpdated(name: \"volume\", top: 3) { entries { rank score user { id } } } }";
+    let mut client = Script::subscribe(&server, query, 2);
     let initial = client.until(|l| l["event"] == "next").await;
     assert_eq!(
         initial["payload"]["data"]["leaderboardUpdated"]["entries"]
