@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::{app, config::Config, events, graphql, migrate, reconcile, seed, shutdown, AppState};
+use crate::{
+    app, config::Config, events, graphql, migrate, reconcile, seed, shutdown, simulate, AppState,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,7 +25,19 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve GraphQL over HTTP and websockets (GraphiQL at /graphql).
-    Serve,
+    Serve {
+        /// Also run the live demo feed (`meridian simulate`) in-process.
+        #[arg(long)]
+        simulate: bool,
+        #[command(flatten)]
+        rates: simulate::Rates,
+    },
+    /// Write random-walk price ticks and trades through the real write paths, until
+    /// SIGTERM or Ctrl-C (a live demo feed; needs seeded data).
+    Simulate {
+        #[command(flatten)]
+        rates: simulate::Rates,
+    },
     /// Bring all four stores to the current schema (idempotent).
     Migrate,
     /// Replace the demo data in all four stores with a deterministic dataset.
@@ -65,7 +79,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", graphql::sdl());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve => serve(cli.config).await,
+        Command::Serve { simulate, rates } => serve(cli.config, simulate.then_some(rates)).await,
+        Command::Simulate { rates } => {
+            let state = connected_state(cli.config).await?;
+            eprintln!(
+                "simulate: {} ticks/s, {} trades/s until SIGTERM or Ctrl-C",
+                rates.ticks_per_sec, rates.trades_per_sec
+            );
+            simulate::run(state, rates, shutdown::signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Relay => {
             let state = AppState::new(cli.config).await?;
             eprintln!("relay: delivering the outbox until SIGTERM or Ctrl-C");
@@ -135,7 +158,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+async fn serve(config: Config, simulate: Option<simulate::Rates>) -> anyhow::Result<ExitCode> {
     tracing::info!(?config, "starting");
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
@@ -149,7 +172,27 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let state = AppState::new(config).await?;
     tracing::info!("listening on http://{addr}; GraphiQL at http://{addr}/graphql");
     eprintln!("meridian: GraphiQL at http://{addr}/graphql");
-    app::run(listener, state, shutdown::signal()).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let feed = simulate.map(|rates| {
+        let state = state.clone();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            if let Err(err) = simulate::run(state, rates, stopped).await {
+                tracing::error!(error = format!("{err:#}"), "the demo feed stopped");
+            }
+        })
+    });
+    app::run(listener, state, async move {
+        shutdown::signal().await;
+        let _ = stop_tx.send(true);
+    })
+    .await?;
+    if let Some(feed) = feed {
+        let _ = feed.await;
+    }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -29,6 +29,7 @@ pub mod migrate;
 pub mod reconcile;
 pub mod seed;
 pub mod shutdown;
+pub mod simulate;
 pub mod store;
 pub mod telemetry;
 

@@ -4,7 +4,7 @@
 
 pub mod dataset;
 mod progress;
-mod rng;
+pub(crate) mod rng;
 
 pub use dataset::Shape;
 pub use progress::Progress;

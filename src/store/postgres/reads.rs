@@ -208,3 +208,13 @@ impl Postgres {
         .await
     }
 }
+
+impl Postgres {
+    /// Up to `limit` user ids.
+    pub async fn user_ids(&self, limit: i64) -> Result<Vec<Uuid>, sqlx::Error> {
+        sqlx::query_scalar("SELECT id FROM users ORDER BY created_at LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+    }
+}
