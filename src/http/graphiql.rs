@@ -36,8 +36,9 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 ];
 
 /// The query GraphiQL opens with.
-const DEFAULT_QUERY: &str = "# Meridian: one GraphQL API over four stores.
-# Run it (Ctrl-Enter) to see how each store is doing.
+const DEFAULT_QUERY: &str = r#"# Meridian: one GraphQL API over four stores.
+# Run it (Ctrl-Enter) to see how each store is doing, then try
+# subscription { priceUpdated(symbols: ["BTC", "ETH"]) { symbol price at } }
 {
   health {
     status
@@ -45,7 +46,7 @@ const DEFAULT_QUERY: &str = "# Meridian: one GraphQL API over four stores.
     stores { name up latencyMs }
   }
 }
-";
+"#;
 
 const PAGE: &str = r#"<!doctype html>
 <html lang="en">
@@ -66,13 +67,11 @@ const PAGE: &str = r#"<!doctype html>
     const ws = new URL('/graphql/ws', window.location.href);
     ws.protocol = ws.protocol === 'https:' ? 'wss:' : 'ws:';
     const fetcher = GraphiQL.createFetcher({ url, subscriptionUrl: ws.toString() });
-    ReactDOM.createRoot(document.getElementById('graphiql')).render(
-      React.createElement(GraphiQL, {
-        fetcher,
-        defaultQuery: __DEFAULT_QUERY__,
-        defaultEditorToolsVisibility: true,
-      })
-    );
+    // A link may carry the query in the fragment: /graphql#query=...
+    const linked = new URLSearchParams(window.location.hash.slice(1)).get('query');
+    const props = { fetcher, defaultQuery: __DEFAULT_QUERY__, defaultEditorToolsVisibility: true };
+    if (linked) props.query = linked;
+    ReactDOM.createRoot(document.getElementById('graphiql')).render(React.createElement(GraphiQL, props));
   </script>
 </body>
 </html>

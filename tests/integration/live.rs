@@ -550,3 +550,33 @@ async fn the_demo_feed_writes_ticks_and_trades_through_the_real_paths() {
         .expect("reconcile");
     assert!(report.is_clean(), "{:?}", report.lines());
 }
+
+#[tokio::test]
+async fn graphiql_in_a_real_browser_receives_a_subscription() {
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists()
+            || std::env::var_os("CHROMIUM").is_some(),
+        "Chromium is missing: scripts/test installs Debian's chromium package"
+    );
+    let (env, state) = seeded().await;
+    let server = env.spawn().await;
+    let url = server.url("/graphql");
+    let mut browser = Script::start(&[
+        "graphiql-subscription.mjs",
+        &url,
+        "subscription { priceUpdated(symbols: [\"SOL\"]) { symbol price } }",
+        "4242.125",
+    ]);
+    assert_eq!(browser.next().await["event"], "running");
+    let channel = state.stores().redis.price_channel("SOL");
+    wait_until("the page's subscription to reach Redis", 30, || async {
+        redis_subscribers(&state, &channel).await == 1
+    })
+    .await;
+    ingest(&server, "SOL", 4242.125).await;
+    assert_eq!(
+        browser.next().await["event"],
+        "seen",
+        "the page showed the new price"
+    );
+}
