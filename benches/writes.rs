@@ -98,6 +98,14 @@ async fn main() -> anyhow::Result<()> {
     let state = AppState::new(config).await?;
     let _ = state.stores().redis.reset_demo_data().await;
     let _ = state.stores().mongo.database().drop().await;
+    state
+        .stores()
+        .mongo
+        .database()
+        .client()
+        .clone()
+        .shutdown()
+        .await;
     let _ = state
         .stores()
         .clickhouse

@@ -38,6 +38,10 @@ const LEGACY_WS: &str = "graphql-ws";
 const MAX_MESSAGE: usize = 64 * 1024;
 /// Messages waiting to be written to one connection.
 const OUTBOX: usize = 64;
+/// Per-connection socket buffers. GraphQL messages are small; the library's default of
+/// 128 KiB each way would cost a quarter of a megabyte per idle subscriber.
+const READ_BUFFER: usize = 8 * 1024;
+const WRITE_BUFFER: usize = 8 * 1024;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Protocol {
@@ -63,6 +67,8 @@ pub async fn upgrade(
         };
     ws.protocols([TRANSPORT_WS, LEGACY_WS])
         .max_message_size(MAX_MESSAGE)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
         .on_upgrade(move |socket| serve(socket, state, protocol))
 }
 
