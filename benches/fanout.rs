@@ -10,7 +10,6 @@
 //! Needs the local stack (`scripts/stack up`); loopback only; its namespaces are dropped.
 
 use std::{
-    collections::HashMap,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc, Mutex,
@@ -22,33 +21,10 @@ use futures::{SinkExt, StreamExt};
 use meridian::{migrate, seed, AppState, Config};
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "support/namespace.rs"]
+mod namespace;
 
-fn stack_vars() -> HashMap<String, String> {
-    let mut vars = HashMap::new();
-    if let Ok(text) = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.stack/env")) {
-        for line in text.lines() {
-            if let Some((k, v)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) {
-                vars.insert(k.to_owned(), v.to_owned());
-            }
-        }
-    }
-    vars.extend(std::env::vars().filter(|(k, _)| k.starts_with("MERIDIAN_")));
-    vars
-}
-
-fn with_path(url: &str, path: &str) -> String {
-    let scheme_end = url.find("://").map_or(0, |i| i + 3);
-    let base = url[scheme_end..]
-        .find('/')
-        .map_or(url, |i| &url[..scheme_end + i]);
-    format!("{base}/{path}")
-}
+use namespace::{env_number, Namespace};
 
 /// (resident KiB, CPU seconds) of a process, from /proc.
 fn usage(pid: u32) -> (u64, f64) {
@@ -81,70 +57,18 @@ async fn main() -> anyhow::Result<()> {
     let subscribers = env_number("BENCH_SUBSCRIBERS", 10_000) as usize;
     let rate = env_number("BENCH_RATE", 100).max(1);
     let seconds = env_number("BENCH_SECONDS", 20);
-    let vars = stack_vars();
-    let var = |k: &str| {
-        vars.get(k)
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("{k} is not set: run scripts/stack up"))
-    };
-    let name = format!("bench_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let admin_url = var("MERIDIAN_POSTGRES_URL")?;
-    let admin = sqlx::PgPool::connect(&admin_url).await?;
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-        .execute(&admin)
-        .await?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let config = Config {
-        http_addr: format!("127.0.0.1:{port}").parse()?,
-        postgres_url: with_path(&admin_url, &name),
-        postgres_pool_size: 8,
-        redis_url: var("MERIDIAN_REDIS_URL")?,
-        redis_prefix: format!("{name}:"),
-        clickhouse_url: var("MERIDIAN_CLICKHOUSE_URL")?,
-        clickhouse_database: name.clone(),
-        clickhouse_user: "default".into(),
-        clickhouse_password: String::new(),
-        mongo_url: with_path(&var("MERIDIAN_MONGO_URL")?, &name),
-        store_timeout_ms: 5000,
-        max_page_size: 100,
-        max_series_points: 1500,
-        stats_cache_ttl_secs: 30,
-        cursor_secret: None,
-        relay: false,
-        relay_batch: 500,
-        relay_poll_ms: 500,
-        relay_retry_base_ms: 250,
-        relay_retry_max_ms: 30_000,
-        ingest_max_bytes: 1 << 20,
-        ws_init_timeout_ms: 30_000,
-        ws_keepalive_ms: 15_000,
-        log_format: meridian::telemetry::LogFormat::Text,
-    };
-    let result = run(&config, subscribers, rate, seconds).await;
-    let state = AppState::new(config).await?;
-    let _ = state.stores().redis.reset_demo_data().await;
-    let _ = state.stores().mongo.database().drop().await;
-    state
-        .stores()
-        .mongo
-        .database()
-        .client()
-        .clone()
-        .shutdown()
-        .await;
-    let _ = state
-        .stores()
-        .clickhouse
-        .client()
-        .query(&format!("DROP DATABASE IF EXISTS `{name}`"))
-        .execute()
-        .await;
-    state.stores().postgres.pool().close().await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .execute(&admin)
-        .await?;
+    let namespace = Namespace::create(|c| {
+        c.http_addr = format!("127.0.0.1:{port}")
+            .parse()
+            .expect("a loopback address");
+        c.postgres_pool_size = 8;
+    })
+    .await?;
+    let result = run(&namespace.config, subscribers, rate, seconds).await;
+    namespace.drop_all().await?;
     result
 }
 

@@ -9,7 +9,7 @@
 //! It works in a Postgres database, ClickHouse database, Mongo database and Redis prefix of
 //! its own, dropped at the end, and sends traffic only to 127.0.0.1.
 
-use std::{collections::HashMap, time::Instant};
+use std::time::Instant;
 
 use meridian::{
     events::{relay, TradeEvent},
@@ -19,104 +19,19 @@ use meridian::{
 };
 use rust_decimal::Decimal;
 
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "support/namespace.rs"]
+mod namespace;
 
-/// The stack's addresses: `MERIDIAN_*` variables, else `.stack/env`.
-fn stack_vars() -> HashMap<String, String> {
-    let mut vars = HashMap::new();
-    if let Ok(text) = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.stack/env")) {
-        for line in text.lines() {
-            if let Some((k, v)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) {
-                vars.insert(k.to_owned(), v.to_owned());
-            }
-        }
-    }
-    vars.extend(std::env::vars().filter(|(k, _)| k.starts_with("MERIDIAN_")));
-    vars
-}
-
-fn with_path(url: &str, path: &str) -> String {
-    let scheme_end = url.find("://").map_or(0, |i| i + 3);
-    let base = url[scheme_end..]
-        .find('/')
-        .map_or(url, |i| &url[..scheme_end + i]);
-    format!("{base}/{path}")
-}
+use namespace::{env_number, Namespace};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let ticks = env_number("BENCH_TICKS", 2_000_000);
-    let streams = env_number("BENCH_STREAMS", 4).max(1);
-    let trades = env_number("BENCH_TRADES", 5_000);
-    let vars = stack_vars();
-    let var = |k: &str| {
-        vars.get(k)
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("{k} is not set: run scripts/stack up"))
-    };
-
-    let name = format!("bench_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let admin_url = var("MERIDIAN_POSTGRES_URL")?;
-    let admin = sqlx::PgPool::connect(&admin_url).await?;
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-        .execute(&admin)
-        .await?;
-    let config = Config {
-        http_addr: "127.0.0.1:0".parse()?,
-        postgres_url: with_path(&admin_url, &name),
-        postgres_pool_size: 16,
-        redis_url: var("MERIDIAN_REDIS_URL")?,
-        redis_prefix: format!("{name}:"),
-        clickhouse_url: var("MERIDIAN_CLICKHOUSE_URL")?,
-        clickhouse_database: name.clone(),
-        clickhouse_user: "default".into(),
-        clickhouse_password: String::new(),
-        mongo_url: with_path(&var("MERIDIAN_MONGO_URL")?, &name),
-        store_timeout_ms: 10_000,
-        max_page_size: 100,
-        max_series_points: 1500,
-        stats_cache_ttl_secs: 30,
-        cursor_secret: None,
-        relay: false,
-        relay_batch: 500,
-        relay_poll_ms: 50,
-        relay_retry_base_ms: 250,
-        relay_retry_max_ms: 30_000,
-        ingest_max_bytes: 1 << 30,
-        ws_init_timeout_ms: 10_000,
-        ws_keepalive_ms: 15_000,
-        log_format: meridian::telemetry::LogFormat::Text,
-    };
-    let result = run(config.clone(), ticks, streams, trades).await;
-
-    // Clean up whatever happened.
-    let state = AppState::new(config).await?;
-    let _ = state.stores().redis.reset_demo_data().await;
-    let _ = state.stores().mongo.database().drop().await;
-    state
-        .stores()
-        .mongo
-        .database()
-        .client()
-        .clone()
-        .shutdown()
-        .await;
-    let _ = state
-        .stores()
-        .clickhouse
-        .client()
-        .query(&format!("DROP DATABASE IF EXISTS `{name}`"))
-        .execute()
-        .await;
-    state.stores().postgres.pool().close().await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .execute(&admin)
-        .await?;
+    let ticks = env_number("BENCH_TICKS", 2_000_000) as usize;
+    let streams = env_number("BENCH_STREAMS", 4).max(1) as usize;
+    let trades = env_number("BENCH_TRADES", 5_000) as usize;
+    let namespace = Namespace::create(|_| {}).await?;
+    let result = run(namespace.config.clone(), ticks, streams, trades).await;
+    namespace.drop_all().await?;
     result
 }
 

@@ -1,0 +1,124 @@
+//! Shared by the benchmarks: the local stack's addresses, and a namespace of the
+//! benchmark's own in every store (a Postgres database, ClickHouse database, Mongo database
+//! and Redis prefix), dropped at the end.
+
+use std::collections::HashMap;
+
+use meridian::{AppState, Config};
+
+/// A number from the environment, or `default`.
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The stack's addresses: `MERIDIAN_*` variables, else `.stack/env`.
+fn stack_vars() -> HashMap<String, String> {
+    let mut vars = HashMap::new();
+    if let Ok(text) = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.stack/env")) {
+        for line in text.lines() {
+            if let Some((k, v)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) {
+                vars.insert(k.to_owned(), v.to_owned());
+            }
+        }
+    }
+    vars.extend(std::env::vars().filter(|(k, _)| k.starts_with("MERIDIAN_")));
+    vars
+}
+
+fn with_path(url: &str, path: &str) -> String {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let base = url[scheme_end..]
+        .find('/')
+        .map_or(url, |i| &url[..scheme_end + i]);
+    format!("{base}/{path}")
+}
+
+pub struct Namespace {
+    pub config: Config,
+    name: String,
+    admin: sqlx::PgPool,
+}
+
+impl Namespace {
+    /// Creates the namespace; `edit` adjusts the configuration (relay, limits, address).
+    pub async fn create(edit: impl FnOnce(&mut Config)) -> anyhow::Result<Namespace> {
+        let vars = stack_vars();
+        let var = |k: &str| {
+            vars.get(k)
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("{k} is not set: run scripts/stack up"))
+        };
+        let name = format!("bench_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let admin_url = var("MERIDIAN_POSTGRES_URL")?;
+        let admin = sqlx::PgPool::connect(&admin_url).await?;
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&admin)
+            .await?;
+        let mut config = Config {
+            http_addr: "127.0.0.1:0".parse()?,
+            postgres_url: with_path(&admin_url, &name),
+            postgres_pool_size: 16,
+            redis_url: var("MERIDIAN_REDIS_URL")?,
+            redis_prefix: format!("{name}:"),
+            clickhouse_url: var("MERIDIAN_CLICKHOUSE_URL")?,
+            clickhouse_database: name.clone(),
+            clickhouse_user: "default".into(),
+            clickhouse_password: String::new(),
+            mongo_url: with_path(&var("MERIDIAN_MONGO_URL")?, &name),
+            store_timeout_ms: 10_000,
+            max_page_size: 100,
+            max_series_points: 1500,
+            stats_cache_ttl_secs: 30,
+            cursor_secret: None,
+            relay: false,
+            relay_batch: 500,
+            relay_poll_ms: 50,
+            relay_retry_base_ms: 250,
+            relay_retry_max_ms: 30_000,
+            ingest_max_bytes: 1 << 30,
+            ws_init_timeout_ms: 30_000,
+            ws_keepalive_ms: 15_000,
+            log_format: meridian::telemetry::LogFormat::Text,
+        };
+        edit(&mut config);
+        Ok(Namespace {
+            config,
+            name,
+            admin,
+        })
+    }
+
+    /// Drops everything the namespace holds, in every store.
+    pub async fn drop_all(self) -> anyhow::Result<()> {
+        let state = AppState::new(self.config).await?;
+        let _ = state.stores().redis.reset_demo_data().await;
+        let _ = state.stores().mongo.database().drop().await;
+        state
+            .stores()
+            .mongo
+            .database()
+            .client()
+            .clone()
+            .shutdown()
+            .await;
+        let drop_ch = format!("DROP DATABASE IF EXISTS `{}`", self.name);
+        let _ = state
+            .stores()
+            .clickhouse
+            .client()
+            .query(&drop_ch)
+            .execute()
+            .await;
+        state.stores().postgres.pool().close().await;
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            self.name
+        ))
+        .execute(&self.admin)
+        .await?;
+        Ok(())
+    }
+}
