@@ -73,6 +73,35 @@ impl CursorCodec {
     }
 }
 
+impl CursorCodec {
+    /// A cursor holding a `(time, id)` keyset position.
+    pub fn encode_keyset(
+        &self,
+        kind: &str,
+        at: chrono::DateTime<chrono::Utc>,
+        id: uuid::Uuid,
+    ) -> String {
+        self.encode(kind, &format!("{}:{id}", at.timestamp_micros()))
+    }
+
+    /// The `(time, id)` keyset position inside a cursor of `kind`.
+    pub fn decode_keyset(
+        &self,
+        kind: &str,
+        cursor: &str,
+    ) -> Result<(chrono::DateTime<chrono::Utc>, uuid::Uuid), Error> {
+        let invalid = || Error::BadUserInput(format!("`after` is not a valid {kind} cursor"));
+        let position = self.decode(kind, cursor)?;
+        let (micros, id) = position.split_once(':').ok_or_else(invalid)?;
+        let at = micros
+            .parse()
+            .ok()
+            .and_then(chrono::DateTime::from_timestamp_micros)
+            .ok_or_else(invalid)?;
+        Ok((at, id.parse().map_err(|_| invalid())?))
+    }
+}
+
 /// Checks `first` against the configured cap; `None` means `default`.
 pub fn page_size(first: Option<i32>, default: u32, max: u32) -> Result<usize, Error> {
     match first {

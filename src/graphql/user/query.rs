@@ -4,7 +4,6 @@ use async_graphql::{
     connection::{Connection, Edge},
     Context, ErrorExtensions, Object, Result, ID,
 };
-use chrono::{DateTime, Utc};
 
 use super::User;
 use crate::{
@@ -84,12 +83,10 @@ impl UserQuery {
         let limit = pagination::page_size(first, DEFAULT_PAGE, app.config().max_page_size)
             .map_err(|e| e.extend())?;
         let codec = app.cursors();
-        let after = match after {
-            Some(cursor) => Some(parse_position(
-                &codec.decode(CURSOR_KIND, &cursor).map_err(|e| e.extend())?,
-            )?),
-            None => None,
-        };
+        let after = after
+            .map(|cursor| codec.decode_keyset(CURSOR_KIND, &cursor))
+            .transpose()
+            .map_err(|e| e.extend())?;
         let stores = scope::stores(ctx)?;
         let rows = stores
             .call(
@@ -104,25 +101,11 @@ impl UserQuery {
         connection
             .edges
             .extend(rows.into_iter().take(limit).map(|row| {
-                let cursor = codec.encode(
-                    CURSOR_KIND,
-                    &format!("{}:{}", row.created_at.timestamp_micros(), row.id),
-                );
+                let cursor = codec.encode_keyset(CURSOR_KIND, row.created_at, row.id);
                 Edge::new(cursor, User(row))
             }));
         Ok(connection)
     }
-}
-
-fn parse_position(text: &str) -> Result<(DateTime<Utc>, uuid::Uuid)> {
-    let invalid = || Error::BadUserInput("`after` is not a valid users cursor".into()).extend();
-    let (micros, id) = text.split_once(':').ok_or_else(invalid)?;
-    let at = micros
-        .parse()
-        .ok()
-        .and_then(DateTime::from_timestamp_micros)
-        .ok_or_else(invalid)?;
-    Ok((at, id.parse().map_err(|_| invalid())?))
 }
 
 /// Lowercases an address and checks it is 0x followed by 40 hex digits.

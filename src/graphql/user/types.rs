@@ -99,14 +99,10 @@ impl User {
         let limit = pagination::page_size(first, DEFAULT_PAGE, app.config().max_page_size)
             .map_err(|e| e.extend())?;
         let codec = app.cursors();
-        let before = match after {
-            Some(cursor) => Some(parse_position(
-                &codec
-                    .decode(TRADES_CURSOR, &cursor)
-                    .map_err(|e| e.extend())?,
-            )?),
-            None => None,
-        };
+        let before = after
+            .map(|cursor| codec.decode_keyset(TRADES_CURSOR, &cursor))
+            .transpose()
+            .map_err(|e| e.extend())?;
         if let (Some(from), Some(to)) = (from, to) {
             if from >= to {
                 return Err(Error::BadUserInput("`from` must be before `to`".into()).extend());
@@ -131,7 +127,7 @@ impl User {
         connection
             .edges
             .extend(rows.into_iter().take(limit).map(|row| {
-                let cursor = codec.encode(TRADES_CURSOR, &position(row.executed_at, row.id));
+                let cursor = codec.encode_keyset(TRADES_CURSOR, row.executed_at, row.id);
                 Edge::new(cursor, Trade(row))
             }));
         Ok(connection)
@@ -186,22 +182,6 @@ impl User {
             user_id: Some(self.0.id),
         }))
     }
-}
-
-/// A `(executed_at, id)` keyset position as text.
-fn position(at: DateTime<Utc>, id: uuid::Uuid) -> String {
-    format!("{}:{id}", at.timestamp_micros())
-}
-
-fn parse_position(text: &str) -> Result<(DateTime<Utc>, uuid::Uuid)> {
-    let invalid = || Error::BadUserInput("`after` is not a valid trades cursor".into()).extend();
-    let (micros, id) = text.split_once(':').ok_or_else(invalid)?;
-    let at = micros
-        .parse()
-        .ok()
-        .and_then(DateTime::from_timestamp_micros)
-        .ok_or_else(invalid)?;
-    Ok((at, id.parse().map_err(|_| invalid())?))
 }
 
 fn clamp(n: u64) -> i32 {
