@@ -23,6 +23,8 @@ struct Inner {
     metrics: Metrics,
     cursors: CursorCodec,
     fanout: crate::events::fanout::Fanout,
+    auth: crate::auth::Authenticator,
+    allow_list: Option<Arc<crate::graphql::guard::AllowList>>,
 }
 
 impl AppState {
@@ -35,12 +37,27 @@ impl AppState {
         let redis = redis::Client::open(config.redis_url.as_str())
             .context("MERIDIAN_REDIS_URL is not a valid Redis URL")?;
         let fanout = crate::events::fanout::Fanout::start(redis);
+        let auth = crate::auth::Authenticator::new(&config.security)?;
+        let allow_list = match (
+            config.security.persisted_queries,
+            &config.security.persisted_queries_file,
+        ) {
+            (crate::config::PersistedQueries::Allowlist, Some(path)) => {
+                Some(Arc::new(crate::graphql::guard::load_allow_list(path)?))
+            }
+            (crate::config::PersistedQueries::Allowlist, None) => anyhow::bail!(
+                "MERIDIAN_PERSISTED_QUERIES=allowlist needs MERIDIAN_PERSISTED_QUERIES_FILE"
+            ),
+            _ => None,
+        };
         Ok(AppState(Arc::new(Inner {
             config,
             stores,
             metrics,
             cursors,
             fanout,
+            auth,
+            allow_list,
         })))
     }
 
@@ -70,6 +87,16 @@ impl AppState {
     /// This instance's pub/sub fan-out.
     pub fn fanout(&self) -> &crate::events::fanout::Fanout {
         &self.0.fanout
+    }
+
+    /// Checks bearer credentials.
+    pub fn auth(&self) -> &crate::auth::Authenticator {
+        &self.0.auth
+    }
+
+    /// The registered documents, in allow-list mode.
+    pub fn allow_list(&self) -> Option<Arc<crate::graphql::guard::AllowList>> {
+        self.0.allow_list.clone()
     }
 
     /// Signs and checks pagination cursors.
@@ -102,7 +129,11 @@ pub async fn run(
 
     let schema = graphql::build(state.clone());
     let router = http::router(state, schema);
-    let server = axum::serve(listener, router).with_graceful_shutdown(stopped(stop_rx.clone()));
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(stopped(stop_rx.clone()));
     let server = tokio::spawn(async move { server.await });
     tokio::pin!(server);
     let served = tokio::select! {

@@ -46,12 +46,43 @@ pub enum Command {
     Schema,
     /// Run the outbox relay alone (no HTTP server), until SIGTERM or Ctrl-C.
     Relay,
+    /// Print an HS256 bearer token signed with MERIDIAN_JWT_SECRET (for operators, demos
+    /// and scripts; production tokens usually come from your identity provider).
+    Token {
+        /// The subject: a user id for the user role, any name for admin or service.
+        #[arg(long, default_value = "operator")]
+        sub: String,
+        /// Roles to grant (repeatable): user, admin, service.
+        #[arg(long = "role", value_enum, default_values_t = [TokenRole::Admin])]
+        roles: Vec<TokenRole>,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
     /// Compare ClickHouse and Redis with PostgreSQL; exit 1 when they differ.
     Reconcile {
         /// Rebuild the derived data from PostgreSQL, then check again.
         #[arg(long)]
         repair: bool,
     },
+}
+
+/// A role `meridian token` can grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TokenRole {
+    User,
+    Admin,
+    Service,
+}
+
+impl From<TokenRole> for crate::auth::Role {
+    fn from(role: TokenRole) -> Self {
+        match role {
+            TokenRole::User => crate::auth::Role::User,
+            TokenRole::Admin => crate::auth::Role::Admin,
+            TokenRole::Service => crate::auth::Role::Service,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -87,6 +118,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 rates.ticks_per_sec, rates.trades_per_sec
             );
             simulate::run(state, rates, shutdown::signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token { sub, roles, ttl } => {
+            let roles: Vec<crate::auth::Role> = roles.into_iter().map(Into::into).collect();
+            if roles.contains(&crate::auth::Role::User) && sub.parse::<uuid::Uuid>().is_err() {
+                anyhow::bail!("--role user needs --sub <user id>");
+            }
+            let token = crate::auth::jwt::mint_hs256(&cli.config.security, &sub, &roles, ttl)?;
+            println!("{token}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Relay => {

@@ -132,6 +132,180 @@ pub struct Config {
     /// Log format: text or json.
     #[arg(long, env = "MERIDIAN_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+
+    /// Authentication, rate limits, query limits and HTTP headers.
+    #[command(flatten)]
+    pub security: SecurityConfig,
+
+    /// Circuit breakers and stale-data fallbacks.
+    #[command(flatten)]
+    pub resilience: ResilienceConfig,
+}
+
+/// What persisted queries a server accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PersistedQueries {
+    /// Every request carries its document; persisted-query hashes are refused.
+    Off,
+    /// Automatic persisted queries (Apollo protocol), registered on first use in Redis.
+    Apq,
+    /// Only documents in the allow-list file run, by hash or by full text.
+    Allowlist,
+}
+
+/// Who may call, how often, and what they may ask.
+/// (No `Debug`: it holds the JWT secret.)
+#[derive(Clone, clap::Args)]
+pub struct SecurityConfig {
+    /// HS256 secret of bearer JWTs. Unset: HS256 tokens are refused.
+    #[arg(long, env = "MERIDIAN_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// JWKS file (JSON) with the RS256/ES256 public keys of bearer JWTs, chosen by `kid`.
+    #[arg(long, env = "MERIDIAN_JWKS_FILE")]
+    pub jwks_file: Option<std::path::PathBuf>,
+
+    /// Required `iss` of bearer JWTs.
+    #[arg(long, env = "MERIDIAN_JWT_ISSUER", default_value = "meridian")]
+    pub jwt_issuer: String,
+
+    /// Required `aud` of bearer JWTs.
+    #[arg(long, env = "MERIDIAN_JWT_AUDIENCE", default_value = "meridian")]
+    pub jwt_audience: String,
+
+    /// Lifetime of a session created by `login`, in seconds.
+    #[arg(long, env = "MERIDIAN_SESSION_TTL_SECS", default_value_t = 86_400)]
+    pub session_ttl_secs: u64,
+
+    /// Lifetime of a wallet login challenge, in seconds.
+    #[arg(long, env = "MERIDIAN_LOGIN_CHALLENGE_TTL_SECS", default_value_t = 300)]
+    pub login_challenge_ttl_secs: u64,
+
+    /// Requests per window per authenticated principal (0: no limit).
+    #[arg(long, env = "MERIDIAN_RATE_LIMIT_PRINCIPAL", default_value_t = 600)]
+    pub rate_limit_principal: u32,
+
+    /// Requests per window per client IP (0: no limit).
+    #[arg(long, env = "MERIDIAN_RATE_LIMIT_IP", default_value_t = 1200)]
+    pub rate_limit_ip: u32,
+
+    /// The rate-limit window, in seconds (the allowance refills evenly over it).
+    #[arg(long, env = "MERIDIAN_RATE_LIMIT_WINDOW_SECS", default_value_t = 60)]
+    pub rate_limit_window_secs: u64,
+
+    /// Take the client IP from the first `X-Forwarded-For` entry (only behind a proxy
+    /// that sets it).
+    #[arg(long, env = "MERIDIAN_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
+    pub trust_forwarded_for: bool,
+
+    /// Deepest selection nesting a query may have.
+    #[arg(long, env = "MERIDIAN_MAX_DEPTH", default_value_t = 12)]
+    pub max_depth: usize,
+
+    /// Highest query cost: each field costs 1, list fields multiply their selection by
+    /// their page size.
+    #[arg(long, env = "MERIDIAN_MAX_COMPLEXITY", default_value_t = 20_000)]
+    pub max_complexity: usize,
+
+    /// Most aliased fields in one document.
+    #[arg(long, env = "MERIDIAN_MAX_ALIASES", default_value_t = 30)]
+    pub max_aliases: usize,
+
+    /// Most root fields in one operation.
+    #[arg(long, env = "MERIDIAN_MAX_ROOT_FIELDS", default_value_t = 20)]
+    pub max_root_fields: usize,
+
+    /// Most lexical tokens in one document.
+    #[arg(long, env = "MERIDIAN_MAX_TOKENS", default_value_t = 5_000)]
+    pub max_tokens: usize,
+
+    /// Largest `/graphql` request body, in bytes.
+    #[arg(long, env = "MERIDIAN_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Deadline of one GraphQL operation, in ms.
+    #[arg(long, env = "MERIDIAN_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    pub request_timeout_ms: u64,
+
+    /// Answer introspection queries (turn off in production if the schema is private).
+    #[arg(long, env = "MERIDIAN_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+
+    /// Persisted queries: off, apq or allowlist.
+    #[arg(long, env = "MERIDIAN_PERSISTED_QUERIES", value_enum, default_value = "apq")]
+    pub persisted_queries: PersistedQueries,
+
+    /// The allow-list: a JSON object of SHA-256 hex hash to document.
+    #[arg(long, env = "MERIDIAN_PERSISTED_QUERIES_FILE")]
+    pub persisted_queries_file: Option<std::path::PathBuf>,
+
+    /// Lifetime of an automatic persisted query in Redis, in seconds.
+    #[arg(long, env = "MERIDIAN_APQ_TTL_SECS", default_value_t = 86_400)]
+    pub apq_ttl_secs: u64,
+
+    /// Origins allowed by CORS, comma-separated, or `*` (empty: no CORS headers).
+    #[arg(long, env = "MERIDIAN_CORS_ORIGINS", default_value = "")]
+    pub cors_origins: String,
+
+    /// Send `Strict-Transport-Security` (set when served over HTTPS).
+    #[arg(long, env = "MERIDIAN_HSTS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub hsts: bool,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            jwt_secret: None,
+            jwks_file: None,
+            jwt_issuer: "meridian".into(),
+            jwt_audience: "meridian".into(),
+            session_ttl_secs: 86_400,
+            login_challenge_ttl_secs: 300,
+            rate_limit_principal: 600,
+            rate_limit_ip: 1200,
+            rate_limit_window_secs: 60,
+            trust_forwarded_for: false,
+            max_depth: 12,
+            max_complexity: 20_000,
+            max_aliases: 30,
+            max_root_fields: 20,
+            max_tokens: 5_000,
+            max_body_bytes: 1024 * 1024,
+            request_timeout_ms: 10_000,
+            introspection: true,
+            persisted_queries: PersistedQueries::Apq,
+            persisted_queries_file: None,
+            apq_ttl_secs: 86_400,
+            cors_origins: String::new(),
+            hsts: false,
+        }
+    }
+}
+
+/// How Meridian behaves when a store fails.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ResilienceConfig {
+    /// Consecutive failures of a store that open its circuit breaker (0: never).
+    #[arg(long, env = "MERIDIAN_BREAKER_FAILURES", default_value_t = 5)]
+    pub breaker_failures: u32,
+
+    /// How long an open breaker fails fast before letting one probe through, in ms.
+    #[arg(long, env = "MERIDIAN_BREAKER_COOLDOWN_MS", default_value_t = 1_000)]
+    pub breaker_cooldown_ms: u64,
+
+    /// How long asset metadata stays servable from memory when MongoDB is down, in seconds.
+    #[arg(long, env = "MERIDIAN_STALE_CACHE_SECS", default_value_t = 300)]
+    pub stale_cache_secs: u64,
+}
+
+impl Default for ResilienceConfig {
+    fn default() -> Self {
+        ResilienceConfig {
+            breaker_failures: 5,
+            breaker_cooldown_ms: 1_000,
+            stale_cache_secs: 300,
+        }
+    }
 }
 
 impl Config {
@@ -168,6 +342,13 @@ impl fmt::Debug for Config {
             .field("ws_keepalive_ms", &self.ws_keepalive_ms)
             .field("cursor_secret", &self.cursor_secret.as_ref().map(|_| "***"))
             .field("log_format", &self.log_format)
+            .field(
+                "jwt_secret",
+                &self.security.jwt_secret.as_ref().map(|_| "***"),
+            )
+            .field("jwks_file", &self.security.jwks_file)
+            .field("persisted_queries", &self.security.persisted_queries)
+            .field("resilience", &self.resilience)
             .finish_non_exhaustive()
     }
 }

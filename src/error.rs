@@ -20,6 +20,16 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     Unauthenticated(String),
+    /// Authenticated, but not allowed to see or do this.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("too many requests; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    /// The store's circuit breaker is open: it failed repeatedly and is being probed.
+    #[error("{store} is unavailable (failing fast while it recovers)")]
+    CircuitOpen { store: StoreKind },
+    #[error("the operation did not finish within {timeout_ms} ms")]
+    Timeout { timeout_ms: u64 },
     #[error("{store} is unavailable")]
     StoreUnavailable {
         store: StoreKind,
@@ -96,6 +106,16 @@ impl Error {
         }
     }
 
+    /// The store a store failure is about.
+    pub fn store(&self) -> Option<StoreKind> {
+        match self {
+            Error::StoreUnavailable { store, .. }
+            | Error::StoreTimeout { store, .. }
+            | Error::CircuitOpen { store } => Some(*store),
+            _ => None,
+        }
+    }
+
     /// The machine-readable code a client sees in `extensions.code`.
     pub fn code(&self) -> &'static str {
         match self {
@@ -103,8 +123,13 @@ impl Error {
             Error::Conflict { .. } => "CONFLICT",
             Error::NotFound(_) => "NOT_FOUND",
             Error::Unauthenticated(_) => "UNAUTHENTICATED",
+            Error::Forbidden(_) => "FORBIDDEN",
+            Error::RateLimited { .. } => "RATE_LIMITED",
+            Error::Timeout { .. } => "TIMEOUT",
             Error::SlowConsumer(_) => "SLOW_CONSUMER",
-            Error::StoreUnavailable { .. } | Error::StoreTimeout { .. } => "STORE_UNAVAILABLE",
+            Error::StoreUnavailable { .. }
+            | Error::StoreTimeout { .. }
+            | Error::CircuitOpen { .. } => "STORE_UNAVAILABLE",
             Error::Internal(_) => "INTERNAL",
         }
     }
@@ -125,6 +150,13 @@ impl ErrorExtensions for Error {
             match self {
                 Error::StoreUnavailable { store, .. } | Error::StoreTimeout { store, .. } => {
                     ext.set("store", store.as_str());
+                }
+                Error::CircuitOpen { store } => {
+                    ext.set("store", store.as_str());
+                    ext.set("circuit", "open");
+                }
+                Error::RateLimited { retry_after_secs } => {
+                    ext.set("retryAfter", *retry_after_secs);
                 }
                 Error::InvalidField { field, .. } | Error::Conflict { field, .. } => {
                     ext.set("field", field.as_str());

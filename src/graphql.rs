@@ -1,6 +1,8 @@
 //! The GraphQL schema: each domain module contributes its part of the roots, merged here.
 
 mod asset;
+mod auth;
+pub mod guard;
 mod health;
 mod leaderboard;
 mod live;
@@ -17,6 +19,7 @@ use crate::app::AppState;
 #[derive(MergedObject, Default)]
 pub struct Query(
     user::UserQuery,
+    auth::AuthQuery,
     asset::AssetQuery,
     leaderboard::LeaderboardQuery,
     health::HealthQuery,
@@ -24,21 +27,39 @@ pub struct Query(
 
 /// The mutation root: every domain's mutations.
 #[derive(MergedObject, Default)]
-pub struct Mutation(user::UserMutation, asset::AssetMutation);
+pub struct Mutation(user::UserMutation, asset::AssetMutation, auth::AuthMutation);
+
+/// Most directives on one field (a guard against directive overloading).
+const MAX_DIRECTIVES_PER_FIELD: usize = 8;
 
 /// Meridian's schema type.
 pub type AppSchema = Schema<Query, Mutation, live::LiveSubscription>;
 
 /// Builds the schema, with the application state available to resolvers.
+/// Query limits and introspection follow the configuration; the guard and scope
+/// extensions run around every operation.
 pub fn build(state: AppState) -> AppSchema {
-    Schema::build(
+    let security = &state.config().security;
+    let mut builder = Schema::build(
         Query::default(),
         Mutation::default(),
         live::LiveSubscription,
     )
     .data(state.clone())
-    .extension(scope::Scope { state })
-    .finish()
+    .limit_depth(security.max_depth)
+    .limit_complexity(security.max_complexity)
+    .limit_directives(MAX_DIRECTIVES_PER_FIELD)
+    .extension(guard::Guard {
+        state: state.clone(),
+        allow_list: state.allow_list(),
+    })
+    .extension(scope::Scope {
+        state: state.clone(),
+    });
+    if !security.introspection {
+        builder = builder.disable_introspection();
+    }
+    builder.finish()
 }
 
 /// The SDL of the schema, as committed in schema.graphql.

@@ -2,6 +2,8 @@
 
 mod graphiql;
 mod graphql;
+pub mod guard;
+mod headers;
 mod health;
 mod ingest;
 mod metrics;
@@ -25,24 +27,31 @@ pub struct HttpState {
     pub schema: AppSchema,
 }
 
-/// Largest request body accepted on `/graphql`.
-const MAX_BODY_BYTES: usize = 1024 * 1024;
-
 pub fn router(app: AppState, schema: AppSchema) -> Router {
+    let security = app.config().security.clone();
     let state = HttpState {
         app,
         schema: schema.clone(),
     };
-    Router::new()
-        .route("/graphql", get(graphql::get).post(graphql::post))
-        .route("/graphql/ws", get(ws::upgrade))
+    // Authenticated and rate-limited routes.
+    let guarded = Router::new()
         .route(
-            &format!("{}/{{file}}", graphiql::ASSET_PREFIX),
-            get(graphiql::asset),
+            "/graphql",
+            get(graphql::get)
+                .post(graphql::post)
+                .layer(axum::extract::DefaultBodyLimit::max(security.max_body_bytes)),
         )
+        .route("/graphql/ws", get(ws::upgrade))
         .route(
             "/ingest/prices",
             axum::routing::post(ingest::prices).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard::guard));
+    let router = Router::new()
+        .merge(guarded)
+        .route(
+            &format!("{}/{{file}}", graphiql::ASSET_PREFIX),
+            get(graphiql::asset),
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -50,8 +59,8 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
-        ))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        ));
+    headers::apply(router, &security)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -16,6 +16,7 @@
 //! - [`telemetry`] tracing set-up (text or JSON logs).
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -26,6 +27,7 @@ pub mod ingest;
 pub mod loaders;
 pub mod metrics;
 pub mod migrate;
+pub mod ratelimit;
 pub mod reconcile;
 pub mod seed;
 pub mod shutdown;

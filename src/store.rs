@@ -1,6 +1,7 @@
 //! Store adapters. Each owns its client and its queries; [`Stores`] holds all four and
 //! [`Stores::call`] wraps every round trip with a deadline and metrics.
 
+pub mod breaker;
 pub mod clickhouse;
 pub mod mongo;
 pub mod postgres;
@@ -60,6 +61,48 @@ pub struct Stores {
     pub mongo: mongo::Mongo,
     metrics: Metrics,
     timeout_ms: u64,
+    breakers: breaker::Breakers,
+    /// Asset metadata last read from MongoDB, served (marked stale) while it is down.
+    pub stale_metadata: StaleCache<mongo::AssetMetadataDoc>,
+}
+
+/// Values remembered from a store's last good answers, by key, for a limited time.
+#[derive(Clone)]
+pub struct StaleCache<T> {
+    entries: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (Instant, T)>>>,
+    max_age: std::time::Duration,
+}
+
+impl<T: Clone> StaleCache<T> {
+    pub fn new(max_age: std::time::Duration) -> Self {
+        StaleCache {
+            entries: Default::default(),
+            max_age,
+        }
+    }
+
+    /// Remembers fresh values.
+    pub fn remember(&self, values: impl IntoIterator<Item = (String, T)>) {
+        let now = Instant::now();
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|_, (at, _)| now.duration_since(*at) < self.max_age);
+        for (key, value) in values {
+            entries.insert(key, (now, value));
+        }
+    }
+
+    /// The remembered value of every key with its age, or None if any key has none.
+    pub fn recall(&self, keys: &[String]) -> Option<Vec<(T, std::time::Duration)>> {
+        let now = Instant::now();
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        keys.iter()
+            .map(|key| {
+                let (at, value) = entries.get(key)?;
+                let age = now.duration_since(*at);
+                (age < self.max_age).then(|| (value.clone(), age))
+            })
+            .collect()
+    }
 }
 
 /// One store's answer to a readiness probe.
@@ -84,6 +127,13 @@ impl Stores {
             mongo: mongo::Mongo::new(config).await?,
             metrics,
             timeout_ms: config.store_timeout_ms,
+            breakers: breaker::Breakers::new(
+                config.resilience.breaker_failures,
+                std::time::Duration::from_millis(config.resilience.breaker_cooldown_ms.max(10)),
+            ),
+            stale_metadata: StaleCache::new(std::time::Duration::from_secs(
+                config.resilience.stale_cache_secs,
+            )),
         })
     }
 
@@ -104,6 +154,11 @@ impl Stores {
         F: Future<Output = Result<T, E>>,
         E: Into<StoreError>,
     {
+        if self.breakers.is_open(store) {
+            self.metrics
+                .observe_store(store, op, std::time::Duration::ZERO, false);
+            return Err(Error::CircuitOpen { store });
+        }
         let started = Instant::now();
         let deadline = std::time::Duration::from_millis(self.timeout_ms);
         let result = match tokio::time::timeout(deadline, fut).await {
@@ -116,7 +171,37 @@ impl Stores {
         };
         self.metrics
             .observe_store(store, op, started.elapsed(), result.is_ok());
+        if self.breakers.record(store, result.is_ok()) == breaker::Transition::Opened {
+            tokio::spawn(self.clone().probe_until_up(store));
+        }
         result
+    }
+
+    /// Whether `store`'s circuit breaker is open (calls fail fast).
+    pub fn circuit_open(&self, store: StoreKind) -> bool {
+        self.breakers.is_open(store)
+    }
+
+    /// Pings `store` every cooldown until it answers, then closes its breaker.
+    async fn probe_until_up(self, store: StoreKind) {
+        let deadline = std::time::Duration::from_millis(self.timeout_ms);
+        loop {
+            tokio::time::sleep(self.breakers.cooldown).await;
+            let ping = async {
+                match store {
+                    StoreKind::Postgres => self.postgres.ping().await.map_err(StoreError::from),
+                    StoreKind::Redis => self.redis.ping().await.map_err(StoreError::from),
+                    StoreKind::ClickHouse => {
+                        self.clickhouse.ping().await.map_err(StoreError::from)
+                    }
+                    StoreKind::Mongo => self.mongo.ping().await.map_err(StoreError::from),
+                }
+            };
+            if matches!(tokio::time::timeout(deadline, ping).await, Ok(Ok(()))) {
+                self.breakers.close(store);
+                return;
+            }
+        }
     }
 
     /// Pings all four stores concurrently.
@@ -195,6 +280,24 @@ impl RoundTrips {
 pub struct RequestStores {
     pub stores: Stores,
     pub trips: RoundTrips,
+    /// What this request was served from a fallback (reported in `extensions.meridian`).
+    pub degraded: Degraded,
+}
+
+/// Notes of data a request got from a fallback rather than its own store.
+#[derive(Clone, Default)]
+pub struct Degraded(std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>);
+
+impl Degraded {
+    pub fn note(&self, entry: serde_json::Value) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
+    }
+
+    /// The notes, or None when there are none.
+    pub fn to_json(&self) -> Option<serde_json::Value> {
+        let notes = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        (!notes.is_empty()).then(|| serde_json::Value::Array(notes.clone()))
+    }
 }
 
 impl RequestStores {
@@ -202,6 +305,7 @@ impl RequestStores {
         RequestStores {
             stores,
             trips: RoundTrips::default(),
+            degraded: Degraded::default(),
         }
     }
 

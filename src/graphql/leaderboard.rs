@@ -18,6 +18,7 @@ pub struct LeaderboardQuery;
 #[Object]
 impl LeaderboardQuery {
     /// The top entries of a leaderboard: `volume` (traded notional) or `trades` (count).
+    #[graphql(complexity = "crate::graphql::pagination::cost(top, DEFAULT_TOP, child_complexity)")]
     async fn leaderboard(
         &self,
         ctx: &Context<'_>,

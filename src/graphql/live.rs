@@ -120,18 +120,25 @@ impl LiveSubscription {
         }))
     }
 
-    /// Trades as they are recorded, of one user or (without `userId`) of everyone.
+    /// Trades as they are recorded. Trades are private: a user follows their own (the
+    /// default); an admin follows one user's, or (without `userId`) everyone's.
     async fn trade_executed<'ctx>(
         &self,
         ctx: &'ctx Context<'ctx>,
         user_id: Option<ID>,
     ) -> Result<impl Stream<Item = Result<Trade>> + 'ctx> {
+        let viewer = scope::viewer(ctx);
+        let principal = viewer.principal().map_err(|e| e.extend())?;
         let user: Option<uuid::Uuid> = match user_id {
-            Some(id) => Some(
-                id.parse()
-                    .map_err(|_| Error::field("userId", "is not a user id (UUID)").extend())?,
-            ),
-            None => None,
+            Some(id) => {
+                let id = id
+                    .parse()
+                    .map_err(|_| Error::field("userId", "is not a user id (UUID)").extend())?;
+                viewer.may_see(id).map_err(|e| e.extend())?;
+                Some(id)
+            }
+            None if principal.is_admin() => None,
+            None => Some(viewer.user_id().map_err(|e| e.extend())?),
         };
         let app = scope::app(ctx)?;
         let events = app

@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use async_graphql::{
     extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextPrepareRequest},
-    Context, Request, Response, ServerResult, Value,
+    Context, ErrorExtensions, Request, Response, ServerResult, Value,
 };
 use uuid::Uuid;
 
 use crate::{
     app::AppState,
+    auth::{Principal, Role},
     error::Error,
     loaders::{self, BatchQueue, Loaders},
     store::RequestStores,
@@ -21,24 +22,80 @@ use crate::{
 #[derive(Debug, Clone, Copy)]
 pub struct TraceRequested;
 
-/// Who the request says it is (until authentication exists: the `x-meridian-user` header).
+/// Who is asking: the authenticated principal (if any) and the client's address.
 #[derive(Debug, Clone, Default)]
 pub struct Viewer {
-    /// The raw header value, if any.
-    pub claimed: Option<String>,
+    pub principal: Option<Principal>,
+    /// The client IP the rate limits use.
+    pub ip: Option<std::net::IpAddr>,
 }
 
 impl Viewer {
-    /// The viewer's user id: UNAUTHENTICATED without one, BAD_USER_INPUT when malformed.
-    pub fn user_id(&self) -> Result<Uuid, Error> {
-        let claimed = self.claimed.as_deref().ok_or_else(|| {
-            Error::Unauthenticated("`me` needs the x-meridian-user header (a user id)".into())
-        })?;
-        claimed
-            .trim()
-            .parse()
-            .map_err(|_| Error::BadUserInput("x-meridian-user is not a user id (UUID)".into()))
+    /// The principal: UNAUTHENTICATED without one.
+    pub fn principal(&self) -> Result<&Principal, Error> {
+        self.principal.as_ref().ok_or_else(|| {
+            Error::Unauthenticated(
+                "this needs credentials: send `Authorization: Bearer <token>`".into(),
+            )
+        })
     }
+
+    /// The viewer's own user id: UNAUTHENTICATED without credentials, FORBIDDEN for a
+    /// principal that is not a user.
+    pub fn user_id(&self) -> Result<Uuid, Error> {
+        self.principal()?
+            .user_id
+            .ok_or_else(|| Error::Forbidden("the principal is not a user".into()))
+    }
+
+    /// Whether the viewer may see `owner`'s private data: the owner or an admin.
+    pub fn may_see(&self, owner: Uuid) -> Result<(), Error> {
+        let principal = self.principal()?;
+        if principal.is_admin() || principal.user_id == Some(owner) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(
+                "only this user or an admin may see this field".into(),
+            ))
+        }
+    }
+
+    /// Whether the viewer may act as `owner`: the owner, an admin, or (when `service`
+    /// is allowed) a service.
+    pub fn may_act_for(&self, owner: Uuid, service: bool) -> Result<(), Error> {
+        let principal = self.principal()?;
+        if principal.is_admin()
+            || principal.user_id == Some(owner)
+            || (service && principal.has(Role::Service))
+        {
+            Ok(())
+        } else {
+            Err(Error::Forbidden("you may only do this for yourself".into()))
+        }
+    }
+
+    /// FORBIDDEN unless the viewer holds one of `roles`.
+    pub fn require_any(&self, roles: &[Role]) -> Result<&Principal, Error> {
+        let principal = self.principal()?;
+        if roles.iter().any(|r| principal.has(*r)) {
+            Ok(principal)
+        } else {
+            let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            Err(Error::Forbidden(format!(
+                "this needs the {} role",
+                names.join(" or ")
+            )))
+        }
+    }
+}
+
+/// The operation's viewer (anonymous when the transport set none).
+pub fn viewer<'a>(ctx: &Context<'a>) -> &'a Viewer {
+    static ANONYMOUS: Viewer = Viewer {
+        principal: None,
+        ip: None,
+    };
+    ctx.data_opt::<Viewer>().unwrap_or(&ANONYMOUS)
 }
 
 /// Installs the scope of each operation.
@@ -83,16 +140,33 @@ impl Extension for ScopeExtension {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> Response {
-        let mut response = match ctx.data_opt::<BatchQueue>() {
-            Some(queue) => queue.drive(next.run(ctx, operation_name)).await,
-            None => next.run(ctx, operation_name).await,
+        let run = async {
+            match ctx.data_opt::<BatchQueue>() {
+                Some(queue) => queue.drive(next.run(ctx, operation_name)).await,
+                None => next.run(ctx, operation_name).await,
+            }
         };
-        if ctx.data_opt::<TraceRequested>().is_some() {
-            if let Some(stores) = ctx.data_opt::<RequestStores>() {
-                let trace = serde_json::json!({ "roundTrips": stores.trips.to_json() });
-                if let Ok(value) = Value::from_json(trace) {
-                    response.extensions.insert("meridian".into(), value);
+        let timeout_ms = self.state.config().security.request_timeout_ms;
+        let mut response =
+            match tokio::time::timeout(std::time::Duration::from_millis(timeout_ms), run).await {
+                Ok(response) => response,
+                Err(_) => {
+                    let err = Error::Timeout { timeout_ms }.extend();
+                    Response::from_errors(vec![err.into_server_error(Default::default())])
                 }
+            };
+        let mut meridian = serde_json::Map::new();
+        if let Some(stores) = ctx.data_opt::<RequestStores>() {
+            if ctx.data_opt::<TraceRequested>().is_some() {
+                meridian.insert("roundTrips".into(), stores.trips.to_json());
+            }
+            if let Some(stale) = stores.degraded.to_json() {
+                meridian.insert("stale".into(), stale);
+            }
+        }
+        if !meridian.is_empty() {
+            if let Ok(value) = Value::from_json(serde_json::Value::Object(meridian)) {
+                response.extensions.insert("meridian".into(), value);
             }
         }
         response

@@ -6,5 +6,5 @@ mod query;
 mod types;
 
 pub use mutation::UserMutation;
-pub use query::UserQuery;
+pub use query::{normalise_address, UserQuery};
 pub use types::{Trade, User};

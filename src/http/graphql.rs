@@ -15,10 +15,9 @@ use axum::{
 };
 
 use super::HttpState;
-use crate::graphql::scope::{TraceRequested, Viewer};
+use super::guard::Identity;
+use crate::graphql::scope::TraceRequested;
 
-/// Header naming the user `me` resolves to, until authentication exists.
-pub const USER_HEADER: &str = "x-meridian-user";
 /// Header asking for `extensions.meridian.roundTrips` in the response.
 pub const TRACE_HEADER: &str = "x-meridian-trace";
 
@@ -65,6 +64,7 @@ impl MediaType {
 
 pub async fn post(State(state): State<HttpState>, request: Request) -> Response {
     let headers = request.headers().clone();
+    let identity = identity_of(&request);
     let Some(media) = MediaType::negotiate(&headers) else {
         return not_acceptable();
     };
@@ -86,8 +86,23 @@ pub async fn post(State(state): State<HttpState>, request: Request) -> Response 
         *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
         return response;
     }
+    // The body is read here, under the size limit, before anything parses it.
+    let max = state.app.config().security.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max as u64) {
+        return too_large(media, max);
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, max).await {
+        Ok(bytes) => bytes,
+        Err(_) => return too_large(media, max),
+    };
+    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
     match GraphQLBatchRequest::<GraphQLRejection>::from_request(request, &()).await {
-        Ok(batch) => execute(&state, &headers, media, batch.into_inner(), false).await,
+        Ok(batch) => execute(&state, &identity, &headers, media, batch.into_inner(), false).await,
         Err(rejection) => bad_request(media, &rejection_message(rejection)),
     }
 }
@@ -96,6 +111,7 @@ pub async fn post(State(state): State<HttpState>, request: Request) -> Response 
 /// GraphQL request carried in the query string.
 pub async fn get(State(state): State<HttpState>, request: Request) -> Response {
     let headers = request.headers().clone();
+    let identity = identity_of(&request);
     let accepts_html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -109,7 +125,7 @@ pub async fn get(State(state): State<HttpState>, request: Request) -> Response {
     match GraphQLRequest::<GraphQLRejection>::from_request(request, &()).await {
         Ok(single) => {
             let batch = async_graphql::BatchRequest::Single(single.into_inner());
-            execute(&state, &headers, media, batch, true).await
+            execute(&state, &identity, &headers, media, batch, true).await
         }
         Err(rejection) => bad_request(media, &rejection_message(rejection)),
     }
@@ -117,19 +133,16 @@ pub async fn get(State(state): State<HttpState>, request: Request) -> Response {
 
 async fn execute(
     state: &HttpState,
+    identity: &Identity,
     headers: &HeaderMap,
     media: MediaType,
     batch: async_graphql::BatchRequest,
     is_get: bool,
 ) -> Response {
-    let claimed = headers
-        .get(USER_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     let trace = headers
         .get(TRACE_HEADER)
         .is_some_and(|v| v.as_bytes() == b"1");
-    let mut batch = batch.data(Viewer { claimed });
+    let mut batch = batch.data(identity.viewer());
     if trace {
         batch = batch.data(TraceRequested);
     }
@@ -175,6 +188,15 @@ async fn execute(
     }
 }
 
+/// The guard's finding (anonymous if the route is not guarded).
+fn identity_of(request: &Request) -> Identity {
+    request
+        .extensions()
+        .get::<Identity>()
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// True when the request failed before execution: no data, and errors without a path.
 fn is_request_error(response: &async_graphql::Response) -> bool {
     response.data == async_graphql::Value::Null
@@ -209,13 +231,27 @@ fn rejection_message(rejection: GraphQLRejection) -> String {
 
 /// A malformed request: 400, with a GraphQL-shaped error body.
 fn bad_request(media: MediaType, message: &str) -> Response {
-    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": "BAD_REQUEST" } }] });
+    refusal(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+}
+
+/// A request refused before GraphQL: `status`, with a GraphQL-shaped error body.
+fn refusal(media: MediaType, status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
     (
-        StatusCode::BAD_REQUEST,
+        status,
         [(header::CONTENT_TYPE, media.header())],
         body.to_string(),
     )
         .into_response()
+}
+
+fn too_large(media: MediaType, max: usize) -> Response {
+    refusal(
+        media,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+        &format!("the request body is larger than {max} bytes"),
+    )
 }
 
 fn not_acceptable() -> Response {

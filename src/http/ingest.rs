@@ -109,7 +109,20 @@ impl Ingestion {
     }
 }
 
-pub async fn prices(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+pub async fn prices(
+    State(state): State<HttpState>,
+    identity: Option<axum::Extension<super::guard::Identity>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let viewer = identity.map(|i| i.0).unwrap_or_default().viewer();
+    if let Err(err) = viewer.require_any(&[crate::auth::Role::Service]) {
+        let status = match err {
+            crate::error::Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            _ => StatusCode::FORBIDDEN,
+        };
+        return super::guard::error_response(status, err.code(), &err.to_string());
+    }
     let max = state.app.config().ingest_max_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)

@@ -30,6 +30,7 @@ use serde_json::{json, Value};
 use tokio::{sync::mpsc, task::AbortHandle};
 
 use super::HttpState;
+use super::guard::Identity;
 use crate::graphql::scope::Viewer;
 
 const TRANSPORT_WS: &str = "graphql-transport-ws";
@@ -51,9 +52,11 @@ enum Protocol {
 
 pub async fn upgrade(
     State(state): State<HttpState>,
+    identity: Option<axum::Extension<Identity>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let identity = identity.map(|i| i.0).unwrap_or_default();
     let offered = headers
         .get("sec-websocket-protocol")
         .and_then(|v| v.to_str().ok())
@@ -69,26 +72,46 @@ pub async fn upgrade(
         .max_message_size(MAX_MESSAGE)
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
-        .on_upgrade(move |socket| serve(socket, state, protocol))
+        .on_upgrade(move |socket| serve(socket, state, identity, protocol))
 }
 
-/// The auth hook: what `connection_init`'s payload says about the client. Until
-/// authentication exists it accepts `{"x-meridian-user": "<user id>"}` (or `userId`),
-/// like the HTTP header; anything else there is refused.
-pub fn on_connection_init(payload: &Value) -> Result<Viewer, String> {
-    let claimed = match payload
-        .get("x-meridian-user")
-        .or_else(|| payload.get("userId"))
-    {
-        None | Some(Value::Null) => None,
-        Some(Value::String(id)) => Some(id.clone()),
-        Some(_) => return Err("x-meridian-user must be a string".into()),
+/// The auth hook: the credentials in `connection_init`'s payload, `{"Authorization":
+/// "Bearer <token>"}` (or `authorization`, or `{"token": "<token>"}`), checked like the
+/// HTTP header. Without any, the upgrade request's own `Authorization` header counts;
+/// without that either, the connection is anonymous (public subscriptions only).
+pub async fn on_connection_init(
+    state: &HttpState,
+    identity: &Identity,
+    payload: &Value,
+) -> Result<Viewer, String> {
+    let field = payload
+        .get("Authorization")
+        .or_else(|| payload.get("authorization"))
+        .map(|v| (v, true))
+        .or_else(|| payload.get("token").map(|v| (v, false)));
+    let principal = match field {
+        None | Some((Value::Null, _)) => identity.principal.clone(),
+        Some((Value::String(value), is_header)) => {
+            let auth = state.app.auth();
+            let stores = state.app.stores();
+            let checked = if is_header {
+                auth.from_header(stores, value).await
+            } else {
+                auth.authenticate(stores, value).await
+            };
+            Some(checked.map_err(|err| crate::error::Error::from(err).to_string())?)
+        }
+        Some(_) => return Err("the credentials must be a string".into()),
     };
-    Ok(Viewer { claimed })
+    Ok(Viewer {
+        principal,
+        ip: identity.ip,
+    })
 }
 
 struct Connection {
     state: HttpState,
+    identity: Identity,
     protocol: Protocol,
     out: mpsc::Sender<Message>,
     viewer: Option<Viewer>,
@@ -98,7 +121,7 @@ struct Connection {
 /// Why a connection is closed.
 struct Close(u16, String);
 
-async fn serve(socket: WebSocket, state: HttpState, protocol: Protocol) {
+async fn serve(socket: WebSocket, state: HttpState, identity: Identity, protocol: Protocol) {
     let (mut sink, mut incoming) = socket.split();
     let (out, mut queued) = mpsc::channel::<Message>(OUTBOX);
     let writer = tokio::spawn(async move {
@@ -113,6 +136,7 @@ async fn serve(socket: WebSocket, state: HttpState, protocol: Protocol) {
     let config = state.app.config().clone();
     let mut conn = Connection {
         state,
+        identity,
         protocol,
         out: out.clone(),
         viewer: None,
@@ -186,7 +210,7 @@ impl Connection {
                     return Err(Close(4429, "Too many initialisation requests".into()));
                 }
                 let payload = message.get("payload").cloned().unwrap_or(Value::Null);
-                match on_connection_init(&payload) {
+                match on_connection_init(&self.state, &self.identity, &payload).await {
                     Ok(viewer) => {
                         self.viewer = Some(viewer);
                         self.send(json!({ "type": "connection_ack" })).await;

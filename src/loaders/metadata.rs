@@ -1,4 +1,6 @@
-//! Asset metadata by symbol (MongoDB, one `$in` find per batch).
+//! Asset metadata by symbol (MongoDB, one `$in` find per batch). While MongoDB is down,
+//! metadata read in the last `MERIDIAN_STALE_CACHE_SECS` is served from memory, and the
+//! response says so in `extensions.meridian.stale`.
 
 use std::collections::HashMap;
 
@@ -19,7 +21,7 @@ impl Loader<MetadataOf> for Batcher {
         keys: &[MetadataOf],
     ) -> Result<HashMap<MetadataOf, AssetMetadataDoc>, LoadError> {
         let symbols: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
-        let docs = self
+        let docs = match self
             .stores
             .call(
                 StoreKind::Mongo,
@@ -27,7 +29,26 @@ impl Loader<MetadataOf> for Batcher {
                 self.stores.mongo.asset_metadata_by_symbol(&symbols),
             )
             .await
-            .map_err(shared)?;
+        {
+            Ok(docs) => {
+                let cache = &self.stores.stale_metadata;
+                cache.remember(docs.iter().map(|d| (d.symbol.clone(), d.clone())));
+                docs
+            }
+            Err(err) => {
+                let Some(remembered) = self.stores.stale_metadata.recall(&symbols) else {
+                    return Err(shared(err));
+                };
+                let oldest = remembered.iter().map(|(_, age)| age.as_secs()).max();
+                self.stores.degraded.note(serde_json::json!({
+                    "type": "AssetMetadata",
+                    "store": StoreKind::Mongo.as_str(),
+                    "keys": symbols,
+                    "maxAgeSeconds": oldest,
+                }));
+                remembered.into_iter().map(|(doc, _)| doc).collect()
+            }
+        };
         Ok(docs
             .into_iter()
             .map(|d| (MetadataOf(d.symbol.clone()), d))

@@ -1,5 +1,5 @@
-//! Latest price by symbol: one Redis MGET per batch; the symbols Redis misses fall back to
-//! their last ClickHouse tick, in one query. The fallback is not written back to Redis:
+//! Latest price by symbol: one Redis MGET per batch; the symbols Redis misses (all of
+//! them while Redis is down) fall back to their last ClickHouse tick, in one query. The fallback is not written back to Redis:
 //! Redis prices are owned by ingestion, and `source` tells the client where a price came
 //! from.
 
@@ -37,7 +37,7 @@ impl Loader<PriceOf> for Batcher {
 
     async fn load(&self, keys: &[PriceOf]) -> Result<HashMap<PriceOf, PriceValue>, LoadError> {
         let symbols: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
-        let cached = self
+        let (cached, redis_error) = match self
             .stores
             .call(
                 StoreKind::Redis,
@@ -45,7 +45,10 @@ impl Loader<PriceOf> for Batcher {
                 self.stores.redis.latest_prices(&symbols),
             )
             .await
-            .map_err(shared)?;
+        {
+            Ok(cached) => (cached, None),
+            Err(err) => (vec![None; symbols.len()], Some(err)),
+        };
         let mut out = HashMap::with_capacity(symbols.len());
         let mut missing = Vec::new();
         for (symbol, price) in symbols.into_iter().zip(cached) {
@@ -71,7 +74,8 @@ impl Loader<PriceOf> for Batcher {
                     self.stores.clickhouse.last_ticks(&missing),
                 )
                 .await
-                .map_err(shared)?;
+                // With both down, the first failure is the one to report.
+                .map_err(|err| shared(redis_error.unwrap_or(err)))?;
             for tick in ticks {
                 let value = PriceValue {
                     symbol: tick.symbol.clone(),

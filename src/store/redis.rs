@@ -1,10 +1,13 @@
-//! Redis: latest prices, leaderboards, and (later) sessions, rate limits, cache and pub/sub.
+//! Redis: latest prices, leaderboards, sessions, rate limits, persisted queries, cache
+//! and pub/sub.
 
 mod reads;
+mod security;
 mod seed;
 mod writes;
 
 pub use reads::Standing;
+pub use security::RateState;
 pub use writes::LeaderboardDelta;
 
 use std::time::Duration;

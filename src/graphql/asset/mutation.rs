@@ -44,11 +44,15 @@ impl AssetMutation {
     /// Writes up to 10,000 ticks to ClickHouse in one insert, then the latest price per
     /// symbol to Redis (published to subscribers, 24h statistics invalidated). A bad tick
     /// fails the whole call with BAD_USER_INPUT naming it, and nothing is written.
+    /// Needs the service role.
     async fn ingest_prices(
         &self,
         ctx: &Context<'_>,
         ticks: Vec<PriceTickInput>,
     ) -> Result<IngestResult> {
+        scope::viewer(ctx)
+            .require_any(&[crate::auth::Role::Service])
+            .map_err(|e| e.extend())?;
         if ticks.is_empty() || ticks.len() > MAX_TICKS {
             return Err(Error::field("ticks", format!("send 1 to {MAX_TICKS} ticks")).extend());
         }

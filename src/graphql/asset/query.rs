@@ -35,6 +35,7 @@ impl AssetQuery {
     }
 
     /// Assets in symbol order, optionally only those with a metadata tag (MongoDB).
+    #[graphql(complexity = "pagination::cost(first, DEFAULT_PAGE, child_complexity)")]
     async fn assets(
         &self,
         ctx: &Context<'_>,

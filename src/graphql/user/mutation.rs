@@ -16,7 +16,8 @@ use super::{
 use crate::{
     error::Error,
     events::TradeEvent,
-    graphql::{asset::normalise_symbol, scope, scope::Viewer},
+    graphql::{asset::normalise_symbol, scope},
+    auth::Role,
     loaders::UserById,
     store::{
         postgres::{NewTrade, RegisterOutcome, TradeOutcome, TradeRow},
@@ -84,8 +85,12 @@ pub struct RecordTradeInput {
 
 #[Object]
 impl UserMutation {
-    /// Creates a user. A taken address or username is a CONFLICT naming the field.
+    /// Creates a user (admin or service role). A taken address or username is a
+    /// CONFLICT naming the field.
     async fn register_user(&self, ctx: &Context<'_>, input: RegisterUserInput) -> Result<User> {
+        scope::viewer(ctx)
+            .require_any(&[Role::Admin, Role::Service])
+            .map_err(|e| e.extend())?;
         let address = normalise_address(&input.address)
             .map_err(|e| Error::field("input.address", e.to_string()).extend())?;
         let username = input.username.trim();
@@ -122,19 +127,23 @@ impl UserMutation {
         }
     }
 
-    /// Updates the profile of the user named by `x-meridian-user` (MongoDB), creating it
-    /// if needed.
+    /// Updates the signed-in user's profile (MongoDB), creating it if needed. An admin
+    /// may name another user with `userId`.
     async fn update_profile(
         &self,
         ctx: &Context<'_>,
         input: UpdateProfileInput,
+        user_id: Option<ID>,
     ) -> Result<Profile> {
-        let user_id = ctx
-            .data_opt::<Viewer>()
-            .cloned()
-            .unwrap_or_default()
-            .user_id()
-            .map_err(|e| e.extend())?;
+        let viewer = scope::viewer(ctx);
+        let user_id = match user_id {
+            Some(id) => {
+                let id = parse_user_id("userId", &id)?;
+                viewer.may_act_for(id, false).map_err(|e| e.extend())?;
+                id
+            }
+            None => viewer.user_id().map_err(|e| e.extend())?,
+        };
         let set = profile_changes(input).map_err(|e| e.extend())?;
         let user = scope::loaders(ctx)?
             .load_one(UserById(user_id))
@@ -160,8 +169,13 @@ impl UserMutation {
     /// Records a trade: the trade, the holding update and the outbox rows in one
     /// PostgreSQL transaction; the relay then carries it to ClickHouse, the Redis
     /// leaderboards and subscribers. A sell can never make a holding negative.
+    ///
+    /// A user records trades only for themselves; an admin or a service for anyone.
     async fn record_trade(&self, ctx: &Context<'_>, input: RecordTradeInput) -> Result<Trade> {
         let trade = new_trade(input).map_err(|e| e.extend())?;
+        scope::viewer(ctx)
+            .may_act_for(trade.user_id, true)
+            .map_err(|e| e.extend())?;
         let event_id = Uuid::new_v4();
         let row = TradeRow {
             id: trade.id,
@@ -203,6 +217,11 @@ impl UserMutation {
             .extend()),
         }
     }
+}
+
+fn parse_user_id(field: &str, id: &str) -> Result<Uuid> {
+    id.parse()
+        .map_err(|_| Error::field(field, "is not a user id (UUID)").extend())
 }
 
 fn conflict(field: &str, message: &str) -> async_graphql::Error {

@@ -8,7 +8,7 @@ use async_graphql::{
 use super::User;
 use crate::{
     error::Error,
-    graphql::{pagination, scope, scope::Viewer},
+    graphql::{pagination, scope},
     loaders::{UserByAddress, UserById},
     store::StoreKind,
 };
@@ -21,14 +21,9 @@ pub struct UserQuery;
 
 #[Object]
 impl UserQuery {
-    /// The user named by the `x-meridian-user` header (until authentication exists).
+    /// The signed-in user (UNAUTHENTICATED without credentials).
     async fn me(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        let id = ctx
-            .data_opt::<Viewer>()
-            .cloned()
-            .unwrap_or_default()
-            .user_id()
-            .map_err(|e| e.extend())?;
+        let id = scope::viewer(ctx).user_id().map_err(|e| e.extend())?;
         let row = scope::loaders(ctx)?
             .load_one(UserById(id))
             .await
@@ -73,6 +68,7 @@ impl UserQuery {
     }
 
     /// Users in sign-up order.
+    #[graphql(complexity = "pagination::cost(first, DEFAULT_PAGE, child_complexity)")]
     async fn users(
         &self,
         ctx: &Context<'_>,

@@ -7,6 +7,7 @@ use async_graphql::{
 use chrono::{DateTime, Utc};
 
 use crate::{
+    auth::Role,
     error::Error,
     graphql::{
         asset::{Asset, Link},
@@ -55,17 +56,23 @@ impl User {
         Ok(doc.map(Profile::from))
     }
 
-    /// Current positions (PostgreSQL).
-    async fn holdings(&self, ctx: &Context<'_>) -> Result<Vec<Holding>> {
+    /// Current positions (PostgreSQL). Private: the user's own, or an admin's.
+    #[graphql(complexity = "pagination::cost(None, pagination::UNPAGED_LIST_ITEMS as u32, child_complexity)")]
+    async fn holdings(&self, ctx: &Context<'_>) -> Result<Option<Vec<Holding>>> {
+        self.private(ctx)?;
         let rows = scope::loaders(ctx)?
             .load_one(HoldingsOf(self.0.id))
             .await
             .map_err(|e| e.extend())?;
-        Ok(rows.unwrap_or_default().into_iter().map(Holding).collect())
+        Ok(Some(
+            rows.unwrap_or_default().into_iter().map(Holding).collect(),
+        ))
     }
 
     /// Sum of holdings x latest prices, in USD; null when a held asset has no price.
+    /// Private.
     async fn portfolio_value(&self, ctx: &Context<'_>) -> Result<Option<f64>> {
+        self.private(ctx)?;
         let loaders = scope::loaders(ctx)?;
         let holdings = loaders
             .load_one(HoldingsOf(self.0.id))
@@ -87,6 +94,8 @@ impl User {
     }
 
     /// The user's trades, newest first, optionally within [from, to) (PostgreSQL).
+    /// Private.
+    #[graphql(complexity = "pagination::cost(first, DEFAULT_PAGE, child_complexity)")]
     async fn trades(
         &self,
         ctx: &Context<'_>,
@@ -94,7 +103,8 @@ impl User {
         after: Option<String>,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
-    ) -> Result<Connection<String, Trade>> {
+    ) -> Result<Option<Connection<String, Trade>>> {
+        self.private(ctx)?;
         let app = scope::app(ctx)?;
         let limit = pagination::page_size(first, DEFAULT_PAGE, app.config().max_page_size)
             .map_err(|e| e.extend())?;
@@ -130,17 +140,18 @@ impl User {
                 let cursor = codec.encode_keyset(TRADES_CURSOR, row.executed_at, row.id);
                 Edge::new(cursor, Trade(row))
             }));
-        Ok(connection)
+        Ok(Some(connection))
     }
 
-    /// Activity (trades and rewards) in buckets over [from, to) (ClickHouse).
+    /// Activity (trades and rewards) in buckets over [from, to) (ClickHouse). Private.
     async fn activity(
         &self,
         ctx: &Context<'_>,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         interval: Interval,
-    ) -> Result<Vec<ActivityBucket>> {
+    ) -> Result<Option<Vec<ActivityBucket>>> {
+        self.private(ctx)?;
         let max = scope::app(ctx)?.config().max_series_points;
         let w = series::window(from, to, interval, max).map_err(|e| e.extend())?;
         let key = ActivityOf {
@@ -154,16 +165,17 @@ impl User {
             .await
             .map_err(|e| e.extend())?
             .unwrap_or_default();
-        Ok(rows
-            .into_iter()
-            .map(|r| ActivityBucket {
-                start: series::at(i64::from(r.bucket)),
-                events: clamp(r.events),
-                trades: clamp(r.trades),
-                trade_volume: r.trade_volume,
-                rewards: clamp(r.rewards),
-            })
-            .collect())
+        Ok(Some(
+            rows.into_iter()
+                .map(|r| ActivityBucket {
+                    start: series::at(i64::from(r.bucket)),
+                    events: clamp(r.events),
+                    trades: clamp(r.trades),
+                    trade_volume: r.trade_volume,
+                    rewards: clamp(r.rewards),
+                })
+                .collect(),
+        ))
     }
 
     /// The user's rank on a leaderboard (Redis); null when not on it.
@@ -184,30 +196,61 @@ impl User {
     }
 }
 
+impl User {
+    /// FORBIDDEN (or UNAUTHENTICATED) unless the viewer is this user or an admin.
+    fn private(&self, ctx: &Context<'_>) -> Result<()> {
+        scope::viewer(ctx)
+            .may_see(self.0.id)
+            .map_err(|e| e.extend())
+    }
+}
+
 fn clamp(n: u64) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
-/// A user's profile (MongoDB).
+/// A user's profile (MongoDB). Display name, bio, avatar and links are public;
+/// preferences are private to the user (and admins).
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct Profile {
     pub display_name: String,
     pub bio: Option<String>,
     pub avatar_url: Option<String>,
     pub links: Vec<Link>,
-    /// Free-form preferences, as the client stored them.
-    pub preferences: Json<serde_json::Value>,
+    #[graphql(skip)]
+    pub owner: Option<uuid::Uuid>,
+    #[graphql(skip)]
+    pub preferences: serde_json::Value,
+}
+
+#[async_graphql::ComplexObject]
+impl Profile {
+    /// Free-form preferences, as the user stored them (private: null with FORBIDDEN for
+    /// anyone but the user or an admin).
+    async fn preferences(&self, ctx: &Context<'_>) -> Result<Option<Json<serde_json::Value>>> {
+        let owner = self.owner.ok_or_else(|| {
+            Error::Forbidden("this profile has no owner id; only admins see it".into()).extend()
+        });
+        match owner {
+            Ok(owner) => scope::viewer(ctx).may_see(owner),
+            Err(_) => scope::viewer(ctx).require_any(&[Role::Admin]).map(drop),
+        }
+        .map_err(|e| e.extend())?;
+        Ok(Some(Json(self.preferences.clone())))
+    }
 }
 
 impl From<ProfileDoc> for Profile {
     fn from(doc: ProfileDoc) -> Self {
         let preferences = mongodb::bson::Bson::Document(doc.preferences).into_relaxed_extjson();
         Profile {
+            owner: doc.user_id.parse().ok(),
             display_name: doc.display_name,
             bio: doc.bio,
             avatar_url: doc.avatar_url,
             links: doc.links.into_iter().map(Link::from).collect(),
-            preferences: Json(preferences),
+            preferences,
         }
     }
 }

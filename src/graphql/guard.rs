@@ -1,0 +1,437 @@
+//! What a document may be before Meridian runs it, checked as cheaply as possible:
+//!
+//! - persisted queries: automatic persisted queries (Apollo's protocol, documents kept in
+//!   Redis by SHA-256), or an allow-list that runs only registered documents;
+//! - before parsing: a lexical scan bounds the token count and the bracket nesting, so
+//!   that no document can make the (recursive) parser work hard;
+//! - after parsing: aliases and root fields are counted; depth and complexity are the
+//!   schema's own limits (set in [`super::build`]).
+//!
+//! Every refusal carries an `extensions.code`.
+
+use std::{collections::HashMap, sync::Arc};
+
+use async_graphql::{
+    extensions::{
+        Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
+        NextValidation,
+    },
+    parser::types::{ExecutableDocument, Selection, SelectionSet},
+    Request, ServerError, ServerResult, ValidationResult, Variables,
+};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    app::AppState,
+    config::PersistedQueries,
+    error::Error,
+    store::StoreKind,
+};
+
+/// A request error with a code.
+fn refuse(code: &str, message: impl Into<String>) -> ServerError {
+    let mut err = ServerError::new(message, None);
+    let mut ext = async_graphql::ErrorExtensionValues::default();
+    ext.set("code", code);
+    err.extensions = Some(ext);
+    err
+}
+
+/// The SHA-256 of a document, as lowercase hex.
+pub fn sha256_hex(document: &str) -> String {
+    Sha256::digest(document.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Registered documents by hash, from `MERIDIAN_PERSISTED_QUERIES_FILE`.
+pub type AllowList = HashMap<String, String>;
+
+/// Reads the allow-list: a JSON object of SHA-256 hex to document. Every hash is checked.
+pub fn load_allow_list(path: &std::path::Path) -> anyhow::Result<AllowList> {
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        anyhow::anyhow!(
+            "cannot read MERIDIAN_PERSISTED_QUERIES_FILE {}: {err}",
+            path.display()
+        )
+    })?;
+    let list: AllowList = serde_json::from_str(&text).map_err(|err| {
+        anyhow::anyhow!("MERIDIAN_PERSISTED_QUERIES_FILE must map hashes to documents: {err}")
+    })?;
+    for (hash, document) in &list {
+        if sha256_hex(document) != hash.to_ascii_lowercase() {
+            anyhow::bail!("MERIDIAN_PERSISTED_QUERIES_FILE: {hash} is not the SHA-256 of its document");
+        }
+    }
+    Ok(list
+        .into_iter()
+        .map(|(h, d)| (h.to_ascii_lowercase(), d))
+        .collect())
+}
+
+/// What one lexical scan found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Scan {
+    pub tokens: usize,
+    pub max_nesting: usize,
+}
+
+/// Counts GraphQL tokens and the deepest `{`/`(`/`[` nesting, stopping early once
+/// `max_tokens` or `max_nesting` is passed. Not a validator: the parser still decides
+/// what is well-formed.
+pub fn scan(document: &str, max_tokens: usize, max_nesting: usize) -> Scan {
+    let bytes = document.as_bytes();
+    let mut out = Scan::default();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() && out.tokens <= max_tokens && out.max_nesting <= max_nesting {
+        let c = bytes[i];
+        match c {
+            b' ' | b'\t' | b'\n' | b'\r' | b',' => i += 1,
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
+                    i += 1;
+                }
+            }
+            b'"' => {
+                out.tokens += 1;
+                if bytes[i..].starts_with(b"\"\"\"") {
+                    i += 3;
+                    while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
+                        i += if bytes[i..].starts_with(b"\\\"\"\"") { 4 } else { 1 };
+                    }
+                    i += 3;
+                } else {
+                    i += 1;
+                    while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                        i += if bytes[i] == b'\\' { 2 } else { 1 };
+                    }
+                    i += 1;
+                }
+            }
+            b'{' | b'(' | b'[' => {
+                out.tokens += 1;
+                depth += 1;
+                out.max_nesting = out.max_nesting.max(depth);
+                i += 1;
+            }
+            b'}' | b')' | b']' => {
+                out.tokens += 1;
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            b'.' if bytes[i..].starts_with(b"...") => {
+                out.tokens += 1;
+                i += 3;
+            }
+            c if c.is_ascii_alphanumeric() || c == b'_' || c == b'-' => {
+                out.tokens += 1;
+                i += 1;
+                while i < bytes.len()
+                    && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'_' | b'.' | b'+' | b'-'))
+                {
+                    i += 1;
+                }
+            }
+            _ => {
+                out.tokens += 1;
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Aliased fields in the whole document, and the most root fields of any operation.
+pub fn count_aliases_and_roots(doc: &ExecutableDocument) -> (usize, usize) {
+    fn aliases(set: &SelectionSet) -> usize {
+        set.items
+            .iter()
+            .map(|item| match &item.node {
+                Selection::Field(f) => {
+                    usize::from(f.node.alias.is_some()) + aliases(&f.node.selection_set.node)
+                }
+                Selection::InlineFragment(f) => aliases(&f.node.selection_set.node),
+                Selection::FragmentSpread(_) => 0,
+            })
+            .sum()
+    }
+    fn roots(doc: &ExecutableDocument, set: &SelectionSet, seen: &mut Vec<String>) -> usize {
+        set.items
+            .iter()
+            .map(|item| match &item.node {
+                Selection::Field(_) => 1,
+                Selection::InlineFragment(f) => roots(doc, &f.node.selection_set.node, seen),
+                Selection::FragmentSpread(s) => {
+                    let name = s.node.fragment_name.node.to_string();
+                    if seen.contains(&name) {
+                        return 0;
+                    }
+                    seen.push(name);
+                    doc.fragments
+                        .get(&s.node.fragment_name.node)
+                        .map_or(0, |f| roots(doc, &f.node.selection_set.node, seen))
+                }
+            })
+            .sum()
+    }
+    let mut total_aliases: usize = doc
+        .fragments
+        .values()
+        .map(|f| aliases(&f.node.selection_set.node))
+        .sum();
+    let mut most_roots = 0;
+    for (_, op) in doc.operations.iter() {
+        total_aliases += aliases(&op.node.selection_set.node);
+        most_roots = most_roots.max(roots(doc, &op.node.selection_set.node, &mut Vec::new()));
+    }
+    (total_aliases, most_roots)
+}
+
+/// Installs the guard on every operation.
+pub struct Guard {
+    pub state: AppState,
+    pub allow_list: Option<Arc<AllowList>>,
+}
+
+impl ExtensionFactory for Guard {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(GuardExtension {
+            state: self.state.clone(),
+            allow_list: self.allow_list.clone(),
+        })
+    }
+}
+
+struct GuardExtension {
+    state: AppState,
+    allow_list: Option<Arc<AllowList>>,
+}
+
+impl GuardExtension {
+    fn check_size(&self, document: &str) -> ServerResult<()> {
+        let limits = &self.state.config().security;
+        let max_nesting = limits.max_depth.saturating_mul(4).max(32);
+        let found = scan(document, limits.max_tokens, max_nesting);
+        if found.tokens > limits.max_tokens {
+            return Err(refuse(
+                "QUERY_TOO_LARGE",
+                format!("the document has more than {} tokens", limits.max_tokens),
+            ));
+        }
+        if found.max_nesting > max_nesting {
+            return Err(refuse(
+                "QUERY_TOO_DEEP",
+                format!("the document nests deeper than {max_nesting} brackets"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Resolves and checks the request's persisted-query extension, if any.
+    async fn persisted(&self, mut request: Request) -> ServerResult<Request> {
+        let security = &self.state.config().security;
+        let hash = match request.extensions.get("persistedQuery") {
+            None => None,
+            Some(value) => {
+                let value = value.clone().into_json().unwrap_or_default();
+                let version = value.get("version").and_then(|v| v.as_i64());
+                let hash = value.get("sha256Hash").and_then(|v| v.as_str());
+                match (version, hash) {
+                    (Some(1), Some(hash))
+                        if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) =>
+                    {
+                        Some(hash.to_ascii_lowercase())
+                    }
+                    _ => {
+                        return Err(refuse(
+                            "BAD_REQUEST",
+                            "persistedQuery must be {\"version\": 1, \"sha256Hash\": <64 hex digits>}",
+                        ))
+                    }
+                }
+            }
+        };
+        let has_text = !request.query.trim().is_empty();
+        match security.persisted_queries {
+            PersistedQueries::Off => {
+                if hash.is_some() {
+                    return Err(refuse(
+                        "PERSISTED_QUERY_NOT_SUPPORTED",
+                        "PersistedQueryNotSupported",
+                    ));
+                }
+            }
+            PersistedQueries::Apq => {
+                let Some(hash) = hash else {
+                    return Ok(request);
+                };
+                let redis = &self.state.stores().redis;
+                if has_text {
+                    if sha256_hex(&request.query) != hash {
+                        return Err(refuse(
+                            "BAD_REQUEST",
+                            "provided sha does not match query",
+                        ));
+                    }
+                    self.check_size(&request.query)?;
+                    self.state
+                        .stores()
+                        .call(
+                            StoreKind::Redis,
+                            "put_persisted_query",
+                            redis.put_persisted_query(&hash, &request.query, security.apq_ttl_secs),
+                        )
+                        .await
+                        .map_err(server_error)?;
+                } else {
+                    let found = self
+                        .state
+                        .stores()
+                        .call(StoreKind::Redis, "persisted_query", redis.persisted_query(&hash))
+                        .await
+                        .map_err(server_error)?;
+                    match found {
+                        Some(document) => request.query = document,
+                        None => {
+                            return Err(refuse(
+                                "PERSISTED_QUERY_NOT_FOUND",
+                                "PersistedQueryNotFound",
+                            ))
+                        }
+                    }
+                }
+            }
+            PersistedQueries::Allowlist => {
+                let list = self.allow_list.as_deref().cloned().unwrap_or_default();
+                let hash = match (hash, has_text) {
+                    (Some(hash), false) => hash,
+                    (_, true) => sha256_hex(&request.query),
+                    (None, false) => return Ok(request),
+                };
+                match list.get(&hash) {
+                    Some(document) => request.query = document.clone(),
+                    None if has_text => {
+                        return Err(refuse(
+                            "OPERATION_NOT_ALLOWED",
+                            "this server runs only registered documents, and this is not one",
+                        ))
+                    }
+                    None => {
+                        return Err(refuse(
+                            "PERSISTED_QUERY_NOT_FOUND",
+                            "PersistedQueryNotFound",
+                        ))
+                    }
+                }
+            }
+        }
+        Ok(request)
+    }
+}
+
+fn server_error(err: Error) -> ServerError {
+    use async_graphql::ErrorExtensions;
+    err.extend().into_server_error(Default::default())
+}
+
+#[async_trait::async_trait]
+impl Extension for GuardExtension {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let request = self.persisted(request).await?;
+        next.run(ctx, request).await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<async_graphql::parser::types::ExecutableDocument> {
+        self.check_size(query)?;
+        let doc = next.run(ctx, query, variables).await.map_err(|mut err| {
+            if err.extensions.is_none() {
+                let code = if err.message.contains("recursion depth") {
+                    "QUERY_TOO_DEEP"
+                } else {
+                    "GRAPHQL_PARSE_FAILED"
+                };
+                let mut ext = async_graphql::ErrorExtensionValues::default();
+                ext.set("code", code);
+                err.extensions = Some(ext);
+            }
+            err
+        })?;
+        let limits = &self.state.config().security;
+        let (aliases, roots) = count_aliases_and_roots(&doc);
+        if aliases > limits.max_aliases {
+            return Err(refuse(
+                "TOO_MANY_ALIASES",
+                format!("the document has {aliases} aliases; at most {} are allowed", limits.max_aliases),
+            ));
+        }
+        if roots > limits.max_root_fields {
+            return Err(refuse(
+                "TOO_MANY_ROOT_FIELDS",
+                format!(
+                    "an operation selects {roots} root fields; at most {} are allowed",
+                    limits.max_root_fields
+                ),
+            ));
+        }
+        Ok(doc)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|mut err| {
+                    if err.extensions.is_none() {
+                        let code = if err.message.contains("too complex") {
+                            "QUERY_TOO_COMPLEX"
+                        } else if err.message.contains("too deep") {
+                            "QUERY_TOO_DEEP"
+                        } else {
+                            "GRAPHQL_VALIDATION_FAILED"
+                        };
+                        let mut ext = async_graphql::ErrorExtensionValues::default();
+                        ext.set("code", code);
+                        err.extensions = Some(ext);
+                    }
+                    err
+                })
+                .collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_counts_tokens_and_nesting() {
+        let s = scan("query Q($a: Int = 1) { a(x: \"s { \\\" }\") { ...F } } # { { {", 1000, 1000);
+        // query Q ( $ a : Int = 1 ) { a ( x : "..." ) { ... F } }
+        assert_eq!(s.tokens, 22);
+        assert_eq!(s.max_nesting, 2);
+        let deep = "{a".repeat(1000) + &"}".repeat(1000);
+        let s = scan(&deep, 10_000, 48);
+        assert!(s.max_nesting > 48, "stops once past the nesting bound");
+        assert!(s.tokens < 200, "and stops early: {}", s.tokens);
+        let block = scan("\"\"\"a \\\"\"\" { b\"\"\" c", 100, 100);
+        assert_eq!(block, Scan { tokens: 2, max_nesting: 0 });
+    }
+}

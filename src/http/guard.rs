@@ -1,0 +1,155 @@
+//! The door of `/graphql`, `/graphql/ws` and `/ingest/prices`: who is calling (a bearer
+//! token, checked once here) and whether they are within their rate limits. Handlers
+//! find the outcome as an [`Identity`] in the request's extensions.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::{
+    extract::{ConnectInfo, Request, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+
+use super::HttpState;
+use crate::{
+    auth::{AuthError, Principal},
+    error::Error,
+    graphql::scope::Viewer,
+    ratelimit::{self, Verdict},
+};
+
+/// Who made the request.
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    pub principal: Option<Principal>,
+    pub ip: Option<IpAddr>,
+}
+
+impl Identity {
+    pub fn viewer(&self) -> Viewer {
+        Viewer {
+            principal: self.principal.clone(),
+            ip: self.ip,
+        }
+    }
+}
+
+/// The client address: the peer, or the first `X-Forwarded-For` entry when trusted.
+fn client_ip(request: &Request, trust_forwarded_for: bool) -> Option<IpAddr> {
+    if trust_forwarded_for {
+        let forwarded = request
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok());
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip())
+}
+
+/// A GraphQL-shaped error response.
+pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        )],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn refused(err: AuthError) -> Response {
+    match Error::from(err) {
+        Error::Unauthenticated(message) => {
+            let mut response =
+                error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &message);
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+            response
+        }
+        other => error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            other.code(),
+            &other.to_string(),
+        ),
+    }
+}
+
+/// Authenticates and rate-limits one request.
+pub async fn guard(State(state): State<HttpState>, mut request: Request, next: Next) -> Response {
+    let security = &state.app.config().security;
+    let ip = client_ip(&request, security.trust_forwarded_for);
+    let principal = match bearer(request.headers()) {
+        None => None,
+        Some(header) => match state.app.auth().from_header(state.app.stores(), header).await {
+            Ok(principal) => Some(principal),
+            Err(err) => return refused(err),
+        },
+    };
+    let verdict = ratelimit::check(
+        state.app.stores(),
+        security,
+        principal.as_ref(),
+        ip,
+        false,
+    )
+    .await;
+    let allowances = match verdict {
+        Verdict::Limited {
+            retry_after_secs,
+            allowances,
+        } => {
+            let scopes: Vec<&str> = allowances
+                .iter()
+                .filter(|a| !a.state.allowed)
+                .map(|a| a.scope)
+                .collect();
+            let message = format!(
+                "rate limit exceeded ({}); retry in {retry_after_secs} s",
+                scopes.join(" and ")
+            );
+            let mut response =
+                error_response(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", &message);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            return response;
+        }
+        Verdict::Allowed(allowances) => allowances,
+        Verdict::Unchecked => Vec::new(),
+    };
+    request.extensions_mut().insert(Identity { principal, ip });
+    let mut response = next.run(request).await;
+    // The tightest allowance, for clients that pace themselves.
+    if let Some(tightest) = allowances.iter().min_by_key(|a| a.state.remaining) {
+        let headers = response.headers_mut();
+        headers.insert("x-ratelimit-limit", HeaderValue::from(tightest.limit));
+        headers.insert(
+            "x-ratelimit-remaining",
+            HeaderValue::from(tightest.state.remaining),
+        );
+        headers.insert(
+            "x-ratelimit-reset",
+            HeaderValue::from(tightest.state.reset_ms.div_ceil(1000)),
+        );
+    }
+    response
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("invalid"))
+}
