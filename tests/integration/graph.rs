@@ -6,7 +6,7 @@ use meridian::{seed, AppState};
 use redis::AsyncCommands;
 use serde_json::{json, Value};
 
-use crate::support::{closed_port, error_codes, TestEnv, TestServer};
+use crate::support::{closed_port, error_codes, user_token, TestEnv, TestServer};
 
 /// Enough users for a top-100 leaderboard, with ticks up to now (for stats24h).
 fn shape() -> seed::Shape {
@@ -515,11 +515,12 @@ async fn missing_entities_are_null_with_not_found_and_me_reads_the_header() {
             .fetch_one(state.stores().postgres.pool())
             .await
             .expect("a user");
+    let bearer = format!("Bearer {}", user_token(&state, &id));
     let me = server
         .graphql_with(
             "{ me { username } }",
             json!({}),
-            &[("x-meridian-user", &id)],
+            &[("authorization", &bearer)],
         )
         .await;
     assert_eq!(
@@ -527,8 +528,12 @@ async fn missing_entities_are_null_with_not_found_and_me_reads_the_header() {
         Some(username.as_str()),
         "{me}"
     );
-    let anonymous = server.graphql("{ me { username } }").await;
+    let (_, anonymous) = server
+        .graphql_as(None, "{ me { username } }", json!({}))
+        .await;
     assert_eq!(error_codes(&anonymous), ["UNAUTHENTICATED"]);
+    let operator = server.graphql("{ me { username } }").await;
+    assert_eq!(error_codes(&operator), ["FORBIDDEN"], "an operator is not a user");
     let by_address = server
         .graphql(&format!(
             "{{ user(address: \"{}\") {{ id }} }}",
@@ -597,7 +602,7 @@ async fn a_store_that_is_down_fails_only_its_fields() {
         .await
         .expect("a holder");
     let query = format!(
-        "{{ health {{ status }} user(id: \"{id}\") {{ username profile {{ displayName }} holdings {{ quantity asset {{ symbol price {{ price }} }} }} }} }}"
+        "{{ health {{ status }} user(id: \"{id}\") {{ username profile {{ displayName }} holdings {{ quantity asset {{ symbol price {{ price source }} }} }} }} }}"
     );
 
     // MongoDB down: the profile is null with STORE_UNAVAILABLE; the rest answers.
@@ -627,7 +632,7 @@ async fn a_store_that_is_down_fails_only_its_fields() {
         )]
     );
 
-    // Redis down: prices are null with STORE_UNAVAILABLE; profile and holdings answer.
+    // Redis down: prices fall back to ClickHouse's last tick; everything answers.
     let server = with_store_at(
         &env,
         "redis",
@@ -643,16 +648,13 @@ async fn a_store_that_is_down_fails_only_its_fields() {
     let holdings = response["data"]["user"]["holdings"]
         .as_array()
         .expect("holdings");
-    assert!(holdings
-        .iter()
-        .all(|h| h["asset"]["price"].is_null() && h["quantity"].is_number()));
-    let errs = errors(&response);
-    assert_eq!(errs.len(), holdings.len());
-    assert!(errs
-        .iter()
-        .all(|(path, code, store)| path.ends_with(".price")
-            && code == "STORE_UNAVAILABLE"
-            && store == "redis"));
+    assert!(
+        holdings.iter().all(|h| h["asset"]["price"]["source"] == "CLICKHOUSE"
+            && h["asset"]["price"]["price"].is_number()
+            && h["quantity"].is_number()),
+        "{response}"
+    );
+    assert_eq!(errors(&response), [], "{response}");
 
     // ClickHouse down: candles fail (nulling their asset), other root fields answer.
     let server = with_store_at(

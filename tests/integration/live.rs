@@ -31,9 +31,22 @@ struct Script {
     lines: Lines<BufReader<ChildStdout>>,
 }
 
+/// The operator's `Authorization` value.
+fn operator(server: &TestServer) -> String {
+    format!(
+        "Bearer {}",
+        server.token("operator", &[meridian::auth::Role::Admin])
+    )
+}
+
 impl Script {
-    fn start(args: &[&str]) -> Script {
-        let mut child = Command::new("node")
+    /// Runs a script; `authorization` (if any) goes in its websocket upgrade request.
+    fn start_with(args: &[&str], authorization: Option<&str>) -> Script {
+        let mut command = Command::new("node");
+        if let Some(value) = authorization {
+            command.env("WS_AUTHORIZATION", value);
+        }
+        let mut child = command
             .args(args)
             .current_dir(JS)
             .stdout(Stdio::piped())
@@ -45,14 +58,24 @@ impl Script {
         Script { child, lines }
     }
 
-    fn subscribe(server: &TestServer, query: &str, count: usize) -> Script {
-        let url = format!("ws://{}/graphql/ws", server.addr);
-        Script::start(&["subscribe.mjs", &url, query, &count.to_string()])
+    fn start(args: &[&str]) -> Script {
+        Script::start_with(args, None)
     }
 
+    /// Subscribes as the operator (credentials in the connection_init payload).
+    fn subscribe(server: &TestServer, query: &str, count: usize) -> Script {
+        let url = format!("ws://{}/graphql/ws", server.addr);
+        let params = json!({ "Authorization": operator(server) }).to_string();
+        Script::start(&["subscribe.mjs", &url, query, &count.to_string(), &params])
+    }
+
+    /// Runs raw protocol steps as the operator (credentials on the upgrade request).
     fn raw(server: &TestServer, protocol: &str, steps: Value) -> Script {
         let url = format!("ws://{}/graphql/ws", server.addr);
-        Script::start(&["ws-script.mjs", &url, protocol, &steps.to_string()])
+        Script::start_with(
+            &["ws-script.mjs", &url, protocol, &steps.to_string()],
+            Some(&operator(server)),
+        )
     }
 
     /// The next line, as JSON (panics after 30 s or at end of output).
@@ -328,8 +351,9 @@ async fn a_client_that_stops_reading_is_dropped_at_its_bound() {
     let handshake = format!(
         "GET /graphql/ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
-         Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n",
-        server.addr
+         Sec-WebSocket-Protocol: graphql-transport-ws\r\nAuthorization: {}\r\n\r\n",
+        server.addr,
+        operator(&server)
     );
     stream
         .write_all(handshake.as_bytes())
@@ -431,7 +455,7 @@ async fn protocol_abuse_gets_the_spec_close_codes_and_others_keep_being_served()
         ),
         (
             "connection_init refused by the auth hook",
-            json!([{ "send": { "type": "connection_init", "payload": { "x-meridian-user": 42 } } }]),
+            json!([{ "send": { "type": "connection_init", "payload": { "Authorization": 42 } } }]),
             4403,
         ),
     ];

@@ -2,7 +2,15 @@
 
 use std::{collections::HashMap, net::SocketAddr, sync::OnceLock};
 
-use meridian::{app, migrate, seed, AppState, Config};
+use meridian::{
+    app,
+    auth::{jwt::mint_hs256, Role},
+    config::{ResilienceConfig, SecurityConfig},
+    migrate, seed, AppState, Config,
+};
+
+/// The HS256 secret every test server accepts.
+pub const TEST_JWT_SECRET: &str = "meridian-integration-tests-jwt-secret-0123456789";
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 /// The stack's addresses: the environment's `MERIDIAN_*` variables, or `.stack/env`.
@@ -94,6 +102,14 @@ impl TestEnv {
             ws_init_timeout_ms: 10_000,
             ws_keepalive_ms: 15_000,
             log_format: meridian::telemetry::LogFormat::Text,
+            security: SecurityConfig {
+                jwt_secret: Some(TEST_JWT_SECRET.into()),
+                // Tests that need limits set them; the rest must not trip them.
+                rate_limit_principal: 0,
+                rate_limit_ip: 0,
+                ..SecurityConfig::default()
+            },
+            resilience: ResilienceConfig::default(),
         };
         TestEnv {
             config,
@@ -215,7 +231,11 @@ impl Drop for TestEnv {
 /// An in-process Meridian serving on 127.0.0.1 with an ephemeral port.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Sends the operator's token with every request.
     pub client: reqwest::Client,
+    /// Sends no credentials.
+    pub anonymous: reqwest::Client,
+    pub state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -227,12 +247,26 @@ impl TestServer {
             .expect("bind an ephemeral port");
         let addr = listener.local_addr().expect("bound address");
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(app::run(listener, state, async move {
+        // The default client is an operator (admin and service); tests about who may
+        // do what use `anonymous` or a user token.
+        let operator = token_for(&state, "operator", &[Role::Admin, Role::Service]);
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {operator}").parse().expect("header value"),
+        );
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("client builds");
+        let task = tokio::spawn(app::run(listener, state.clone(), async move {
             let _ = rx.await;
         }));
         TestServer {
             addr,
-            client: reqwest::Client::new(),
+            client,
+            anonymous: reqwest::Client::new(),
+            state,
             shutdown: Some(tx),
             task: Some(task),
         }
@@ -278,6 +312,30 @@ impl TestServer {
             .expect("JSON response")
     }
 
+    /// POSTs a query with `token` as the bearer (or none); returns status and JSON.
+    pub async fn graphql_as(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self
+            .anonymous
+            .post(self.url("/graphql"))
+            .json(&serde_json::json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON response"))
+    }
+
+    /// A bearer token for `subject` with `roles`, accepted by this server.
+    pub fn token(&self, subject: &str, roles: &[Role]) -> String {
+        token_for(&self.state, subject, roles)
+    }
+
     /// POSTs a query with `x-meridian-trace: 1`; returns the response and its round trips.
     pub async fn traced(
         &self,
@@ -310,6 +368,16 @@ impl Drop for TestServer {
             task.abort();
         }
     }
+}
+
+/// A bearer token for `subject` with `roles`, valid for an hour.
+pub fn token_for(state: &AppState, subject: &str, roles: &[Role]) -> String {
+    mint_hs256(&state.config().security, subject, roles, 3600).expect("token minted")
+}
+
+/// A user's bearer token.
+pub fn user_token(state: &AppState, user_id: &str) -> String {
+    token_for(state, user_id, &[Role::User])
 }
 
 /// A loopback port with nothing listening on it.
@@ -437,5 +505,14 @@ pub fn config_env(config: &Config) -> Vec<(&'static str, String)> {
             config.relay_retry_max_ms.to_string(),
         ),
         ("MERIDIAN_LOG", "warn".to_owned()),
+        (
+            "MERIDIAN_JWT_SECRET",
+            config.security.jwt_secret.clone().unwrap_or_default(),
+        ),
+        (
+            "MERIDIAN_RATE_LIMIT_PRINCIPAL",
+            config.security.rate_limit_principal.to_string(),
+        ),
+        ("MERIDIAN_RATE_LIMIT_IP", config.security.rate_limit_ip.to_string()),
     ]
 }

@@ -5,7 +5,7 @@ use meridian::{seed, AppState};
 use redis::AsyncCommands;
 use serde_json::{json, Value};
 
-use crate::support::{pending, wait_until, TestEnv, TestServer};
+use crate::support::{pending, user_token, wait_until, TestEnv, TestServer};
 
 fn shape() -> seed::Shape {
     seed::Shape {
@@ -123,7 +123,8 @@ async fn every_mutation_refuses_bad_values_in_every_field_and_writes_nothing() {
         }
         json!({ "input": input })
     };
-    let as_user: &[(&str, &str)] = &[("x-meridian-user", user.as_str())];
+    let bearer = format!("Bearer {}", user_token(&state, &user));
+    let as_user: &[(&str, &str)] = &[("authorization", bearer.as_str())];
     let deep = json!({ "a": { "b": { "c": { "d": { "e": { "f": 1 } } } } } });
     let cases: Vec<Case> = vec![
         (
@@ -260,11 +261,11 @@ async fn every_mutation_refuses_bad_values_in_every_field_and_writes_nothing() {
             ("BAD_USER_INPUT", ""),
         ),
         (
-            "profile without a user",
+            "profile of an operator, who is not a user",
             PROFILE,
             json!({ "input": { "bio": "hi" } }),
             &[],
-            ("UNAUTHENTICATED", ""),
+            ("FORBIDDEN", ""),
         ),
         (
             "malformed user id",
@@ -446,7 +447,7 @@ async fn register_and_profile_and_conflicts() {
         .graphql_with(
             PROFILE,
             json!({ "input": input }),
-            &[("x-meridian-user", &id)],
+            &[("authorization", &format!("Bearer {}", user_token(&state, &id)))],
         )
         .await;
     assert_eq!(
@@ -458,7 +459,7 @@ async fn register_and_profile_and_conflicts() {
         .graphql_with(
             PROFILE,
             json!({ "input": { "bio": "hello" } }),
-            &[("x-meridian-user", &id)],
+            &[("authorization", &format!("Bearer {}", user_token(&state, &id)))],
         )
         .await;
     assert_eq!(second["data"]["updateProfile"]["displayName"], "Fresh");

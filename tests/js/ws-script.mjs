@@ -10,7 +10,9 @@ import WebSocket from 'ws';
 const [url, protocol, stepsText] = process.argv.slice(2);
 const steps = JSON.parse(stepsText);
 const print = (line) => process.stdout.write(JSON.stringify(line) + '\n');
-const socket = new WebSocket(url, protocol);
+// WS_AUTHORIZATION, when set, is sent as the upgrade request's Authorization header.
+const headers = process.env.WS_AUTHORIZATION ? { Authorization: process.env.WS_AUTHORIZATION } : {};
+const socket = new WebSocket(url, protocol, { headers });
 const waiting = [];
 
 socket.on('message', (data) => {
