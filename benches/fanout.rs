@@ -97,6 +97,12 @@ async fn run(config: &Config, subscribers: usize, rate: u64, seconds: u64) -> an
         ),
         ("MERIDIAN_MONGO_URL", config.mongo_url.clone()),
         ("MERIDIAN_RELAY", "false".into()),
+        (
+            "MERIDIAN_JWT_SECRET",
+            namespace::BENCH_JWT_SECRET.to_owned(),
+        ),
+        ("MERIDIAN_RATE_LIMIT_PRINCIPAL", "0".into()),
+        ("MERIDIAN_RATE_LIMIT_IP", "0".into()),
         ("MERIDIAN_LOG", "error".into()),
     ];
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
@@ -202,14 +208,16 @@ async fn measure(
         hex: true,
     };
     // The small queued phase first, so that the price phase measures memory from a quiet server.
-    run_phase(addr, redis, pid, trades).await?;
-    run_phase(addr, redis, pid, prices).await
+    let bearer = namespace::operator_bearer(config)?;
+    run_phase(addr, redis, pid, &bearer, trades).await?;
+    run_phase(addr, redis, pid, &bearer, prices).await
 }
 
 async fn run_phase(
     addr: std::net::SocketAddr,
     redis: &meridian::store::redis::Redis,
     pid: u32,
+    bearer: &str,
     phase: Phase,
 ) -> anyhow::Result<()> {
     let (rss_idle, _) = usage(pid);
@@ -233,6 +241,9 @@ async fn run_phase(
             request
                 .headers_mut()
                 .insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse()?);
+            request
+                .headers_mut()
+                .insert("Authorization", bearer.parse()?);
             let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
             socket
                 .send(Message::text(r#"{"type":"connection_init"}"#))

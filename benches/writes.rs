@@ -104,13 +104,15 @@ async fn ingest(
     let bytes: usize = bodies.iter().map(Vec::len).sum();
     let before = count_ticks(state).await?;
     let client = reqwest::Client::new();
+    let bearer = namespace::operator_bearer(state.config())?;
     let url = format!("http://{addr}/ingest/prices");
     let started = Instant::now();
     let responses = futures::future::join_all(bodies.into_iter().map(|body| {
-        let (client, url) = (client.clone(), url.clone());
+        let (client, url, bearer) = (client.clone(), url.clone(), bearer.clone());
         async move {
             client
                 .post(url)
+                .header("authorization", bearer)
                 .header("content-type", "application/x-ndjson")
                 .body(body)
                 .send()

@@ -45,7 +45,9 @@ impl fmt::Display for Role {
 pub enum Credential {
     Jwt,
     /// A session; the key is the Redis key of the session (a hash of its token).
-    Session { key: String },
+    Session {
+        key: String,
+    },
 }
 
 /// An authenticated caller.

@@ -232,7 +232,12 @@ pub struct SecurityConfig {
     pub introspection: bool,
 
     /// Persisted queries: off, apq or allowlist.
-    #[arg(long, env = "MERIDIAN_PERSISTED_QUERIES", value_enum, default_value = "apq")]
+    #[arg(
+        long,
+        env = "MERIDIAN_PERSISTED_QUERIES",
+        value_enum,
+        default_value = "apq"
+    )]
     pub persisted_queries: PersistedQueries,
 
     /// The allow-list: a JSON object of SHA-256 hex hash to document.

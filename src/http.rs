@@ -39,7 +39,9 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
             "/graphql",
             get(graphql::get)
                 .post(graphql::post)
-                .layer(axum::extract::DefaultBodyLimit::max(security.max_body_bytes)),
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    security.max_body_bytes,
+                )),
         )
         .route("/graphql/ws", get(ws::upgrade))
         .route(

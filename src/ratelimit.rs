@@ -31,7 +31,10 @@ pub enum Verdict {
     /// Let through; the allowances after counting it (empty when no limit applies).
     Allowed(Vec<Allowance>),
     /// Refused: retry after this many seconds.
-    Limited { retry_after_secs: u64, allowances: Vec<Allowance> },
+    Limited {
+        retry_after_secs: u64,
+        allowances: Vec<Allowance>,
+    },
     /// Redis did not answer; let through unlimited.
     Unchecked,
 }
@@ -69,7 +72,11 @@ pub async fn check(
         .map(|(_, key, limit)| (key.clone(), *limit, period_ms))
         .collect();
     let states = match stores
-        .call(StoreKind::Redis, "rate_limit", stores.redis.rate_limit(&keys, peek))
+        .call(
+            StoreKind::Redis,
+            "rate_limit",
+            stores.redis.rate_limit(&keys, peek),
+        )
         .await
     {
         Ok(states) => states,

@@ -191,9 +191,7 @@ impl Stores {
                 match store {
                     StoreKind::Postgres => self.postgres.ping().await.map_err(StoreError::from),
                     StoreKind::Redis => self.redis.ping().await.map_err(StoreError::from),
-                    StoreKind::ClickHouse => {
-                        self.clickhouse.ping().await.map_err(StoreError::from)
-                    }
+                    StoreKind::ClickHouse => self.clickhouse.ping().await.map_err(StoreError::from),
                     StoreKind::Mongo => self.mongo.ping().await.map_err(StoreError::from),
                 }
             };

@@ -42,6 +42,21 @@ pub struct Namespace {
     admin: sqlx::PgPool,
 }
 
+/// The HS256 secret of benchmark servers (loopback only).
+pub const BENCH_JWT_SECRET: &str = "meridian-benchmarks-jwt-secret-0123456789abcdef";
+
+/// `Bearer <token>` for an operator (admin and service) of a server with `config`.
+pub fn operator_bearer(config: &Config) -> anyhow::Result<String> {
+    use meridian::auth::{jwt::mint_hs256, Role};
+    let token = mint_hs256(
+        &config.security,
+        "bench-operator",
+        &[Role::Admin, Role::Service],
+        86_400,
+    )?;
+    Ok(format!("Bearer {token}"))
+}
+
 impl Namespace {
     /// Creates the namespace; `edit` adjusts the configuration (relay, limits, address).
     pub async fn create(edit: impl FnOnce(&mut Config)) -> anyhow::Result<Namespace> {
@@ -82,6 +97,14 @@ impl Namespace {
             ws_init_timeout_ms: 30_000,
             ws_keepalive_ms: 15_000,
             log_format: meridian::telemetry::LogFormat::Text,
+            security: meridian::config::SecurityConfig {
+                jwt_secret: Some(BENCH_JWT_SECRET.into()),
+                // Benchmarks measure the data path; rate limits would refuse the load.
+                rate_limit_principal: 0,
+                rate_limit_ip: 0,
+                ..Default::default()
+            },
+            resilience: Default::default(),
         };
         edit(&mut config);
         Ok(Namespace {

@@ -72,7 +72,9 @@ impl JwtVerifier {
             Algorithm::HS256 => self.secret.as_ref().ok_or_else(|| {
                 AuthError::Invalid("HS256 tokens are not accepted by this server".into())
             })?,
-            Algorithm::RS256 | Algorithm::ES256 => self.key_for(header.kid.as_deref(), header.alg)?,
+            Algorithm::RS256 | Algorithm::ES256 => {
+                self.key_for(header.kid.as_deref(), header.alg)?
+            }
             other => {
                 return Err(AuthError::Invalid(format!(
                     "JWT algorithm {other:?} is not accepted"

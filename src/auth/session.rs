@@ -41,11 +41,7 @@ fn token_hash(token: &str) -> String {
 
 /// Random hex from two v4 UUIDs (244 random bits, from the OS generator).
 fn random_hex() -> String {
-    format!(
-        "{}{}",
-        Uuid::new_v4().simple(),
-        Uuid::new_v4().simple()
-    )
+    format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
 }
 
 /// The challenge message for `address`; issued with a fresh nonce and kept until used
@@ -92,8 +88,8 @@ pub async fn login(
                 "no open challenge for this address (ask loginChallenge first; it expires)".into(),
             )
         })?;
-    let signer = wallet::recover(&message, signature)
-        .map_err(|err| AuthError::Invalid(err.to_string()))?;
+    let signer =
+        wallet::recover(&message, signature).map_err(|err| AuthError::Invalid(err.to_string()))?;
     if signer != address {
         return Err(AuthError::Invalid(
             "the signature is not from this address".into(),
@@ -126,7 +122,11 @@ pub async fn login(
 pub async fn lookup(stores: &Stores, token: &str) -> Result<Principal, AuthError> {
     let key = stores.redis.session_key(&token_hash(token));
     let value = stores
-        .call(StoreKind::Redis, "get_session", stores.redis.get_session(&key))
+        .call(
+            StoreKind::Redis,
+            "get_session",
+            stores.redis.get_session(&key),
+        )
         .await?
         .ok_or_else(|| AuthError::Invalid("the session has expired or was revoked".into()))?;
     let record: SessionRecord = serde_json::from_str(&value)

@@ -47,9 +47,8 @@ pub fn recover(message: &str, signature: &str) -> Result<String, SignatureError>
         return Err(SignatureError::Invalid);
     }
     let recovery = RecoveryId::from_byte(v).ok_or(SignatureError::Malformed)?;
-    let key =
-        VerifyingKey::recover_from_prehash(&personal_digest(message), &signature, recovery)
-            .map_err(|_| SignatureError::Invalid)?;
+    let key = VerifyingKey::recover_from_prehash(&personal_digest(message), &signature, recovery)
+        .map_err(|_| SignatureError::Invalid)?;
     Ok(address_of(&key))
 }
 
@@ -66,7 +65,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
@@ -84,7 +83,10 @@ mod tests {
         let key = SigningKey::from_slice(&[7u8; 32]).expect("valid scalar");
         let address = address_of(key.verifying_key());
         let signature = sign(&key, "Sign in to Meridian");
-        assert_eq!(recover("Sign in to Meridian", &signature), Ok(address.clone()));
+        assert_eq!(
+            recover("Sign in to Meridian", &signature),
+            Ok(address.clone())
+        );
         assert_ne!(recover("Sign in to Meridian!", &signature), Ok(address));
         assert_eq!(recover("x", "0x1234"), Err(SignatureError::Malformed));
     }

@@ -21,12 +21,7 @@ use async_graphql::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::{
-    app::AppState,
-    config::PersistedQueries,
-    error::Error,
-    store::StoreKind,
-};
+use crate::{app::AppState, config::PersistedQueries, error::Error, store::StoreKind};
 
 /// A request error with a code.
 fn refuse(code: &str, message: impl Into<String>) -> ServerError {
@@ -61,7 +56,9 @@ pub fn load_allow_list(path: &std::path::Path) -> anyhow::Result<AllowList> {
     })?;
     for (hash, document) in &list {
         if sha256_hex(document) != hash.to_ascii_lowercase() {
-            anyhow::bail!("MERIDIAN_PERSISTED_QUERIES_FILE: {hash} is not the SHA-256 of its document");
+            anyhow::bail!(
+                "MERIDIAN_PERSISTED_QUERIES_FILE: {hash} is not the SHA-256 of its document"
+            );
         }
     }
     Ok(list
@@ -99,7 +96,11 @@ pub fn scan(document: &str, max_tokens: usize, max_nesting: usize) -> Scan {
                 if bytes[i..].starts_with(b"\"\"\"") {
                     i += 3;
                     while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
-                        i += if bytes[i..].starts_with(b"\\\"\"\"") { 4 } else { 1 };
+                        i += if bytes[i..].starts_with(b"\\\"\"\"") {
+                            4
+                        } else {
+                            1
+                        };
                     }
                     i += 3;
                 } else {
@@ -129,7 +130,8 @@ pub fn scan(document: &str, max_tokens: usize, max_nesting: usize) -> Scan {
                 out.tokens += 1;
                 i += 1;
                 while i < bytes.len()
-                    && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'_' | b'.' | b'+' | b'-'))
+                    && (bytes[i].is_ascii_alphanumeric()
+                        || matches!(bytes[i], b'_' | b'.' | b'+' | b'-'))
                 {
                     i += 1;
                 }
@@ -189,6 +191,27 @@ pub fn count_aliases_and_roots(doc: &ExecutableDocument) -> (usize, usize) {
     (total_aliases, most_roots)
 }
 
+/// Whether any field of the document is `__schema` or `__type` (introspection).
+pub fn introspects(doc: &ExecutableDocument) -> bool {
+    fn walk(set: &SelectionSet) -> bool {
+        set.items.iter().any(|item| match &item.node {
+            Selection::Field(f) => {
+                matches!(f.node.name.node.as_str(), "__schema" | "__type")
+                    || walk(&f.node.selection_set.node)
+            }
+            Selection::InlineFragment(f) => walk(&f.node.selection_set.node),
+            Selection::FragmentSpread(_) => false,
+        })
+    }
+    doc.fragments
+        .values()
+        .any(|f| walk(&f.node.selection_set.node))
+        || doc
+            .operations
+            .iter()
+            .any(|(_, op)| walk(&op.node.selection_set.node))
+}
+
 /// Installs the guard on every operation.
 pub struct Guard {
     pub state: AppState,
@@ -244,12 +267,10 @@ impl GuardExtension {
                     {
                         Some(hash.to_ascii_lowercase())
                     }
-                    _ => {
-                        return Err(refuse(
-                            "BAD_REQUEST",
-                            "persistedQuery must be {\"version\": 1, \"sha256Hash\": <64 hex digits>}",
-                        ))
-                    }
+                    _ => return Err(refuse(
+                        "BAD_REQUEST",
+                        "persistedQuery must be {\"version\": 1, \"sha256Hash\": <64 hex digits>}",
+                    )),
                 }
             }
         };
@@ -270,10 +291,7 @@ impl GuardExtension {
                 let redis = &self.state.stores().redis;
                 if has_text {
                     if sha256_hex(&request.query) != hash {
-                        return Err(refuse(
-                            "BAD_REQUEST",
-                            "provided sha does not match query",
-                        ));
+                        return Err(refuse("BAD_REQUEST", "provided sha does not match query"));
                     }
                     self.check_size(&request.query)?;
                     self.state
@@ -289,7 +307,11 @@ impl GuardExtension {
                     let found = self
                         .state
                         .stores()
-                        .call(StoreKind::Redis, "persisted_query", redis.persisted_query(&hash))
+                        .call(
+                            StoreKind::Redis,
+                            "persisted_query",
+                            redis.persisted_query(&hash),
+                        )
                         .await
                         .map_err(server_error)?;
                     match found {
@@ -370,11 +392,20 @@ impl Extension for GuardExtension {
             err
         })?;
         let limits = &self.state.config().security;
+        if !limits.introspection && introspects(&doc) {
+            return Err(refuse(
+                "INTROSPECTION_DISABLED",
+                "introspection is turned off on this server",
+            ));
+        }
         let (aliases, roots) = count_aliases_and_roots(&doc);
         if aliases > limits.max_aliases {
             return Err(refuse(
                 "TOO_MANY_ALIASES",
-                format!("the document has {aliases} aliases; at most {} are allowed", limits.max_aliases),
+                format!(
+                    "the document has {aliases} aliases; at most {} are allowed",
+                    limits.max_aliases
+                ),
             ));
         }
         if roots > limits.max_root_fields {
@@ -423,7 +454,11 @@ mod tests {
 
     #[test]
     fn scan_counts_tokens_and_nesting() {
-        let s = scan("query Q($a: Int = 1) { a(x: \"s { \\\" }\") { ...F } } # { { {", 1000, 1000);
+        let s = scan(
+            "query Q($a: Int = 1) { a(x: \"s { \\\" }\") { ...F } } # { { {",
+            1000,
+            1000,
+        );
         // query Q ( $ a : Int = 1 ) { a ( x : "..." ) { ... F } }
         assert_eq!(s.tokens, 22);
         assert_eq!(s.max_nesting, 2);
@@ -432,6 +467,12 @@ mod tests {
         assert!(s.max_nesting > 48, "stops once past the nesting bound");
         assert!(s.tokens < 200, "and stops early: {}", s.tokens);
         let block = scan("\"\"\"a \\\"\"\" { b\"\"\" c", 100, 100);
-        assert_eq!(block, Scan { tokens: 2, max_nesting: 0 });
+        assert_eq!(
+            block,
+            Scan {
+                tokens: 2,
+                max_nesting: 0
+            }
+        );
     }
 }

@@ -120,7 +120,10 @@ pub fn page_size(first: Option<i32>, default: u32, max: u32) -> Result<usize, Er
 /// return (`first`, or the default page), plus the field itself.
 pub fn cost(first: Option<i32>, default: u32, child_complexity: usize) -> usize {
     let items = first.map_or(default as usize, |n| usize::try_from(n).unwrap_or(0));
-    items.max(1).saturating_mul(child_complexity).saturating_add(1)
+    items
+        .max(1)
+        .saturating_mul(child_complexity)
+        .saturating_add(1)
 }
 
 /// Cost of a list without a page size (e.g. holdings): an estimate of its length.

@@ -14,8 +14,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::HttpState;
 use super::guard::Identity;
+use super::HttpState;
 use crate::graphql::scope::TraceRequested;
 
 /// Header asking for `extensions.meridian.roundTrips` in the response.
@@ -102,7 +102,17 @@ pub async fn post(State(state): State<HttpState>, request: Request) -> Response 
     };
     let request = Request::from_parts(parts, axum::body::Body::from(bytes));
     match GraphQLBatchRequest::<GraphQLRejection>::from_request(request, &()).await {
-        Ok(batch) => execute(&state, &identity, &headers, media, batch.into_inner(), false).await,
+        Ok(batch) => {
+            execute(
+                &state,
+                &identity,
+                &headers,
+                media,
+                batch.into_inner(),
+                false,
+            )
+            .await
+        }
         Err(rejection) => bad_request(media, &rejection_message(rejection)),
     }
 }
@@ -236,7 +246,8 @@ fn bad_request(media: MediaType, message: &str) -> Response {
 
 /// A request refused before GraphQL: `status`, with a GraphQL-shaped error body.
 fn refusal(media: MediaType, status: StatusCode, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    let body =
+        serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
     (
         status,
         [(header::CONTENT_TYPE, media.header())],

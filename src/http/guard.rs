@@ -56,7 +56,8 @@ fn client_ip(request: &Request, trust_forwarded_for: bool) -> Option<IpAddr> {
 
 /// A GraphQL-shaped error response.
 pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    let body =
+        serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
     (
         status,
         [(
@@ -93,19 +94,18 @@ pub async fn guard(State(state): State<HttpState>, mut request: Request, next: N
     let ip = client_ip(&request, security.trust_forwarded_for);
     let principal = match bearer(request.headers()) {
         None => None,
-        Some(header) => match state.app.auth().from_header(state.app.stores(), header).await {
+        Some(header) => match state
+            .app
+            .auth()
+            .from_header(state.app.stores(), header)
+            .await
+        {
             Ok(principal) => Some(principal),
             Err(err) => return refused(err),
         },
     };
-    let verdict = ratelimit::check(
-        state.app.stores(),
-        security,
-        principal.as_ref(),
-        ip,
-        false,
-    )
-    .await;
+    let verdict =
+        ratelimit::check(state.app.stores(), security, principal.as_ref(), ip, false).await;
     let allowances = match verdict {
         Verdict::Limited {
             retry_after_secs,

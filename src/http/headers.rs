@@ -59,11 +59,7 @@ fn cors(origins: &str) -> Option<CorsLayer> {
     let allow = if origins.contains(&"*") {
         AllowOrigin::any()
     } else {
-        AllowOrigin::list(
-            origins
-                .iter()
-                .filter_map(|o| HeaderValue::from_str(o).ok()),
-        )
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
     };
     Some(
         CorsLayer::new()

@@ -1,4 +1,9 @@
-//! `/healthz` (the process is alive) and `/readyz` (every store answers).
+//! `/healthz` (the process is alive) and `/readyz` (which stores answer).
+//!
+//! Readiness has three states. `ready`: every store answers. `degraded` (still 200, keep
+//! routing traffic here): PostgreSQL answers but another store does not; the fields it
+//! serves fail fast or fall back. `down` (503): PostgreSQL, the source of truth behind
+//! every write and most reads, does not answer.
 
 use axum::{extract::State, http::StatusCode, response::IntoResponse, Json};
 use serde_json::json;
@@ -9,7 +14,7 @@ pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-/// 200 when all four stores answer; 503 naming those that do not.
+/// 200 `ready` or `degraded`, or 503 `down`, naming the stores that do not answer.
 pub async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
     let stores = state.app.stores().readiness().await;
     let down: Vec<&str> = stores
@@ -22,6 +27,9 @@ pub async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
         .map(|s| {
             let mut entry =
                 json!({ "status": if s.up { "up" } else { "down" }, "latencyMs": s.latency_ms });
+            if state.app.stores().circuit_open(s.store) {
+                entry["circuit"] = json!("open");
+            }
             if let Some(error) = &s.error {
                 entry["error"] = json!(error);
             }
@@ -55,15 +63,12 @@ pub async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
             .into(),
         Err(_) => serde_json::Value::Null,
     };
-    let code = if down.is_empty() {
-        StatusCode::OK
+    let (code, status) = if down.is_empty() {
+        (StatusCode::OK, "ready")
+    } else if down.contains(&crate::store::StoreKind::Postgres.as_str()) {
+        (StatusCode::SERVICE_UNAVAILABLE, "down")
     } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    let status = if down.is_empty() {
-        "ready"
-    } else {
-        "not_ready"
+        (StatusCode::OK, "degraded")
     };
     (
         code,

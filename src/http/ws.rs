@@ -29,8 +29,8 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::{sync::mpsc, task::AbortHandle};
 
-use super::HttpState;
 use super::guard::Identity;
+use super::HttpState;
 use crate::graphql::scope::Viewer;
 
 const TRANSPORT_WS: &str = "graphql-transport-ws";

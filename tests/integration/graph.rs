@@ -533,7 +533,11 @@ async fn missing_entities_are_null_with_not_found_and_me_reads_the_header() {
         .await;
     assert_eq!(error_codes(&anonymous), ["UNAUTHENTICATED"]);
     let operator = server.graphql("{ me { username } }").await;
-    assert_eq!(error_codes(&operator), ["FORBIDDEN"], "an operator is not a user");
+    assert_eq!(
+        error_codes(&operator),
+        ["FORBIDDEN"],
+        "an operator is not a user"
+    );
     let by_address = server
         .graphql(&format!(
             "{{ user(address: \"{}\") {{ id }} }}",
@@ -649,9 +653,11 @@ async fn a_store_that_is_down_fails_only_its_fields() {
         .as_array()
         .expect("holdings");
     assert!(
-        holdings.iter().all(|h| h["asset"]["price"]["source"] == "CLICKHOUSE"
-            && h["asset"]["price"]["price"].is_number()
-            && h["quantity"].is_number()),
+        holdings
+            .iter()
+            .all(|h| h["asset"]["price"]["source"] == "CLICKHOUSE"
+                && h["asset"]["price"]["price"].is_number()
+                && h["quantity"].is_number()),
         "{response}"
     );
     assert_eq!(errors(&response), [], "{response}");

@@ -604,3 +604,89 @@ async fn graphiql_in_a_real_browser_receives_a_subscription() {
         "the page showed the new price"
     );
 }
+
+#[tokio::test]
+async fn websocket_credentials_decide_whose_trades_a_client_may_follow() {
+    let (_env, state) = seeded().await;
+    let server = TestServer::start(state.clone()).await;
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id::text FROM users ORDER BY id LIMIT 2")
+        .fetch_all(state.stores().postgres.pool())
+        .await
+        .expect("users");
+    let (alice, bob) = (&ids[0], &ids[1]);
+    let url = format!("ws://{}/graphql/ws", server.addr);
+    let alice_bearer = format!("Bearer {}", crate::support::user_token(&state, alice));
+    let trades = |id: &str, user: Option<&str>| {
+        let args = user.map_or_else(String::new, |u| format!("(userId: \"{u}\")"));
+        json!({ "send": { "type": "subscribe", "id": id, "payload": { "query": format!("subscription {{ tradeExecuted{args} {{ txHash }} }}") } } })
+    };
+    // Credentials in connection_init (no header on the upgrade request).
+    let steps = json!([
+        { "send": { "type": "connection_init", "payload": { "Authorization": alice_bearer } } },
+        { "wait": "connection_ack" },
+        trades("other", Some(bob)),
+        trades("own", None),
+    ]);
+    let mut script = Script::start(&[
+        "ws-script.mjs",
+        &url,
+        "graphql-transport-ws",
+        &steps.to_string(),
+    ]);
+    let refused = script
+        .until(|l| l["message"]["id"] == "other" && l["message"]["type"] != "complete")
+        .await;
+    assert!(
+        refused.to_string().contains("FORBIDDEN"),
+        "another user's trades: {refused}"
+    );
+    // Her own trades (the default) are fine: a trade of hers arrives.
+    let hash = format!("0x{}", "ab".repeat(32));
+    let recorded = server
+        .graphql_with(
+            "mutation($u: ID!, $h: String!) { recordTrade(input: { userId: $u, txHash: $h, symbol: \"BTC\", side: BUY, quantity: 1, price: 10 }) { id } }",
+            json!({ "u": alice, "h": hash }),
+            &[],
+        )
+        .await;
+    assert!(
+        recorded["data"]["recordTrade"]["id"].is_string(),
+        "{recorded}"
+    );
+    let own = script
+        .until(|l| l["message"]["id"] == "own" && l["message"]["type"] == "next")
+        .await;
+    assert_eq!(
+        own["message"]["payload"]["data"]["tradeExecuted"]["txHash"],
+        hash.as_str(),
+        "{own}"
+    );
+
+    // Without credentials: UNAUTHENTICATED; with a bad token: closed with 4403.
+    let steps = json!([
+        { "send": { "type": "connection_init" } },
+        { "wait": "connection_ack" },
+        trades("1", None),
+    ]);
+    let mut anonymous = Script::start(&[
+        "ws-script.mjs",
+        &url,
+        "graphql-transport-ws",
+        &steps.to_string(),
+    ]);
+    let answer = anonymous
+        .until(|l| l["message"]["id"] == "1" && l["message"]["type"] != "complete")
+        .await;
+    assert!(answer.to_string().contains("UNAUTHENTICATED"), "{answer}");
+    let steps = json!([
+        { "send": { "type": "connection_init", "payload": { "Authorization": "Bearer not-a-token" } } },
+    ]);
+    let mut bad = Script::start(&[
+        "ws-script.mjs",
+        &url,
+        "graphql-transport-ws",
+        &steps.to_string(),
+    ]);
+    let closed = bad.until(|l| l.get("close").is_some()).await;
+    assert_eq!(closed["close"], 4403, "{closed}");
+}

@@ -9,5 +9,6 @@ mod foundation;
 mod graph;
 mod http_spec;
 mod live;
+mod security;
 mod support;
 mod writes;

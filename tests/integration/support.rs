@@ -465,6 +465,8 @@ impl PrivateStore {
     pub fn url(&self) -> String {
         match self.store {
             "clickhouse" => format!("http://127.0.0.1:{}", self.port),
+            "mongo" => format!("mongodb://127.0.0.1:{}/meridian", self.port),
+            "postgres" => format!("postgres://postgres@127.0.0.1:{}/postgres", self.port),
             _ => format!("redis://127.0.0.1:{}/", self.port),
         }
     }
@@ -513,6 +515,9 @@ pub fn config_env(config: &Config) -> Vec<(&'static str, String)> {
             "MERIDIAN_RATE_LIMIT_PRINCIPAL",
             config.security.rate_limit_principal.to_string(),
         ),
-        ("MERIDIAN_RATE_LIMIT_IP", config.security.rate_limit_ip.to_string()),
+        (
+            "MERIDIAN_RATE_LIMIT_IP",
+            config.security.rate_limit_ip.to_string(),
+        ),
     ]
 }

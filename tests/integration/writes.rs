@@ -447,7 +447,10 @@ async fn register_and_profile_and_conflicts() {
         .graphql_with(
             PROFILE,
             json!({ "input": input }),
-            &[("authorization", &format!("Bearer {}", user_token(&state, &id)))],
+            &[(
+                "authorization",
+                &format!("Bearer {}", user_token(&state, &id)),
+            )],
         )
         .await;
     assert_eq!(
@@ -459,7 +462,10 @@ async fn register_and_profile_and_conflicts() {
         .graphql_with(
             PROFILE,
             json!({ "input": { "bio": "hello" } }),
-            &[("authorization", &format!("Bearer {}", user_token(&state, &id)))],
+            &[(
+                "authorization",
+                &format!("Bearer {}", user_token(&state, &id)),
+            )],
         )
         .await;
     assert_eq!(second["data"]["updateProfile"]["displayName"], "Fresh");

@@ -14,10 +14,10 @@ use super::{
     User,
 };
 use crate::{
+    auth::Role,
     error::Error,
     events::TradeEvent,
     graphql::{asset::normalise_symbol, scope},
-    auth::Role,
     loaders::UserById,
     store::{
         postgres::{NewTrade, RegisterOutcome, TradeOutcome, TradeRow},

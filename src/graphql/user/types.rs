@@ -57,7 +57,9 @@ impl User {
     }
 
     /// Current positions (PostgreSQL). Private: the user's own, or an admin's.
-    #[graphql(complexity = "pagination::cost(None, pagination::UNPAGED_LIST_ITEMS as u32, child_complexity)")]
+    #[graphql(
+        complexity = "pagination::cost(None, pagination::UNPAGED_LIST_ITEMS as u32, child_complexity)"
+    )]
     async fn holdings(&self, ctx: &Context<'_>) -> Result<Option<Vec<Holding>>> {
         self.private(ctx)?;
         let rows = scope::loaders(ctx)?

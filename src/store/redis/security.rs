@@ -157,12 +157,18 @@ impl Redis {
     }
 
     pub async fn get_session(&self, key: &str) -> Result<Option<String>, redis::RedisError> {
-        redis::cmd("GET").arg(key).query_async(&mut self.conn()).await
+        redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut self.conn())
+            .await
     }
 
     /// Revokes a session; true when it existed.
     pub async fn delete_session(&self, key: &str) -> Result<bool, redis::RedisError> {
-        let removed: u64 = redis::cmd("DEL").arg(key).query_async(&mut self.conn()).await?;
+        let removed: u64 = redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut self.conn())
+            .await?;
         Ok(removed > 0)
     }
 
