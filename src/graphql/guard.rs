@@ -212,6 +212,28 @@ pub fn introspects(doc: &ExecutableDocument) -> bool {
             .any(|(_, op)| walk(&op.node.selection_set.node))
 }
 
+/// Gives every error of `response` an `extensions.code`: the few that the GraphQL
+/// engine raises without one are request errors (before execution) or internal.
+pub fn ensure_codes(response: &mut async_graphql::Response) {
+    let before_execution = response.data == async_graphql::Value::Null;
+    for err in &mut response.errors {
+        let has_code = err
+            .extensions
+            .as_ref()
+            .is_some_and(|ext| ext.get("code").is_some());
+        if !has_code {
+            let code = if before_execution && err.path.is_empty() {
+                "GRAPHQL_VALIDATION_FAILED"
+            } else {
+                "INTERNAL"
+            };
+            err.extensions
+                .get_or_insert_with(Default::default)
+                .set("code", code);
+        }
+    }
+}
+
 /// Installs the guard on every operation.
 pub struct Guard {
     pub state: AppState,
@@ -382,6 +404,8 @@ impl Extension for GuardExtension {
             if err.extensions.is_none() {
                 let code = if err.message.contains("recursion depth") {
                     "QUERY_TOO_DEEP"
+                } else if err.message.contains("number of directives") {
+                    "TOO_MANY_DIRECTIVES"
                 } else {
                     "GRAPHQL_PARSE_FAILED"
                 };

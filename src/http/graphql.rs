@@ -16,10 +16,13 @@ use axum::{
 
 use super::guard::Identity;
 use super::HttpState;
-use crate::graphql::scope::TraceRequested;
+use crate::graphql::{guard::ensure_codes, scope::TraceRequested};
 
 /// Header asking for `extensions.meridian.roundTrips` in the response.
 pub const TRACE_HEADER: &str = "x-meridian-trace";
+
+/// Most operations one batched request may carry (each is then limited on its own).
+pub const MAX_BATCH_OPERATIONS: usize = 10;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -156,6 +159,14 @@ async fn execute(
     if trace {
         batch = batch.data(TraceRequested);
     }
+    if let async_graphql::BatchRequest::Batch(requests) = &batch {
+        if requests.len() > MAX_BATCH_OPERATIONS {
+            return bad_request(
+                media,
+                &format!("a batch may carry at most {MAX_BATCH_OPERATIONS} operations"),
+            );
+        }
+    }
     let missing_query = batch
         .iter()
         .any(|r| r.query.trim().is_empty() && !r.extensions.contains_key("persistedQuery"));
@@ -174,7 +185,11 @@ async fn execute(
             }
         }
     }
-    let response = state.schema.execute_batch(batch).await;
+    let mut response = state.schema.execute_batch(batch).await;
+    match &mut response {
+        BatchResponse::Single(single) => ensure_codes(single),
+        BatchResponse::Batch(all) => all.iter_mut().for_each(ensure_codes),
+    }
     let (status, body) = match &response {
         // A request that failed before execution has no `data` entry at all.
         BatchResponse::Single(single) if is_request_error(single) => {

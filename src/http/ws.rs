@@ -3,7 +3,8 @@
 //! - `graphql-transport-ws` (the `graphql-ws` npm library, GraphiQL), with the close codes
 //!   of its spec: 4400 invalid message, 4401 subscribe before `connection_ack`, 4403 init
 //!   refused, 4408 no `connection_init` in time, 4409 duplicate operation id, 4429 a
-//!   second `connection_init`; the server pings every keepalive interval.
+//!   second `connection_init`, 1009 a message over 64 KiB; the server pings every
+//!   keepalive interval.
 //! - the legacy `graphql-ws` (subscriptions-transport-ws): `start`/`stop`/`data`, `ka`
 //!   keepalives, `connection_error`.
 //!
@@ -168,6 +169,10 @@ async fn serve(socket: WebSocket, state: HttpState, identity: Identity, protocol
                 }
                 Some(Ok(Message::Binary(_))) => break Some(Close(4400, "binary messages are not GraphQL messages".into())),
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                // A frame over the size limit: 1009, as RFC 6455 says.
+                Some(Err(err)) if err.to_string().contains("too long") => {
+                    break Some(Close(1009, format!("messages are limited to {MAX_MESSAGE} bytes")))
+                }
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break None,
             },
         }
@@ -297,7 +302,8 @@ impl Connection {
             };
             let mut responses = schema.execute_stream(request);
             let mut first = true;
-            while let Some(response) = responses.next().await {
+            while let Some(mut response) = responses.next().await {
+                crate::graphql::guard::ensure_codes(&mut response);
                 // A request that fails before it starts is an `error` message, not data.
                 if first
                     && response.data == async_graphql::Value::Null

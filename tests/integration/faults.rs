@@ -8,7 +8,7 @@ use futures::StreamExt;
 use meridian::{reconcile, seed, AppState};
 use serde_json::{json, Value};
 
-use crate::support::{config_env, pending, wait_until, PrivateStore, TestEnv, TestServer};
+use crate::support::{pending, wait_until, PrivateStore, TestEnv, TestServer};
 
 const TRADES: usize = 1000;
 const TRADE: &str = "mutation($input: RecordTradeInput!) { recordTrade(input: $input) { id } }";
@@ -162,13 +162,7 @@ fn spawn_meridian(env: &TestEnv, port: u16) -> std::process::Child {
     let mut config = env.config.clone();
     config.http_addr = format!("127.0.0.1:{port}").parse().expect("address");
     config.relay_batch = 10;
-    std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
-        .arg("serve")
-        .envs(config_env(&config))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("meridian starts")
+    crate::support::spawn_binary(&config)
 }
 
 #[tokio::test]

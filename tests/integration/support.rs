@@ -380,6 +380,17 @@ pub fn user_token(state: &AppState, user_id: &str) -> String {
     token_for(state, user_id, &[Role::User])
 }
 
+/// Runs `meridian serve` as its own process with `config`.
+pub fn spawn_binary(config: &Config) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .arg("serve")
+        .envs(config_env(config))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("meridian starts")
+}
+
 /// A loopback port with nothing listening on it.
 pub fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
