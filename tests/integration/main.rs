@@ -5,6 +5,7 @@
 //! nothing behind.
 
 mod bad_input;
+mod drill;
 mod faults;
 mod foundation;
 mod graph;

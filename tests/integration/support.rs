@@ -432,6 +432,7 @@ pub struct PrivateStore {
     store: &'static str,
     dir: std::path::PathBuf,
     pub port: u16,
+    second_port: u16,
 }
 
 impl PrivateStore {
@@ -441,7 +442,12 @@ impl PrivateStore {
             uuid::Uuid::new_v4().simple()
         ));
         let port = closed_port();
-        let private = PrivateStore { store, dir, port };
+        let private = PrivateStore {
+            store,
+            dir,
+            port,
+            second_port: closed_port(),
+        };
         private.up();
         private
     }
@@ -453,6 +459,12 @@ impl PrivateStore {
                 .args([command, self.store])
                 .env("MERIDIAN_STACK_DIR", &self.dir)
                 .env(port_var, self.port.to_string())
+                // ClickHouse's native port, also one known to be free (not HTTP + 877,
+                // which may be some other process's ephemeral port).
+                .env(
+                    "MERIDIAN_STACK_CLICKHOUSE_TCP_PORT",
+                    self.second_port.to_string(),
+                )
                 .output()
                 .expect("scripts/stack runs");
         assert!(
