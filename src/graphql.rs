@@ -8,8 +8,11 @@ mod leaderboard;
 mod live;
 pub mod pagination;
 pub mod scope;
-mod series;
+pub mod series;
 mod user;
+
+pub use asset::normalise_symbol;
+pub use user::normalise_address;
 
 use async_graphql::{MergedObject, Schema};
 

@@ -53,6 +53,28 @@ impl KnownSymbols {
     }
 }
 
+impl KnownSymbols {
+    /// A fixed set (for tests and fuzzing).
+    pub fn of(symbols: impl IntoIterator<Item = String>) -> Self {
+        KnownSymbols(symbols.into_iter().collect())
+    }
+}
+
+/// One NDJSON line of `POST /ingest/prices`: None for a blank line, else the checked
+/// tick or why it was refused.
+pub fn parse_line(line: &[u8], known: &KnownSymbols, now: i64) -> Option<Result<TickRow, String>> {
+    let text = line.trim_ascii();
+    if text.is_empty() {
+        return None;
+    }
+    Some(match serde_json::from_slice::<TickInput>(text) {
+        Err(err) => Err(format!("not a tick: {err}")),
+        Ok(tick) => {
+            check(&tick, known, now).map_err(|(message, field)| format!("{field}: {message}"))
+        }
+    })
+}
+
 /// Checks a tick; the message names the field at fault.
 pub fn check(
     tick: &TickInput,

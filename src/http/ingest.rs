@@ -21,7 +21,7 @@ use serde_json::json;
 use super::HttpState;
 use crate::{
     error::Error,
-    ingest::{self, KnownSymbols, Latest, TickInput},
+    ingest::{self, KnownSymbols, Latest},
     store::{clickhouse::TickRow, RequestStores, StoreKind},
 };
 
@@ -72,21 +72,13 @@ struct Ingestion {
 impl Ingestion {
     fn line(&mut self, bytes: &[u8]) {
         self.line += 1;
-        let text = bytes.trim_ascii();
-        if text.is_empty() {
-            return;
-        }
-        match serde_json::from_slice::<TickInput>(text) {
-            Err(err) => self.summary.reject(self.line, format!("not a tick: {err}")),
-            Ok(tick) => match ingest::check(&tick, &self.known, self.now) {
-                Err((message, field)) => self
-                    .summary
-                    .reject(self.line, format!("{field}: {message}")),
-                Ok(row) => {
-                    self.latest.observe(&row);
-                    self.batch.push(row);
-                }
-            },
+        match ingest::parse_line(bytes, &self.known, self.now) {
+            None => {}
+            Some(Err(message)) => self.summary.reject(self.line, message),
+            Some(Ok(row)) => {
+                self.latest.observe(&row);
+                self.batch.push(row);
+            }
         }
     }
 
