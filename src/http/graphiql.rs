@@ -66,7 +66,11 @@ const PAGE: &str = r#"<!doctype html>
     const url = new URL('/graphql', window.location.href).toString();
     const ws = new URL('/graphql/ws', window.location.href);
     ws.protocol = ws.protocol === 'https:' ? 'wss:' : 'ws:';
-    const fetcher = GraphiQL.createFetcher({ url, subscriptionUrl: ws.toString() });
+    // Subscriptions carry the Headers tab's values (as saved when the page loaded) in
+    // connection_init, so `Authorization` works for them too.
+    let wsConnectionParams = {};
+    try { wsConnectionParams = JSON.parse(localStorage.getItem('graphiql:headers') || '{}') || {}; } catch (e) {}
+    const fetcher = GraphiQL.createFetcher({ url, subscriptionUrl: ws.toString(), wsConnectionParams });
     // A link may carry the query in the fragment: /graphql#query=...
     const linked = new URLSearchParams(window.location.hash.slice(1)).get('query');
     const props = { fetcher, defaultQuery: __DEFAULT_QUERY__, defaultEditorToolsVisibility: true };
