@@ -174,16 +174,11 @@ async fn meridian_killed_mid_delivery_loses_and_doubles_nothing() {
     let seeded = trade_count(&state).await;
     let port = crate::support::closed_port();
     let url = format!("http://127.0.0.1:{port}/graphql");
-    let operator = crate::support::token_for(&state, "operator", &[meridian::auth::Role::Service]);
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {operator}").parse().expect("header"),
-    );
-    let client = reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .expect("client");
+    let client = crate::support::client_as(&crate::support::token_for(
+        &state,
+        "operator",
+        &[meridian::auth::Role::Service],
+    ));
 
     let mut child = spawn_meridian(&env, port);
     wait_until("meridian to listen", 30, || async {

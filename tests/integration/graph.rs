@@ -692,16 +692,7 @@ async fn a_store_that_is_down_fails_only_its_fields() {
 async fn a_store_that_does_not_answer_times_out() {
     let (env, state) = seeded().await;
     // A listener that accepts connections and never answers.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = silent.local_addr().expect("addr").port();
-    let hold = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = silent.accept().await {
-            held.push(socket);
-        }
-    });
+    let (port, hold) = crate::support::silent_listener().await;
     let server = with_store_at(&env, "redis", format!("redis://127.0.0.1:{port}/"), 300).await;
     let (id,): (String,) = sqlx::query_as("SELECT user_id::text FROM holdings LIMIT 1")
         .fetch_one(state.stores().postgres.pool())

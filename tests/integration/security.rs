@@ -560,16 +560,7 @@ async fn query_limits_persisted_queries_and_the_execution_timeout() {
 
     // An operation slower than the request timeout is cut off with TIMEOUT: Redis here
     // accepts connections and never answers, and its store timeout is longer.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = silent.local_addr().expect("addr").port();
-    let hold = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = silent.accept().await {
-            held.push(socket);
-        }
-    });
+    let (port, hold) = crate::support::silent_listener().await;
     let mut config = env.config.clone();
     config.redis_url = format!("redis://127.0.0.1:{port}/");
     config.store_timeout_ms = 30_000;

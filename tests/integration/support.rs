@@ -249,16 +249,11 @@ impl TestServer {
         let (tx, rx) = oneshot::channel::<()>();
         // The default client is an operator (admin and service); tests about who may
         // do what use `anonymous` or a user token.
-        let operator = token_for(&state, "operator", &[Role::Admin, Role::Service]);
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(
-            reqwest::header::AUTHORIZATION,
-            format!("Bearer {operator}").parse().expect("header value"),
-        );
-        let client = reqwest::Client::builder()
-            .default_headers(headers)
-            .build()
-            .expect("client builds");
+        let client = client_as(&token_for(
+            &state,
+            "operator",
+            &[Role::Admin, Role::Service],
+        ));
         let task = tokio::spawn(app::run(listener, state.clone(), async move {
             let _ = rx.await;
         }));
@@ -368,6 +363,34 @@ impl Drop for TestServer {
             task.abort();
         }
     }
+}
+
+/// A client that sends `token` as its bearer with every request.
+pub fn client_as(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().expect("header value"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client builds")
+}
+
+/// A loopback port that accepts connections and never answers; the task holds them.
+pub async fn silent_listener() -> (u16, JoinHandle<()>) {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    (port, hold)
 }
 
 /// A bearer token for `subject` with `roles`, valid for an hour.
