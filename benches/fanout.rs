@@ -85,26 +85,7 @@ async fn run(config: &Config, subscribers: usize, rate: u64, seconds: u64) -> an
     seed::run(state.stores(), &shape, &seed::Progress::quiet()).await?;
     let symbols = state.stores().postgres.asset_symbols().await?;
 
-    let envs = [
-        ("MERIDIAN_HTTP_ADDR", config.http_addr.to_string()),
-        ("MERIDIAN_POSTGRES_URL", config.postgres_url.clone()),
-        ("MERIDIAN_REDIS_URL", config.redis_url.clone()),
-        ("MERIDIAN_REDIS_PREFIX", config.redis_prefix.clone()),
-        ("MERIDIAN_CLICKHOUSE_URL", config.clickhouse_url.clone()),
-        (
-            "MERIDIAN_CLICKHOUSE_DATABASE",
-            config.clickhouse_database.clone(),
-        ),
-        ("MERIDIAN_MONGO_URL", config.mongo_url.clone()),
-        ("MERIDIAN_RELAY", "false".into()),
-        (
-            "MERIDIAN_JWT_SECRET",
-            namespace::BENCH_JWT_SECRET.to_owned(),
-        ),
-        ("MERIDIAN_RATE_LIMIT_PRINCIPAL", "0".into()),
-        ("MERIDIAN_RATE_LIMIT_IP", "0".into()),
-        ("MERIDIAN_LOG", "error".into()),
-    ];
+    let envs = namespace::server_env(config);
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
         .arg("serve")
         .envs(envs)

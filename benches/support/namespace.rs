@@ -45,6 +45,28 @@ pub struct Namespace {
 /// The HS256 secret of benchmark servers (loopback only).
 pub const BENCH_JWT_SECRET: &str = "meridian-benchmarks-jwt-secret-0123456789abcdef";
 
+/// (Used by the fanout and compare benches, not by writes.)
+#[allow(dead_code)]
+/// The environment of a `meridian serve` process over this configuration (no relay, no
+/// rate limits, errors-only logs).
+pub fn server_env(config: &Config) -> Vec<(&'static str, String)> {
+    vec![
+        ("MERIDIAN_HTTP_ADDR", config.http_addr.to_string()),
+        ("MERIDIAN_POSTGRES_URL", config.postgres_url.clone()),
+        ("MERIDIAN_POSTGRES_POOL_SIZE", config.postgres_pool_size.to_string()),
+        ("MERIDIAN_REDIS_URL", config.redis_url.clone()),
+        ("MERIDIAN_REDIS_PREFIX", config.redis_prefix.clone()),
+        ("MERIDIAN_CLICKHOUSE_URL", config.clickhouse_url.clone()),
+        ("MERIDIAN_CLICKHOUSE_DATABASE", config.clickhouse_database.clone()),
+        ("MERIDIAN_MONGO_URL", config.mongo_url.clone()),
+        ("MERIDIAN_RELAY", "false".into()),
+        ("MERIDIAN_JWT_SECRET", BENCH_JWT_SECRET.to_owned()),
+        ("MERIDIAN_RATE_LIMIT_PRINCIPAL", "0".into()),
+        ("MERIDIAN_RATE_LIMIT_IP", "0".into()),
+        ("MERIDIAN_LOG", "error".into()),
+    ]
+}
+
 /// `Bearer <token>` for an operator (admin and service) of a server with `config`.
 pub fn operator_bearer(config: &Config) -> anyhow::Result<String> {
     use meridian::auth::{jwt::mint_hs256, Role};
