@@ -133,7 +133,7 @@ async fn post(client: &reqwest::Client, target: &Target) -> anyhow::Result<Value
     Ok(request.send().await?.json().await?)
 }
 
-/// Peak RSS since the last reset, in MiB, and a reset for the next scenario.
+/// Peak RSS of a process, in MiB.
 fn peak_rss_mib(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kib: f64 = status
@@ -144,10 +144,6 @@ fn peak_rss_mib(pid: u32) -> Option<f64> {
         .parse()
         .ok()?;
     Some(kib / 1024.0)
-}
-
-fn reset_peak_rss(pid: u32) {
-    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
 }
 
 async fn wait_for(url: &str) -> anyhow::Result<()> {
@@ -162,7 +158,9 @@ async fn wait_for(url: &str) -> anyhow::Result<()> {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// Writes a GraphQL request body for wrk.
@@ -179,7 +177,9 @@ fn start_postgraphile(database_url: &str, port: u16) -> Option<Child> {
         "/benches/peers/node_modules/postgraphile/cli.js"
     );
     if !Path::new(cli).exists() {
-        eprintln!("compare: PostGraphile is not installed (npm ci --prefix benches/peers); skipping it");
+        eprintln!(
+            "compare: PostGraphile is not installed (npm ci --prefix benches/peers); skipping it"
+        );
         return None;
     }
     Command::new("node")
@@ -208,7 +208,9 @@ async fn main() -> anyhow::Result<()> {
     let users = env_number("BENCH_USERS", 1000) as u32;
     let port = free_port()?;
     let namespace = Namespace::create(|c| {
-        c.http_addr = format!("127.0.0.1:{port}").parse().expect("loopback address");
+        c.http_addr = format!("127.0.0.1:{port}")
+            .parse()
+            .expect("loopback address");
     })
     .await?;
     let result = run(&namespace.config, seconds, users).await;
@@ -232,20 +234,13 @@ async fn run(config: &meridian::Config, seconds: u64, users: u32) -> anyhow::Res
         "compare: dataset seed 42: {} users, {} assets, {} holdings, {} trades, {} ticks (7 days of minutes x 20 assets)",
         report.users, report.assets, report.holdings, report.trades, report.ticks
     );
-    let user: uuid::Uuid = sqlx::query_scalar("SELECT id FROM users ORDER BY created_at, id LIMIT 1")
-        .fetch_one(state.stores().postgres.pool())
-        .await?;
+    let user: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM users ORDER BY created_at, id LIMIT 1")
+            .fetch_one(state.stores().postgres.pool())
+            .await?;
     let day_from = end - chrono::Duration::days(1);
 
-    // Meridian, as its own release process.
-    let mut meridian = Command::new(env!("CARGO_BIN_EXE_meridian"))
-        .arg("serve")
-        .envs(namespace::server_env(config))
-        .stdout(Stdio::null())
-        .spawn()?;
-    let pid = meridian.id();
     let base = format!("http://{}", config.http_addr);
-    wait_for(&format!("{base}/healthz")).await?;
     // The floor, in this process.
     let floor_port = free_port()?;
     let floor_listener = tokio::net::TcpListener::bind(("127.0.0.1", floor_port)).await?;
@@ -267,7 +262,6 @@ async fn run(config: &meridian::Config, seconds: u64, users: u32) -> anyhow::Res
         &base,
         floor_port,
         peer.is_some().then_some(peer_port),
-        pid,
         config,
         user,
         day_from,
@@ -279,9 +273,19 @@ async fn run(config: &meridian::Config, seconds: u64, users: u32) -> anyhow::Res
         let _ = peer.kill();
         let _ = peer.wait();
     }
-    let _ = meridian.kill();
-    let _ = meridian.wait();
     outcome
+}
+
+/// Meridian as its own release process, fresh for each scenario so that its peak RSS is
+/// that scenario's.
+async fn start_meridian(config: &meridian::Config, base: &str) -> anyhow::Result<Child> {
+    let child = Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .arg("serve")
+        .envs(namespace::server_env(config))
+        .stdout(Stdio::null())
+        .spawn()?;
+    wait_for(&format!("{base}/healthz")).await?;
+    Ok(child)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -289,7 +293,6 @@ async fn measure(
     base: &str,
     floor_port: u16,
     peer_port: Option<u16>,
-    pid: u32,
     config: &meridian::Config,
     user: uuid::Uuid,
     from: chrono::DateTime<chrono::Utc>,
@@ -382,11 +385,11 @@ async fn measure(
 
     // Every target must give the same data before it is measured.
     let client = reqwest::Client::new();
+    let mut meridian = start_meridian(config, base).await?;
     for scenario in &scenarios {
-        let answers: Vec<Value> = futures::future::try_join_all(
-            scenario.targets.iter().map(|t| post(&client, t)),
-        )
-        .await?;
+        let answers: Vec<Value> =
+            futures::future::try_join_all(scenario.targets.iter().map(|t| post(&client, t)))
+                .await?;
         anyhow::ensure!(
             answers[0]["errors"].is_null(),
             "{}: meridian answered {}",
@@ -407,7 +410,10 @@ async fn measure(
                 .flatten()
                 .map(|e| {
                     let n = &e["node"];
-                    (n["username"].as_str().unwrap_or("").to_owned(), n["holdings"].as_array().map_or(0, Vec::len))
+                    (
+                        n["username"].as_str().unwrap_or("").to_owned(),
+                        n["holdings"].as_array().map_or(0, Vec::len),
+                    )
                 })
                 .collect();
             let theirs: Vec<(String, usize)> = peer["data"]["allUsers"]["nodes"]
@@ -415,15 +421,27 @@ async fn measure(
                 .into_iter()
                 .flatten()
                 .map(|n| {
-                    (n["username"].as_str().unwrap_or("").to_owned(), n["holdingsByUserId"]["nodes"].as_array().map_or(0, Vec::len))
+                    (
+                        n["username"].as_str().unwrap_or("").to_owned(),
+                        n["holdingsByUserId"]["nodes"]
+                            .as_array()
+                            .map_or(0, Vec::len),
+                    )
                 })
                 .collect();
-            anyhow::ensure!(ours == theirs && ours.len() == 50, "PostGraphile's answer differs: {peer}");
+            anyhow::ensure!(
+                ours == theirs && ours.len() == 50,
+                "PostGraphile's answer differs: {peer}"
+            );
         }
     }
 
+    let _ = meridian.kill();
+    let _ = meridian.wait();
     let mut rows = Vec::new();
     for scenario in &scenarios {
+        let mut meridian = start_meridian(config, base).await?;
+        let pid = meridian.id();
         let mut per_target: Vec<Row> = scenario
             .targets
             .iter()
@@ -433,7 +451,6 @@ async fn measure(
                 ..Row::default()
             })
             .collect();
-        reset_peak_rss(pid);
         // Alternating rounds: each concurrency level runs every target before the next.
         for (level, connections) in [1u32, 32, 64].into_iter().enumerate() {
             for (i, target) in scenario.targets.iter().enumerate() {
@@ -446,6 +463,8 @@ async fn measure(
             }
         }
         per_target[0].rss_mib = peak_rss_mib(pid);
+        let _ = meridian.kill();
+        let _ = meridian.wait();
         eprintln!("compare: {} ({}) measured", scenario.name, scenario.stores);
         rows.extend(per_target);
     }

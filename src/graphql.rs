@@ -52,10 +52,6 @@ pub fn build(state: AppState) -> AppSchema {
     .limit_depth(security.max_depth)
     .limit_complexity(security.max_complexity)
     .limit_directives(MAX_DIRECTIVES_PER_FIELD)
-    .extension(guard::Guard {
-        state: state.clone(),
-        allow_list: state.allow_list(),
-    })
     .extension(scope::Scope {
         state: state.clone(),
     });

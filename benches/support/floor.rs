@@ -34,7 +34,10 @@ pub fn router(floor: Floor) -> Router {
 type Answer = Result<Json<Value>, (axum::http::StatusCode, String)>;
 
 fn fail(err: impl std::fmt::Display) -> (axum::http::StatusCode, String) {
-    (axum::http::StatusCode::INTERNAL_SERVER_ERROR, err.to_string())
+    (
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        err.to_string(),
+    )
 }
 
 /// Leaderboard top 50 with each user's profile, holdings, assets, metadata and prices:
@@ -190,9 +193,7 @@ async fn candles(State(f): State<Arc<Floor>>) -> Answer {
             json!({ "open": r.open, "high": r.high, "low": r.low, "close": r.close, "volume": r.volume, "ticks": r.ticks })
         })
         .collect();
-    Ok(Json(
-        json!({ "data": { "asset": { "candles": candles } } }),
-    ))
+    Ok(Json(json!({ "data": { "asset": { "candles": candles } } })))
 }
 
 /// One user's profile: one MongoDB query.
@@ -206,7 +207,5 @@ async fn profile(State(f): State<Arc<Floor>>) -> Answer {
     let profile = docs
         .first()
         .map(|p| json!({ "displayName": p.display_name, "bio": p.bio }));
-    Ok(Json(
-        json!({ "data": { "user": { "profile": profile } } }),
-    ))
+    Ok(Json(json!({ "data": { "user": { "profile": profile } } })))
 }

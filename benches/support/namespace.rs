@@ -53,11 +53,17 @@ pub fn server_env(config: &Config) -> Vec<(&'static str, String)> {
     vec![
         ("MERIDIAN_HTTP_ADDR", config.http_addr.to_string()),
         ("MERIDIAN_POSTGRES_URL", config.postgres_url.clone()),
-        ("MERIDIAN_POSTGRES_POOL_SIZE", config.postgres_pool_size.to_string()),
+        (
+            "MERIDIAN_POSTGRES_POOL_SIZE",
+            config.postgres_pool_size.to_string(),
+        ),
         ("MERIDIAN_REDIS_URL", config.redis_url.clone()),
         ("MERIDIAN_REDIS_PREFIX", config.redis_prefix.clone()),
         ("MERIDIAN_CLICKHOUSE_URL", config.clickhouse_url.clone()),
-        ("MERIDIAN_CLICKHOUSE_DATABASE", config.clickhouse_database.clone()),
+        (
+            "MERIDIAN_CLICKHOUSE_DATABASE",
+            config.clickhouse_database.clone(),
+        ),
         ("MERIDIAN_MONGO_URL", config.mongo_url.clone()),
         ("MERIDIAN_RELAY", "false".into()),
         ("MERIDIAN_JWT_SECRET", BENCH_JWT_SECRET.to_owned()),

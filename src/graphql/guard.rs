@@ -12,10 +12,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use async_graphql::{
-    extensions::{
-        Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
-        NextValidation,
-    },
+    extensions::{ExtensionContext, NextParseQuery, NextValidation},
     parser::types::{ExecutableDocument, Selection, SelectionSet},
     Request, ServerError, ServerResult, ValidationResult, Variables,
 };
@@ -234,28 +231,24 @@ pub fn ensure_codes(response: &mut async_graphql::Response) {
     }
 }
 
-/// Installs the guard on every operation.
+/// The checks, run by the operation's one extension ([`super::scope::Scope`]): a single
+/// extension, because async-graphql wraps every field's resolution in each extension's
+/// chain.
+#[derive(Clone)]
 pub struct Guard {
-    pub state: AppState,
-    pub allow_list: Option<Arc<AllowList>>,
-}
-
-impl ExtensionFactory for Guard {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(GuardExtension {
-            state: self.state.clone(),
-            allow_list: self.allow_list.clone(),
-        })
-    }
-}
-
-struct GuardExtension {
     state: AppState,
     allow_list: Option<Arc<AllowList>>,
 }
 
-impl GuardExtension {
-    fn check_size(&self, document: &str) -> ServerResult<()> {
+impl Guard {
+    pub fn new(state: AppState) -> Self {
+        Guard {
+            allow_list: state.allow_list(),
+            state,
+        }
+    }
+
+    pub fn check_size(&self, document: &str) -> ServerResult<()> {
         let limits = &self.state.config().security;
         let max_nesting = limits.max_depth.saturating_mul(4).max(32);
         let found = scan(document, limits.max_tokens, max_nesting);
@@ -275,7 +268,7 @@ impl GuardExtension {
     }
 
     /// Resolves and checks the request's persisted-query extension, if any.
-    async fn persisted(&self, mut request: Request) -> ServerResult<Request> {
+    pub async fn persisted(&self, mut request: Request) -> ServerResult<Request> {
         let security = &self.state.config().security;
         let hash = match request.extensions.get("persistedQuery") {
             None => None,
@@ -380,25 +373,15 @@ fn server_error(err: Error) -> ServerError {
     err.extend().into_server_error(Default::default())
 }
 
-#[async_trait::async_trait]
-impl Extension for GuardExtension {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let request = self.persisted(request).await?;
-        next.run(ctx, request).await
-    }
-
-    async fn parse_query(
+impl Guard {
+    /// Checks a document before and after the parser.
+    pub async fn parse(
         &self,
         ctx: &ExtensionContext<'_>,
         query: &str,
         variables: &Variables,
         next: NextParseQuery<'_>,
-    ) -> ServerResult<async_graphql::parser::types::ExecutableDocument> {
+    ) -> ServerResult<ExecutableDocument> {
         self.check_size(query)?;
         let doc = next.run(ctx, query, variables).await.map_err(|mut err| {
             if err.extensions.is_none() {
@@ -444,7 +427,8 @@ impl Extension for GuardExtension {
         Ok(doc)
     }
 
-    async fn validation(
+    /// Runs validation, giving its errors codes.
+    pub async fn validate(
         &self,
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,

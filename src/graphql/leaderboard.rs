@@ -6,7 +6,7 @@ use uuid::Uuid;
 use crate::{
     error::Error,
     graphql::{scope, user::User},
-    loaders::UserById,
+    loaders::{HoldingsOf, ProfileOf, UserById},
     store::{redis::LEADERBOARDS, StoreKind},
 };
 
@@ -112,14 +112,27 @@ impl LeaderboardEntry {
     }
 
     /// The user (PostgreSQL); null if the member is not a known user.
+    ///
+    /// The member is the user id, so the user's profile and holdings, when the query asks
+    /// for them, are requested alongside the user row rather than after it: one wave of
+    /// round trips fewer (their answers wait in the loader cache for the user's fields).
     async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let Some(id) = self.user_id else {
             return Ok(None);
         };
-        let row = scope::loaders(ctx)?
-            .load_one(UserById(id))
-            .await
-            .map_err(|e| e.extend())?;
-        Ok(row.map(User))
+        let loaders = scope::loaders(ctx)?;
+        let wanted = ctx.look_ahead();
+        let profile = async {
+            if wanted.field("profile").exists() {
+                let _ = loaders.load_one(ProfileOf(id)).await;
+            }
+        };
+        let holdings = async {
+            if wanted.field("holdings").exists() && scope::viewer(ctx).may_see(id).is_ok() {
+                let _ = loaders.load_one(HoldingsOf(id)).await;
+            }
+        };
+        let (row, (), ()) = tokio::join!(loaders.load_one(UserById(id)), profile, holdings);
+        Ok(row.map_err(|e| e.extend())?.map(User))
     }
 }

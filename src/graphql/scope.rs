@@ -1,12 +1,18 @@
-//! Per-operation scope: every GraphQL operation (over HTTP or a websocket) gets its own
-//! [`RequestStores`] (which count round trips) and its own [`Loaders`]. When the request
-//! asked for a trace, the response gets `extensions.meridian.roundTrips`.
+//! Per-operation scope: every GraphQL operation (over HTTP or a websocket) passes the
+//! [guard](super::guard), then gets its own [`RequestStores`] (which count round trips) and
+//! its own [`Loaders`], and runs under the request deadline. When the request asked for a
+//! trace, the response gets `extensions.meridian.roundTrips`.
 
 use std::sync::Arc;
 
 use async_graphql::{
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextPrepareRequest},
-    Context, ErrorExtensions, Request, Response, ServerResult, Value,
+    extensions::{
+        Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery,
+        NextPrepareRequest, NextValidation,
+    },
+    parser::types::ExecutableDocument,
+    Context, ErrorExtensions, Request, Response, ServerError, ServerResult, ValidationResult,
+    Value, Variables,
 };
 use uuid::Uuid;
 
@@ -107,12 +113,15 @@ impl ExtensionFactory for Scope {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(ScopeExtension {
             state: self.state.clone(),
+            guard: super::guard::Guard::new(self.state.clone()),
         })
     }
 }
 
+/// The operation's one extension: the guard's checks, then the scope.
 struct ScopeExtension {
     state: AppState,
+    guard: super::guard::Guard,
 }
 
 #[async_trait::async_trait]
@@ -123,6 +132,7 @@ impl Extension for ScopeExtension {
         request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
+        let request = self.guard.persisted(request).await?;
         let stores = RequestStores::new(self.state.stores().clone());
         let queue = BatchQueue::default();
         let loaders = loaders::for_request(
@@ -132,6 +142,24 @@ impl Extension for ScopeExtension {
         );
         next.run(ctx, request.data(stores).data(loaders).data(queue))
             .await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        self.guard.parse(ctx, query, variables, next).await
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        self.guard.validate(ctx, next).await
     }
 
     async fn execute(
