@@ -61,11 +61,11 @@ async fn the_dashboard_costs_one_round_trip_per_loader_whatever_n() {
         Some(100)
     );
     assert_eq!(trips_10, trips_100);
-    // Postgres: users, holdings, assets. Redis: the leaderboard, prices. MongoDB:
-    // profiles, metadata. ClickHouse: nothing (every price is in Redis).
+    // Postgres: users, holdings (joined with their assets). Redis: the leaderboard,
+    // prices. MongoDB: profiles, metadata. ClickHouse: nothing (every price is in Redis).
     assert_eq!(
         trips_100,
-        json!({ "postgres": 3, "redis": 2, "mongodb": 2, "clickhouse": 0 })
+        json!({ "postgres": 2, "redis": 2, "mongodb": 2, "clickhouse": 0 })
     );
 
     // The order and scores are Redis's own.

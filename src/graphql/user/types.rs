@@ -262,9 +262,9 @@ pub struct Holding(pub HoldingRow);
 
 #[Object]
 impl Holding {
-    /// The asset (a foreign key guarantees it exists).
+    /// The asset (its row comes with the holding's).
     async fn asset(&self) -> Asset {
-        Asset::known(&self.0.symbol)
+        Asset::from_row(self.0.asset.clone())
     }
 
     async fn quantity(&self) -> f64 {

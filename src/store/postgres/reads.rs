@@ -27,6 +27,9 @@ pub struct HoldingRow {
     pub symbol: String,
     pub quantity: f64,
     pub cost_basis: f64,
+    /// The held asset's row, joined in the same query.
+    #[sqlx(flatten)]
+    pub asset: AssetRow,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -121,8 +124,10 @@ impl Postgres {
 
     pub async fn holdings_by_user(&self, users: &[Uuid]) -> Result<Vec<HoldingRow>, sqlx::Error> {
         sqlx::query_as(
-            "SELECT user_id, symbol, quantity::float8 AS quantity, cost_basis::float8 AS cost_basis \
-             FROM holdings WHERE user_id = ANY($1) AND quantity > 0 ORDER BY user_id, symbol",
+            "SELECT h.user_id, h.symbol, h.quantity::float8 AS quantity, \
+                    h.cost_basis::float8 AS cost_basis, a.name, a.chain, a.decimals \
+             FROM holdings h JOIN assets a ON a.symbol = h.symbol \
+             WHERE h.user_id = ANY($1) AND h.quantity > 0 ORDER BY h.user_id, h.symbol",
         )
         .bind(users)
         .fetch_all(&self.pool)
