@@ -15,7 +15,10 @@ use crate::{
         pagination, scope,
         series::{self, Interval},
     },
-    loaders::{ActivityOf, HoldingsOf, PriceOf, ProfileOf, StandingOf, TradesOf, UserById},
+    loaders::{
+        ActivityOf, HoldingsOf, Loaders, MetadataOf, PriceOf, ProfileOf, StandingOf, TradesOf,
+        UserById,
+    },
     store::{
         mongo::ProfileDoc,
         postgres::{HoldingRow, TradeRow, TradeWindow, UserRow},
@@ -62,13 +65,14 @@ impl User {
     )]
     async fn holdings(&self, ctx: &Context<'_>) -> Result<Option<Vec<Holding>>> {
         self.private(ctx)?;
-        let rows = scope::loaders(ctx)?
+        let loaders = scope::loaders(ctx)?;
+        let rows = loaders
             .load_one(HoldingsOf(self.0.id))
             .await
-            .map_err(|e| e.extend())?;
-        Ok(Some(
-            rows.unwrap_or_default().into_iter().map(Holding).collect(),
-        ))
+            .map_err(|e| e.extend())?
+            .unwrap_or_default();
+        prefetch_asset_fields(ctx, loaders, &rows).await;
+        Ok(Some(rows.into_iter().map(Holding).collect()))
     }
 
     /// Sum of holdings x latest prices, in USD; null when a held asset has no price.
@@ -196,6 +200,31 @@ impl User {
             user_id: Some(self.0.id),
         }))
     }
+}
+
+/// Requests the prices and metadata the query will ask of these holdings' assets with one
+/// loader call per kind, before the holdings are returned. Each holding's own field then
+/// finds its value in the loader cache: the same round trips, without a pending loader
+/// request per holding (which cost more than the data, see BENCHMARKS.md). Failures are
+/// left for the fields themselves to report.
+async fn prefetch_asset_fields(ctx: &Context<'_>, loaders: &Loaders, rows: &[HoldingRow]) {
+    let asset = ctx.look_ahead().field("asset");
+    let wants_price = asset.field("price").exists()
+        || ctx.look_ahead().field("value").exists()
+        || ctx.look_ahead().field("pnl").exists();
+    let wants_metadata = asset.field("metadata").exists();
+    let symbols = || rows.iter().map(|r| r.symbol.clone());
+    let prices = async {
+        if wants_price {
+            let _ = loaders.load_many(symbols().map(PriceOf)).await;
+        }
+    };
+    let metadata = async {
+        if wants_metadata {
+            let _ = loaders.load_many(symbols().map(MetadataOf)).await;
+        }
+    };
+    tokio::join!(prices, metadata);
 }
 
 impl User {
