@@ -112,10 +112,9 @@ impl LeaderboardEntry {
     }
 
     /// The user (PostgreSQL); null if the member is not a known user.
-    ///
-    /// The member is the user id, so the user's profile and holdings, when the query asks
-    /// for them, are requested alongside the user row rather than after it: one wave of
-    /// round trips fewer (their answers wait in the loader cache for the user's fields).
+    // The member is the user id, so the user's profile and holdings, when the query asks
+    // for them, are requested alongside the user row rather than after it: one wave of
+    // round trips fewer (their answers wait in the loader cache for the user's fields).
     async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let Some(id) = self.user_id else {
             return Ok(None);
