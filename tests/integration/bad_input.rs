@@ -487,8 +487,7 @@ async fn hostile_requests_get_their_documented_answers_and_change_nothing() {
         slowest.0,
         slowest.1
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    child.kill().expect("stopped");
 }
 
 /// POSTs `len` bytes of spaces to /graphql over a raw socket (with a Content-Length, or

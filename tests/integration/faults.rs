@@ -158,7 +158,7 @@ async fn redis_down_delays_leaderboards_and_loses_nothing() {
 }
 
 /// Starts the `meridian` binary serving `env` on a fresh port.
-fn spawn_meridian(env: &TestEnv, port: u16) -> std::process::Child {
+fn spawn_meridian(env: &TestEnv, port: u16) -> crate::support::Spawned {
     let mut config = env.config.clone();
     config.http_addr = format!("127.0.0.1:{port}").parse().expect("address");
     config.relay_batch = 10;
@@ -199,7 +199,6 @@ async fn meridian_killed_mid_delivery_loses_and_doubles_nothing() {
     })
     .await;
     child.kill().expect("SIGKILL");
-    child.wait().expect("reaped");
     let left = pending(&state, "clickhouse").await;
     assert!(
         left > 0,
@@ -215,7 +214,6 @@ async fn meridian_killed_mid_delivery_loses_and_doubles_nothing() {
     })
     .await;
     child.kill().expect("stop");
-    child.wait().expect("reaped");
     assert_eq!(
         clickhouse_count(&state, true).await as i64,
         seeded + TRADES as i64

@@ -404,14 +404,39 @@ pub fn user_token(state: &AppState, user_id: &str) -> String {
 }
 
 /// Runs `meridian serve` as its own process with `config`.
-pub fn spawn_binary(config: &Config) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
-        .arg("serve")
-        .envs(config_env(config))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("meridian starts")
+pub fn spawn_binary(config: &Config) -> Spawned {
+    Spawned(
+        std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
+            .arg("serve")
+            .envs(config_env(config))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("meridian starts"),
+    )
+}
+
+/// A `meridian` process that is killed (SIGKILL) and reaped when dropped, so that a test
+/// that fails half-way leaves no server behind.
+pub struct Spawned(std::process::Child);
+
+impl Spawned {
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// SIGKILL, then wait for it to be gone.
+    pub fn kill(&mut self) -> std::io::Result<()> {
+        self.0.kill()?;
+        self.0.wait().map(drop)
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A loopback port with nothing listening on it.
