@@ -43,6 +43,27 @@ pub struct BatchQueue(Arc<Inner>);
 struct Inner {
     tasks: Mutex<Vec<BoxFuture<'static, ()>>>,
     driven: AtomicBool,
+    /// Held while the query future or one of its batches is being polled. A batch hands
+    /// its results to every waiting field in one poll; without the gate, the query could be
+    /// polled on another thread half-way through, see no progress for the fields not yet
+    /// served, and start their next loads as a second, partial batch.
+    gate: Mutex<()>,
+}
+
+/// A batch that polls only while it holds the queue's gate.
+struct Gated {
+    queue: Arc<Inner>,
+    task: BoxFuture<'static, ()>,
+}
+
+impl Future for Gated {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let queue = self.queue.clone();
+        let _held = queue.gate.lock().unwrap_or_else(|e| e.into_inner());
+        self.task.as_mut().poll(cx)
+    }
 }
 
 impl BatchQueue {
@@ -51,7 +72,10 @@ impl BatchQueue {
     pub fn spawn(&self, task: BoxFuture<'static, ()>) {
         if self.0.driven.load(Ordering::Acquire) {
             if let Ok(mut tasks) = self.0.tasks.lock() {
-                tasks.push(task);
+                tasks.push(Box::pin(Gated {
+                    queue: self.0.clone(),
+                    task,
+                }));
                 return;
             }
         }
@@ -82,10 +106,12 @@ impl BatchQueue {
                 inner: cx.waker().clone(),
             });
             let waker = futures::task::waker(flag.clone());
-            if let Poll::Ready(out) = main
-                .as_mut()
-                .poll(&mut std::task::Context::from_waker(&waker))
-            {
+            let polled = {
+                let _held = self.0.gate.lock().unwrap_or_else(|e| e.into_inner());
+                main.as_mut()
+                    .poll(&mut std::task::Context::from_waker(&waker))
+            };
+            if let Poll::Ready(out) = polled {
                 return Poll::Ready(out);
             }
             // A query that woke itself has more to do before it waits on a loader: let it
