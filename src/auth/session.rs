@@ -8,7 +8,6 @@
 //! `logout` deletes the session; an expired one is gone by itself.
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{wallet, AuthError, Credential, Principal, Role, SESSION_PREFIX};
@@ -33,10 +32,7 @@ pub struct NewSession {
 }
 
 fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::graphql::guard::sha256_hex(token)
 }
 
 /// Random hex from two v4 UUIDs (244 random bits, from the OS generator).

@@ -22,10 +22,14 @@ use crate::{app::AppState, config::PersistedQueries, error::Error, store::StoreK
 
 /// A request error with a code.
 fn refuse(code: &str, message: impl Into<String>) -> ServerError {
-    let mut err = ServerError::new(message, None);
-    let mut ext = async_graphql::ErrorExtensionValues::default();
-    ext.set("code", code);
-    err.extensions = Some(ext);
+    with_code(ServerError::new(message, None), code)
+}
+
+/// `err` with `extensions.code` set to `code`.
+fn with_code(mut err: ServerError, code: &str) -> ServerError {
+    err.extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code);
     err
 }
 
@@ -341,13 +345,12 @@ impl Guard {
                 }
             }
             PersistedQueries::Allowlist => {
-                let list = self.allow_list.as_deref().cloned().unwrap_or_default();
                 let hash = match (hash, has_text) {
                     (Some(hash), false) => hash,
                     (_, true) => sha256_hex(&request.query),
                     (None, false) => return Ok(request),
                 };
-                match list.get(&hash) {
+                match self.allow_list.as_deref().and_then(|list| list.get(&hash)) {
                     Some(document) => request.query = document.clone(),
                     None if has_text => {
                         return Err(refuse(
@@ -383,20 +386,18 @@ impl Guard {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         self.check_size(query)?;
-        let doc = next.run(ctx, query, variables).await.map_err(|mut err| {
-            if err.extensions.is_none() {
-                let code = if err.message.contains("recursion depth") {
-                    "QUERY_TOO_DEEP"
-                } else if err.message.contains("number of directives") {
-                    "TOO_MANY_DIRECTIVES"
-                } else {
-                    "GRAPHQL_PARSE_FAILED"
-                };
-                let mut ext = async_graphql::ErrorExtensionValues::default();
-                ext.set("code", code);
-                err.extensions = Some(ext);
+        let doc = next.run(ctx, query, variables).await.map_err(|err| {
+            if err.extensions.is_some() {
+                return err;
             }
-            err
+            let code = if err.message.contains("recursion depth") {
+                "QUERY_TOO_DEEP"
+            } else if err.message.contains("number of directives") {
+                "TOO_MANY_DIRECTIVES"
+            } else {
+                "GRAPHQL_PARSE_FAILED"
+            };
+            with_code(err, code)
         })?;
         let limits = &self.state.config().security;
         if !limits.introspection && introspects(&doc) {
@@ -436,20 +437,18 @@ impl Guard {
         next.run(ctx).await.map_err(|errors| {
             errors
                 .into_iter()
-                .map(|mut err| {
-                    if err.extensions.is_none() {
-                        let code = if err.message.contains("too complex") {
-                            "QUERY_TOO_COMPLEX"
-                        } else if err.message.contains("too deep") {
-                            "QUERY_TOO_DEEP"
-                        } else {
-                            "GRAPHQL_VALIDATION_FAILED"
-                        };
-                        let mut ext = async_graphql::ErrorExtensionValues::default();
-                        ext.set("code", code);
-                        err.extensions = Some(ext);
+                .map(|err| {
+                    if err.extensions.is_some() {
+                        return err;
                     }
-                    err
+                    let code = if err.message.contains("too complex") {
+                        "QUERY_TOO_COMPLEX"
+                    } else if err.message.contains("too deep") {
+                        "QUERY_TOO_DEEP"
+                    } else {
+                        "GRAPHQL_VALIDATION_FAILED"
+                    };
+                    with_code(err, code)
                 })
                 .collect()
         })
