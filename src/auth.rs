@@ -55,10 +55,14 @@ pub enum Credential {
 pub struct Principal {
     /// The token's subject (a user id for users; any name for services).
     pub subject: String,
-    /// The user this principal is, when the subject is a user id.
+    /// The user this principal acts as: set only when it holds the user role. A service
+    /// or admin token whose subject happens to be a user id is not that user; roles
+    /// decide, not the subject's shape.
     pub user_id: Option<Uuid>,
     pub roles: Vec<Role>,
     pub credential: Credential,
+    /// When the credential stops being valid (a websocket opened with it is closed then).
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Principal {

@@ -193,10 +193,11 @@ pub struct SecurityConfig {
     #[arg(long, env = "MERIDIAN_RATE_LIMIT_WINDOW_SECS", default_value_t = 60)]
     pub rate_limit_window_secs: u64,
 
-    /// Take the client IP from the first `X-Forwarded-For` entry (only behind a proxy
-    /// that sets it).
-    #[arg(long, env = "MERIDIAN_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
-    pub trust_forwarded_for: bool,
+    /// How many reverse proxies in front of Meridian append to `X-Forwarded-For`. With
+    /// N, the client IP is the N-th entry from the right (the one the outermost trusted
+    /// proxy appended); entries further left are the client's own claims. 0: the peer.
+    #[arg(long, env = "MERIDIAN_TRUSTED_PROXIES", default_value_t = 0)]
+    pub trusted_proxies: usize,
 
     /// Deepest selection nesting a query may have.
     #[arg(long, env = "MERIDIAN_MAX_DEPTH", default_value_t = 12)]
@@ -206,6 +207,11 @@ pub struct SecurityConfig {
     /// their page size.
     #[arg(long, env = "MERIDIAN_MAX_COMPLEXITY", default_value_t = 20_000)]
     pub max_complexity: usize,
+
+    /// Most fields one document may select once its fragment spreads are expanded
+    /// (counted without expanding them, so fragment bombs are refused at once).
+    #[arg(long, env = "MERIDIAN_MAX_FIELDS", default_value_t = 2_000)]
+    pub max_fields: usize,
 
     /// Most aliased fields in one document.
     #[arg(long, env = "MERIDIAN_MAX_ALIASES", default_value_t = 30)]
@@ -269,9 +275,10 @@ impl Default for SecurityConfig {
             rate_limit_principal: 600,
             rate_limit_ip: 1200,
             rate_limit_window_secs: 60,
-            trust_forwarded_for: false,
+            trusted_proxies: 0,
             max_depth: 12,
             max_complexity: 20_000,
+            max_fields: 2_000,
             max_aliases: 30,
             max_root_fields: 20,
             max_tokens: 5_000,

@@ -38,6 +38,17 @@ pub enum Error {
     },
     #[error("{store} did not answer within {timeout_ms} ms")]
     StoreTimeout { store: StoreKind, timeout_ms: u64 },
+    /// The store answered, and refused this one request (its data, not the store's
+    /// health): not counted toward the store's breaker.
+    #[error("{store} refused the request")]
+    StoreRejected {
+        store: StoreKind,
+        #[source]
+        source: StoreError,
+    },
+    /// A computed number (a sum, a product of quantity and price) is not finite.
+    #[error("{0}")]
+    NumericOverflow(String),
     #[error("{0}")]
     SlowConsumer(String),
     #[error("internal error")]
@@ -71,11 +82,63 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// Whether this failure says the store is unavailable (unreachable, timed out, shutting
+    /// down, out of resources) rather than refusing one request's data. Only these count
+    /// toward a circuit breaker, so that no single request can open one for everyone.
+    pub fn is_availability(&self) -> bool {
+        match self {
+            StoreError::Postgres(err) | StoreError::Migrate(sqlx::migrate::MigrateError::Execute(err)) => {
+                match err {
+                    sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+                    | sqlx::Error::Protocol(_) => true,
+                    // Connection exceptions (08), insufficient resources (53), operator
+                    // intervention such as shutdown (57), system errors (58).
+                    sqlx::Error::Database(db) => db
+                        .code()
+                        .is_some_and(|c| ["08", "53", "57", "58"].iter().any(|p| c.starts_with(p))),
+                    _ => false,
+                }
+            }
+            StoreError::Migrate(_) => false,
+            StoreError::Redis(err) => {
+                err.is_io_error()
+                    || err.is_connection_dropped()
+                    || err.is_connection_refusal()
+                    || err.is_timeout()
+                    || err.is_cluster_error()
+                    || matches!(
+                        err.kind(),
+                        redis::ErrorKind::Io | redis::ErrorKind::ClusterConnectionNotFound
+                    )
+            }
+            StoreError::ClickHouse(err) => matches!(
+                err,
+                clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut
+            ),
+            StoreError::Mongo(err) => matches!(
+                *err.kind,
+                mongodb::error::ErrorKind::Io(_)
+                    | mongodb::error::ErrorKind::ServerSelection { .. }
+                    | mongodb::error::ErrorKind::ConnectionPoolCleared { .. }
+                    | mongodb::error::ErrorKind::DnsResolve { .. }
+                    | mongodb::error::ErrorKind::Shutdown
+            ),
+        }
+    }
+}
+
 impl From<StoreError> for Error {
     fn from(source: StoreError) -> Self {
-        Error::StoreUnavailable {
-            store: source.store(),
-            source,
+        let store = source.store();
+        if source.is_availability() {
+            Error::StoreUnavailable { store, source }
+        } else {
+            Error::StoreRejected { store, source }
         }
     }
 }
@@ -106,10 +169,31 @@ impl Error {
         }
     }
 
+    /// `value`, or NUMERIC_OVERFLOW when it is not finite: a `Float` the server computed
+    /// is an error when it cannot be represented, never a silent null.
+    pub fn finite(value: f64, what: &str) -> Result<f64, Error> {
+        if value.is_finite() {
+            Ok(value)
+        } else {
+            Err(Error::NumericOverflow(format!(
+                "{what} is too large to represent as a Float"
+            )))
+        }
+    }
+
+    /// Whether this error says a store is unavailable: what a circuit breaker counts.
+    pub fn is_store_outage(&self) -> bool {
+        matches!(
+            self,
+            Error::StoreUnavailable { .. } | Error::StoreTimeout { .. }
+        )
+    }
+
     /// The store a store failure is about.
     pub fn store(&self) -> Option<StoreKind> {
         match self {
             Error::StoreUnavailable { store, .. }
+            | Error::StoreRejected { store, .. }
             | Error::StoreTimeout { store, .. }
             | Error::CircuitOpen { store } => Some(*store),
             _ => None,
@@ -130,7 +214,8 @@ impl Error {
             Error::StoreUnavailable { .. }
             | Error::StoreTimeout { .. }
             | Error::CircuitOpen { .. } => "STORE_UNAVAILABLE",
-            Error::Internal(_) => "INTERNAL",
+            Error::NumericOverflow(_) => "NUMERIC_OVERFLOW",
+            Error::StoreRejected { .. } | Error::Internal(_) => "INTERNAL",
         }
     }
 }
@@ -141,6 +226,9 @@ impl ErrorExtensions for Error {
         match self {
             Error::StoreUnavailable { source, .. } => {
                 tracing::warn!(error = %source, "{self}");
+            }
+            Error::StoreRejected { source, .. } => {
+                tracing::error!(error = %source, "{self}");
             }
             Error::Internal(err) => tracing::error!(error = format!("{err:#}"), "internal error"),
             _ => {}

@@ -9,6 +9,7 @@ mod live;
 pub mod pagination;
 pub mod scope;
 pub mod series;
+pub mod shape;
 mod user;
 
 pub use asset::normalise_symbol;
@@ -49,7 +50,6 @@ pub fn build(state: AppState) -> AppSchema {
         live::LiveSubscription,
     )
     .data(state.clone())
-    .limit_depth(security.max_depth)
     .limit_complexity(security.max_complexity)
     .limit_directives(MAX_DIRECTIVES_PER_FIELD)
     .extension(scope::Scope {

@@ -17,6 +17,12 @@ use crate::{
 const MAX_FUTURE_SECS: i64 = 300;
 /// The earliest tick accepted: 2009-01-03, the first Bitcoin block.
 const MIN_TS: i64 = 1_230_940_800;
+/// Bounds of a tick's price in USD: the same ceiling as a trade's price, and a floor that
+/// keeps any ratio of two prices (a change in percent) finite.
+pub const MIN_PRICE: f64 = 1e-18;
+pub const MAX_PRICE: f64 = 1e12;
+/// Largest volume of one tick: the same ceiling as a trade's quantity.
+pub const MAX_VOLUME: f64 = 1e15;
 
 /// One tick as a client sends it. `ts` is unix seconds or RFC 3339; absent means now.
 #[derive(Debug, Clone, Deserialize)]
@@ -85,12 +91,15 @@ pub fn check(
     if !known.0.contains(&symbol) {
         return Err((format!("unknown symbol {:?}", tick.symbol), "symbol"));
     }
-    if !(tick.price.is_finite() && tick.price > 0.0) {
-        return Err(("price must be a positive number".into(), "price"));
+    if !(tick.price.is_finite() && (MIN_PRICE..=MAX_PRICE).contains(&tick.price)) {
+        return Err((
+            format!("price must be a number from {MIN_PRICE} to {MAX_PRICE}"),
+            "price",
+        ));
     }
     let volume = tick.volume.unwrap_or(0.0);
-    if !(volume.is_finite() && volume >= 0.0) {
-        return Err(("volume must be zero or more".into(), "volume"));
+    if !(volume.is_finite() && (0.0..=MAX_VOLUME).contains(&volume)) {
+        return Err((format!("volume must be from 0 to {MAX_VOLUME}"), "volume"));
     }
     let ts = match &tick.ts {
         None => now,

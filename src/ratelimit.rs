@@ -54,14 +54,30 @@ fn limits(
     out
 }
 
-/// Counts one request (or, with `peek`, only reads the allowances).
+/// How much a check counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    /// Only read the allowances.
+    Peek,
+    /// Count this many requests (an HTTP batch counts each of its operations).
+    Requests(u32),
+}
+
+/// Counts requests against the caller's allowances (or, with [`Count::Peek`], only reads
+/// them). Every door counts here: HTTP requests, each operation of a batch, and each
+/// operation started over a websocket.
 pub async fn check(
     stores: &Stores,
     config: &SecurityConfig,
     principal: Option<&Principal>,
     ip: Option<IpAddr>,
-    peek: bool,
+    count: Count,
 ) -> Verdict {
+    let cost = match count {
+        Count::Peek => 0,
+        Count::Requests(0) => return Verdict::Allowed(Vec::new()),
+        Count::Requests(n) => n,
+    };
     let wanted = limits(config, principal, ip);
     if wanted.is_empty() {
         return Verdict::Allowed(Vec::new());
@@ -75,7 +91,7 @@ pub async fn check(
         .call(
             StoreKind::Redis,
             "rate_limit",
-            stores.redis.rate_limit(&keys, peek),
+            stores.redis.rate_limit(&keys, cost),
         )
         .await
     {

@@ -171,7 +171,10 @@ impl Stores {
         };
         self.metrics
             .observe_store(store, op, started.elapsed(), result.is_ok());
-        if self.breakers.record(store, result.is_ok()) == breaker::Transition::Opened {
+        // Only an outage counts against the breaker: a store that answered "no" to one
+        // request's data is up.
+        let healthy = result.as_ref().err().is_none_or(|err| !err.is_store_outage());
+        if self.breakers.record(store, healthy) == breaker::Transition::Opened {
             tokio::spawn(self.clone().probe_until_up(store));
         }
         result
@@ -227,7 +230,7 @@ impl Stores {
 /// include passwords).
 fn describe(err: &Error) -> String {
     match err {
-        Error::StoreUnavailable { source, .. } => {
+        Error::StoreUnavailable { source, .. } | Error::StoreRejected { source, .. } => {
             let text = source.to_string();
             text.lines()
                 .next()

@@ -25,6 +25,9 @@ pub struct Claims {
     pub aud: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<u64>,
+    /// Not before: checked (with the same leeway as `exp`) when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<Role>>,
 }
@@ -83,6 +86,7 @@ impl JwtVerifier {
         };
         let mut validation = Validation::new(header.alg);
         validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
@@ -145,17 +149,24 @@ fn principal_of(claims: Claims) -> Result<Principal, AuthError> {
     if roles.is_empty() {
         return Err(AuthError::Invalid("the token grants no role".into()));
     }
-    let user_id = claims.sub.parse::<Uuid>().ok();
-    if roles.contains(&Role::User) && user_id.is_none() {
-        return Err(AuthError::Invalid(
-            "a token with the user role needs a user id as `sub`".into(),
-        ));
-    }
+    // Only the user role makes the subject a user: a service or admin token named after
+    // a user's id does not act as that user.
+    let user_id = if roles.contains(&Role::User) {
+        Some(claims.sub.parse::<Uuid>().map_err(|_| {
+            AuthError::Invalid("a token with the user role needs a user id as `sub`".into())
+        })?)
+    } else {
+        None
+    };
+    let expires_at = i64::try_from(claims.exp)
+        .ok()
+        .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0));
     Ok(Principal {
         subject: claims.sub,
         user_id,
         roles,
         credential: Credential::Jwt,
+        expires_at,
     })
 }
 
@@ -177,6 +188,7 @@ pub fn mint_hs256(
         iss: config.jwt_issuer.clone(),
         aud: config.jwt_audience.clone(),
         iat: Some(now),
+        nbf: None,
         roles: Some(roles.to_vec()),
     };
     Ok(jsonwebtoken::encode(

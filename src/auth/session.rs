@@ -22,6 +22,9 @@ struct SessionRecord {
     user_id: Uuid,
     roles: Vec<Role>,
     created_at: DateTime<Utc>,
+    /// Absent in records written before it existed; Redis's TTL ends those anyway.
+    #[serde(default)]
+    expires_at: Option<DateTime<Utc>>,
 }
 
 /// A session just created.
@@ -92,10 +95,12 @@ pub async fn login(
         ));
     }
     let token = format!("{SESSION_PREFIX}{}", random_hex());
+    let created_at = Utc::now();
     let record = SessionRecord {
         user_id,
         roles: vec![Role::User],
-        created_at: Utc::now(),
+        created_at,
+        expires_at: Some(created_at + chrono::Duration::seconds(ttl_secs as i64)),
     };
     let value = serde_json::to_string(&record)
         .map_err(|err| Error::Internal(anyhow::anyhow!("session encoding: {err}")))?;
@@ -109,7 +114,9 @@ pub async fn login(
         .await?;
     Ok(NewSession {
         token,
-        expires_at: record.created_at + chrono::Duration::seconds(ttl_secs as i64),
+        expires_at: record
+            .expires_at
+            .unwrap_or(created_at + chrono::Duration::seconds(ttl_secs as i64)),
         user_id,
     })
 }
@@ -132,6 +139,7 @@ pub async fn lookup(stores: &Stores, token: &str) -> Result<Principal, AuthError
         user_id: Some(record.user_id),
         roles: record.roles,
         credential: Credential::Session { key },
+        expires_at: record.expires_at,
     })
 }
 

@@ -50,7 +50,7 @@ impl AuthQuery {
             security,
             viewer.principal.as_ref(),
             viewer.ip,
-            true,
+            ratelimit::Count::Peek,
         )
         .await;
         let (enforced, allowances) = match verdict {

@@ -4,8 +4,11 @@
 //!   Redis by SHA-256), or an allow-list that runs only registered documents;
 //! - before parsing: a lexical scan bounds the token count and the bracket nesting, so
 //!   that no document can make the (recursive) parser work hard;
-//! - after parsing: aliases and root fields are counted; depth and complexity are the
-//!   schema's own limits (set in [`super::build`]).
+//! - after parsing: the document's [shape](super::shape), measured with each fragment
+//!   counted once, bounds the expanded field count, the depth (introspection apart), the
+//!   root fields and the aliases, before validation or execution expand any spread;
+//!   complexity (page sizes multiplied) is then the schema's own limit, on a document
+//!   whose expansion is already bounded.
 //!
 //! Every refusal carries an `extensions.code`.
 
@@ -146,8 +149,8 @@ pub fn scan(document: &str, max_tokens: usize, max_nesting: usize) -> Scan {
     out
 }
 
-/// Aliased fields in the whole document, and the most root fields of any operation.
-pub fn count_aliases_and_roots(doc: &ExecutableDocument) -> (usize, usize) {
+/// Aliased fields in the document's text (each fragment counted once, as written).
+pub fn count_aliases(doc: &ExecutableDocument) -> usize {
     fn aliases(set: &SelectionSet) -> usize {
         set.items
             .iter()
@@ -160,57 +163,79 @@ pub fn count_aliases_and_roots(doc: &ExecutableDocument) -> (usize, usize) {
             })
             .sum()
     }
-    fn roots(doc: &ExecutableDocument, set: &SelectionSet, seen: &mut Vec<String>) -> usize {
-        set.items
-            .iter()
-            .map(|item| match &item.node {
-                Selection::Field(_) => 1,
-                Selection::InlineFragment(f) => roots(doc, &f.node.selection_set.node, seen),
-                Selection::FragmentSpread(s) => {
-                    let name = s.node.fragment_name.node.to_string();
-                    if seen.contains(&name) {
-                        return 0;
-                    }
-                    seen.push(name);
-                    doc.fragments
-                        .get(&s.node.fragment_name.node)
-                        .map_or(0, |f| roots(doc, &f.node.selection_set.node, seen))
-                }
-            })
-            .sum()
-    }
-    let mut total_aliases: usize = doc
-        .fragments
-        .values()
-        .map(|f| aliases(&f.node.selection_set.node))
-        .sum();
-    let mut most_roots = 0;
-    for (_, op) in doc.operations.iter() {
-        total_aliases += aliases(&op.node.selection_set.node);
-        most_roots = most_roots.max(roots(doc, &op.node.selection_set.node, &mut Vec::new()));
-    }
-    (total_aliases, most_roots)
-}
-
-/// Whether any field of the document is `__schema` or `__type` (introspection).
-pub fn introspects(doc: &ExecutableDocument) -> bool {
-    fn walk(set: &SelectionSet) -> bool {
-        set.items.iter().any(|item| match &item.node {
-            Selection::Field(f) => {
-                matches!(f.node.name.node.as_str(), "__schema" | "__type")
-                    || walk(&f.node.selection_set.node)
-            }
-            Selection::InlineFragment(f) => walk(&f.node.selection_set.node),
-            Selection::FragmentSpread(_) => false,
-        })
-    }
     doc.fragments
         .values()
-        .any(|f| walk(&f.node.selection_set.node))
-        || doc
-            .operations
-            .iter()
-            .any(|(_, op)| walk(&op.node.selection_set.node))
+        .map(|f| aliases(&f.node.selection_set.node))
+        .chain(doc.operations.iter().map(|(_, op)| aliases(&op.node.selection_set.node)))
+        .sum()
+}
+
+/// Deepest nesting inside `__schema`/`__type`: graphql-js's `getIntrospectionQuery()`
+/// (with every option on) reaches 14 through its `TypeRef` fragment's `ofType` chain.
+pub const MAX_INTROSPECTION_DEPTH: u64 = 20;
+
+/// The post-parse checks, on the document's [`Shape`](super::shape::Shape): linear in its
+/// length, and run before validation or execution expand any fragment.
+pub fn check_shape(
+    doc: &ExecutableDocument,
+    limits: &crate::config::SecurityConfig,
+) -> ServerResult<super::shape::Shape> {
+    let shape = super::shape::measure(doc).map_err(|cycle| {
+        refuse(
+            "GRAPHQL_VALIDATION_FAILED",
+            format!("fragment {:?} spreads itself", cycle.0),
+        )
+    })?;
+    if !limits.introspection && shape.introspects {
+        return Err(refuse(
+            "INTROSPECTION_DISABLED",
+            "introspection is turned off on this server",
+        ));
+    }
+    if shape.fields > limits.max_fields as u64 {
+        return Err(refuse(
+            "QUERY_TOO_COMPLEX",
+            format!(
+                "the document selects more than {} fields once its fragments are expanded",
+                limits.max_fields
+            ),
+        ));
+    }
+    if shape.depth > limits.max_depth as u64 {
+        return Err(refuse(
+            "QUERY_TOO_DEEP",
+            format!(
+                "the query nests {} fields deep; at most {} are allowed",
+                shape.depth, limits.max_depth
+            ),
+        ));
+    }
+    if shape.introspection_depth > MAX_INTROSPECTION_DEPTH {
+        return Err(refuse(
+            "QUERY_TOO_DEEP",
+            format!("introspection may nest at most {MAX_INTROSPECTION_DEPTH} fields deep"),
+        ));
+    }
+    let aliases = count_aliases(doc);
+    if aliases > limits.max_aliases {
+        return Err(refuse(
+            "TOO_MANY_ALIASES",
+            format!(
+                "the document has {aliases} aliases; at most {} are allowed",
+                limits.max_aliases
+            ),
+        ));
+    }
+    if shape.root_fields > limits.max_root_fields as u64 {
+        return Err(refuse(
+            "TOO_MANY_ROOT_FIELDS",
+            format!(
+                "an operation selects {} root fields; at most {} are allowed",
+                shape.root_fields, limits.max_root_fields
+            ),
+        ));
+    }
+    Ok(shape)
 }
 
 /// Gives every error of `response` an `extensions.code`: the few that the GraphQL
@@ -399,32 +424,7 @@ impl Guard {
             };
             with_code(err, code)
         })?;
-        let limits = &self.state.config().security;
-        if !limits.introspection && introspects(&doc) {
-            return Err(refuse(
-                "INTROSPECTION_DISABLED",
-                "introspection is turned off on this server",
-            ));
-        }
-        let (aliases, roots) = count_aliases_and_roots(&doc);
-        if aliases > limits.max_aliases {
-            return Err(refuse(
-                "TOO_MANY_ALIASES",
-                format!(
-                    "the document has {aliases} aliases; at most {} are allowed",
-                    limits.max_aliases
-                ),
-            ));
-        }
-        if roots > limits.max_root_fields {
-            return Err(refuse(
-                "TOO_MANY_ROOT_FIELDS",
-                format!(
-                    "an operation selects {roots} root fields; at most {} are allowed",
-                    limits.max_root_fields
-                ),
-            ));
-        }
+        check_shape(&doc, &self.state.config().security)?;
         Ok(doc)
     }
 

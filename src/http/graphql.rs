@@ -16,7 +16,10 @@ use axum::{
 
 use super::guard::Identity;
 use super::HttpState;
-use crate::graphql::{guard::ensure_codes, scope::TraceRequested};
+use crate::{
+    graphql::{guard::ensure_codes, scope::TraceRequested},
+    ratelimit,
+};
 
 /// Header asking for `extensions.meridian.roundTrips` in the response.
 pub const TRACE_HEADER: &str = "x-meridian-trace";
@@ -165,6 +168,23 @@ async fn execute(
                 media,
                 &format!("a batch may carry at most {MAX_BATCH_OPERATIONS} operations"),
             );
+        }
+        // The door counted the request once; a batch counts each of its operations.
+        let extra = u32::try_from(requests.len().saturating_sub(1)).unwrap_or(u32::MAX);
+        let verdict = ratelimit::check(
+            state.app.stores(),
+            &state.app.config().security,
+            identity.principal.as_ref(),
+            identity.ip,
+            ratelimit::Count::Requests(extra),
+        )
+        .await;
+        if let ratelimit::Verdict::Limited {
+            retry_after_secs,
+            allowances,
+        } = verdict
+        {
+            return super::guard::too_many_requests(retry_after_secs, &allowances);
         }
     }
     let missing_query = batch

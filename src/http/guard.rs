@@ -35,17 +35,24 @@ impl Identity {
     }
 }
 
-/// The client address: the peer, or the first `X-Forwarded-For` entry when trusted.
-fn client_ip(request: &Request, trust_forwarded_for: bool) -> Option<IpAddr> {
-    if trust_forwarded_for {
-        let forwarded = request
+/// The client address. Behind `trusted_proxies` proxies, each appends the address it
+/// received the request from to `X-Forwarded-For`, so the entry the outermost one wrote,
+/// `trusted_proxies` from the right, is the client; anything left of it came from the
+/// client and proves nothing. Without enough entries (the request skipped a proxy), or
+/// with no proxies trusted, the peer address.
+fn client_ip(request: &Request, trusted_proxies: usize) -> Option<IpAddr> {
+    if trusted_proxies > 0 {
+        let entries: Vec<&str> = request
             .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok());
-        if forwarded.is_some() {
-            return forwarded;
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect();
+        let trusted = entries.len().checked_sub(trusted_proxies);
+        if let Some(ip) = trusted.and_then(|i| entries[i].parse().ok()) {
+            return Some(ip);
         }
     }
     request
@@ -91,7 +98,7 @@ fn refused(err: AuthError) -> Response {
 /// Authenticates and rate-limits one request.
 pub async fn guard(State(state): State<HttpState>, mut request: Request, next: Next) -> Response {
     let security = &state.app.config().security;
-    let ip = client_ip(&request, security.trust_forwarded_for);
+    let ip = client_ip(&request, security.trusted_proxies);
     let principal = match bearer(request.headers()) {
         None => None,
         Some(header) => match state
@@ -105,28 +112,19 @@ pub async fn guard(State(state): State<HttpState>, mut request: Request, next: N
         },
     };
     let verdict =
-        ratelimit::check(state.app.stores(), security, principal.as_ref(), ip, false).await;
+        ratelimit::check(
+        state.app.stores(),
+        security,
+        principal.as_ref(),
+        ip,
+        ratelimit::Count::Requests(1),
+    )
+    .await;
     let allowances = match verdict {
         Verdict::Limited {
             retry_after_secs,
             allowances,
-        } => {
-            let scopes: Vec<&str> = allowances
-                .iter()
-                .filter(|a| !a.state.allowed)
-                .map(|a| a.scope)
-                .collect();
-            let message = format!(
-                "rate limit exceeded ({}); retry in {retry_after_secs} s",
-                scopes.join(" and ")
-            );
-            let mut response =
-                error_response(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", &message);
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            return response;
-        }
+        } => return too_many_requests(retry_after_secs, &allowances),
         Verdict::Allowed(allowances) => allowances,
         Verdict::Unchecked => Vec::new(),
     };
@@ -146,6 +144,29 @@ pub async fn guard(State(state): State<HttpState>, mut request: Request, next: N
         );
     }
     response
+}
+
+/// 429 with `Retry-After`, naming the allowances that ran out.
+pub fn too_many_requests(retry_after_secs: u64, allowances: &[ratelimit::Allowance]) -> Response {
+    let message = limited_message(retry_after_secs, allowances);
+    let mut response = error_response(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", &message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    response
+}
+
+/// What a refusal by the rate limits says: which allowances ran out, and when to retry.
+pub fn limited_message(retry_after_secs: u64, allowances: &[ratelimit::Allowance]) -> String {
+    let scopes: Vec<&str> = allowances
+        .iter()
+        .filter(|a| !a.state.allowed)
+        .map(|a| a.scope)
+        .collect();
+    format!(
+        "rate limit exceeded ({}); retry in {retry_after_secs} s",
+        scopes.join(" and ")
+    )
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

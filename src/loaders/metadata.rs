@@ -35,7 +35,8 @@ impl Loader<MetadataOf> for Batcher {
                 cache.remember(docs.iter().map(|d| (d.symbol.clone(), d.clone())));
                 docs
             }
-            Err(err) => {
+            // Only an outage falls back: a refusal of this request is not the store down.
+            Err(err) if err.code() == "STORE_UNAVAILABLE" => {
                 let Some(remembered) = self.stores.stale_metadata.recall(&symbols) else {
                     return Err(shared(err));
                 };
@@ -48,6 +49,7 @@ impl Loader<MetadataOf> for Batcher {
                 }));
                 remembered.into_iter().map(|(doc, _)| doc).collect()
             }
+            Err(err) => return Err(shared(err)),
         };
         Ok(docs
             .into_iter()

@@ -116,18 +116,21 @@ impl Asset {
             .await
             .map_err(|e| e.extend())?
             .unwrap_or_default();
-        Ok(rows
-            .into_iter()
-            .map(|r| Candle {
+        let candle = |r: crate::store::clickhouse::CandleRow| -> Result<Candle, Error> {
+            Ok(Candle {
                 start: series::at(i64::from(r.bucket)),
-                open: r.open,
-                high: r.high,
-                low: r.low,
-                close: r.close,
-                volume: r.volume,
+                open: Error::finite(r.open, "candle open")?,
+                high: Error::finite(r.high, "candle high")?,
+                low: Error::finite(r.low, "candle low")?,
+                close: Error::finite(r.close, "candle close")?,
+                volume: Error::finite(r.volume, "candle volume")?,
                 ticks: i32::try_from(r.ticks).unwrap_or(i32::MAX),
             })
-            .collect())
+        };
+        rows.into_iter()
+            .map(candle)
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.extend())
     }
 
     /// Statistics over the last 24 hours (ClickHouse, cached in Redis); null without ticks.
@@ -137,17 +140,21 @@ impl Asset {
             .load_one(Stats24hOf(self.symbol.clone()))
             .await
             .map_err(|e| e.extend())?;
-        Ok(stats.map(|s| AssetStats {
-            open: s.open,
-            last: s.last,
+        let Some(s) = stats else {
+            return Ok(None);
+        };
+        let finite = |value, what| Error::finite(value, what).map_err(|e| e.extend());
+        Ok(Some(AssetStats {
+            open: finite(s.open, "open")?,
+            last: finite(s.last, "last")?,
             change_percent: if s.open == 0.0 {
                 0.0
             } else {
-                (s.last - s.open) / s.open * 100.0
+                finite((s.last - s.open) / s.open * 100.0, "changePercent")?
             },
-            high: s.high,
-            low: s.low,
-            volume: s.volume,
+            high: finite(s.high, "high")?,
+            low: finite(s.low, "low")?,
+            volume: finite(s.volume, "volume")?,
             first_tick_at: series::at(i64::from(s.first_ts)),
             last_tick_at: series::at(i64::from(s.last_ts)),
         }))

@@ -419,14 +419,16 @@ fn check_preferences(value: &serde_json::Value) -> Result<(), Error> {
         match value {
             serde_json::Value::Object(map) => {
                 for (key, child) in map {
-                    // Keys starting with `$` or holding `.` are MongoDB operators and paths.
+                    // Keys starting with `$` or holding `.` are MongoDB operators and paths;
+                    // BSON keys are NUL-terminated, so a NUL cannot be stored at all.
                     if key.is_empty()
                         || key.len() > MAX_PREFERENCE_KEY
                         || key.starts_with('$')
                         || key.contains('.')
+                        || key.contains('\0')
                     {
                         return Err(format!(
-                            "keys must be 1 to {MAX_PREFERENCE_KEY} characters, not start with $ nor contain ."
+                            "keys must be 1 to {MAX_PREFERENCE_KEY} characters, not start with $ nor contain . or NUL"
                         ));
                     }
                     walk(child, depth + 1)?;

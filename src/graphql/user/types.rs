@@ -96,7 +96,9 @@ impl User {
                 None => return Ok(None),
             }
         }
-        Ok(Some(total))
+        Ok(Some(
+            Error::finite(total, "portfolioValue").map_err(|e| e.extend())?,
+        ))
     }
 
     /// The user's trades, newest first, optionally within [from, to) (PostgreSQL).
@@ -311,13 +313,19 @@ impl Holding {
             .load_one(PriceOf(self.0.symbol.clone()))
             .await
             .map_err(|e| e.extend())?;
-        Ok(price.map(|p| self.0.quantity * p.price))
+        price
+            .map(|p| Error::finite(self.0.quantity * p.price, "value"))
+            .transpose()
+            .map_err(|e| e.extend())
     }
 
     /// value - cost basis, in USD; null without a price.
     async fn pnl(&self, ctx: &Context<'_>) -> Result<Option<f64>> {
         let value = self.value(ctx).await?;
-        Ok(value.map(|v| v - self.0.cost_basis))
+        value
+            .map(|v| Error::finite(v - self.0.cost_basis, "pnl"))
+            .transpose()
+            .map_err(|e| e.extend())
     }
 }
 

@@ -6,16 +6,17 @@ use std::sync::LazyLock;
 use super::Redis;
 
 /// Generic cell rate algorithm over one or two keys, with Redis's clock (shared by every
-/// instance). KEYS: the limited keys. ARGV: peek (1: report only), then per key its limit
-/// and period in ms. A request is let through only if every key allows it, and only then
-/// is it counted. Returns, per key: allowed (0/1), remaining, retry-after ms, ms until
+/// instance). KEYS: the limited keys. ARGV: the cost (how many requests this counts as;
+/// 0: report only), then per key its limit and period in ms. A request is let through
+/// only if every key allows its whole cost, and only then is it counted. Returns, per key: allowed (0/1), remaining, retry-after ms, ms until
 /// the allowance is full again.
 static GCRA: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        local peek = ARGV[1] == '1'
+        local cost = tonumber(ARGV[1])
+        local peek = cost == 0
         local out = {}
         local updates = {}
         local all = true
@@ -36,7 +37,7 @@ static GCRA: LazyLock<redis::Script> = LazyLock::new(|| {
             table.insert(out, retry)
             table.insert(out, math.ceil(tat - now))
           else
-            local new_tat = tat + interval
+            local new_tat = tat + interval * cost
             local allow_at = new_tat - period
             if allow_at <= now then
               table.insert(out, 1)
@@ -77,18 +78,18 @@ impl Redis {
         self.key(&format!("ratelimit:{name}"))
     }
 
-    /// Counts one request against each `(name, limit, period_ms)` (or, with `peek`,
+    /// Counts `cost` requests against each `(name, limit, period_ms)` (with a cost of 0,
     /// only reports). All-or-nothing: a request refused by one key counts nowhere.
     pub async fn rate_limit(
         &self,
         limits: &[(String, u32, u64)],
-        peek: bool,
+        cost: u32,
     ) -> Result<Vec<RateState>, redis::RedisError> {
         if limits.is_empty() {
             return Ok(Vec::new());
         }
         let mut invocation = GCRA.prepare_invoke();
-        invocation.arg(if peek { 1 } else { 0 });
+        invocation.arg(cost);
         for (name, limit, period_ms) in limits {
             invocation
                 .key(self.rate_key(name))
