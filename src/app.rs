@@ -25,6 +25,7 @@ struct Inner {
     fanout: crate::events::fanout::Fanout,
     auth: crate::auth::Authenticator,
     allow_list: Option<Arc<crate::graphql::guard::AllowList>>,
+    symbols: crate::symbols::SymbolDirectory,
 }
 
 impl AppState {
@@ -58,6 +59,7 @@ impl AppState {
             fanout,
             auth,
             allow_list,
+            symbols: Default::default(),
         })))
     }
 
@@ -99,6 +101,11 @@ impl AppState {
         self.0.allow_list.clone()
     }
 
+    /// The catalogue's symbols, as this instance last loaded them.
+    pub fn symbols(&self) -> &crate::symbols::SymbolDirectory {
+        &self.0.symbols
+    }
+
     /// Signs and checks pagination cursors.
     pub fn cursors(&self) -> &CursorCodec {
         &self.0.cursors
@@ -128,13 +135,14 @@ pub async fn run(
     });
 
     let schema = graphql::build(state.clone());
+    let state_header_timeout_ms = state.config().http_header_timeout_ms;
     let router = http::router(state, schema);
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(stopped(stop_rx.clone()));
-    let server = tokio::spawn(async move { server.await });
+    let header_timeout = Duration::from_millis(state_header_timeout_ms);
+    let server = http::serve::serve(listener, router, header_timeout, stopped(stop_rx.clone()));
+    let server = tokio::spawn(async move {
+        server.await;
+        Ok::<(), std::io::Error>(())
+    });
     tokio::pin!(server);
     let served = tokio::select! {
         result = &mut server => Some(result),

@@ -121,9 +121,32 @@ pub struct Config {
     #[arg(long, env = "MERIDIAN_INGEST_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub ingest_max_bytes: u64,
 
+    /// How long a client may take to send a request's headers, in ms (then the
+    /// connection is closed).
+    #[arg(
+        long,
+        env = "MERIDIAN_HTTP_HEADER_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub http_header_timeout_ms: u64,
+
+    /// How long a client may take to send a `/graphql` body, and the longest pause
+    /// between two chunks of a `/ingest/prices` body, in ms (then 408).
+    #[arg(long, env = "MERIDIAN_HTTP_BODY_TIMEOUT_MS", default_value_t = 30_000)]
+    pub http_body_timeout_ms: u64,
+
     /// How long a websocket may wait before `connection_init`, in ms.
     #[arg(long, env = "MERIDIAN_WS_INIT_TIMEOUT_MS", default_value_t = 10_000)]
     pub ws_init_timeout_ms: u64,
+
+    /// Most operations one websocket connection may have running at once.
+    #[arg(long, env = "MERIDIAN_WS_MAX_OPERATIONS", default_value_t = 100)]
+    pub ws_max_operations: usize,
+
+    /// Most websocket operations one client (its principal, or its IP when anonymous)
+    /// may have running at once on this instance, over all its connections.
+    #[arg(long, env = "MERIDIAN_WS_MAX_CLIENT_OPERATIONS", default_value_t = 500)]
+    pub ws_max_client_operations: usize,
 
     /// Interval of the server's websocket keepalive pings, in ms.
     #[arg(long, env = "MERIDIAN_WS_KEEPALIVE_MS", default_value_t = 15_000)]
@@ -350,8 +373,12 @@ impl fmt::Debug for Config {
             .field("relay_retry_base_ms", &self.relay_retry_base_ms)
             .field("relay_retry_max_ms", &self.relay_retry_max_ms)
             .field("ingest_max_bytes", &self.ingest_max_bytes)
+            .field("http_header_timeout_ms", &self.http_header_timeout_ms)
+            .field("http_body_timeout_ms", &self.http_body_timeout_ms)
             .field("ws_init_timeout_ms", &self.ws_init_timeout_ms)
             .field("ws_keepalive_ms", &self.ws_keepalive_ms)
+            .field("ws_max_operations", &self.ws_max_operations)
+            .field("ws_max_client_operations", &self.ws_max_client_operations)
             .field("cursor_secret", &self.cursor_secret.as_ref().map(|_| "***"))
             .field("log_format", &self.log_format)
             .field(

@@ -88,7 +88,8 @@ impl StoreError {
     /// toward a circuit breaker, so that no single request can open one for everyone.
     pub fn is_availability(&self) -> bool {
         match self {
-            StoreError::Postgres(err) | StoreError::Migrate(sqlx::migrate::MigrateError::Execute(err)) => {
+            StoreError::Postgres(err)
+            | StoreError::Migrate(sqlx::migrate::MigrateError::Execute(err)) => {
                 match err {
                     sqlx::Error::Io(_)
                     | sqlx::Error::Tls(_)

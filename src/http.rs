@@ -7,6 +7,7 @@ mod headers;
 mod health;
 mod ingest;
 mod metrics;
+pub mod serve;
 mod ws;
 
 use axum::{
@@ -25,6 +26,8 @@ use crate::{app::AppState, graphql::AppSchema};
 pub struct HttpState {
     pub app: AppState,
     pub schema: AppSchema,
+    /// Websocket operations running per client on this instance.
+    pub ws_clients: std::sync::Arc<ws::ClientOperations>,
 }
 
 pub fn router(app: AppState, schema: AppSchema) -> Router {
@@ -32,6 +35,7 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
     let state = HttpState {
         app,
         schema: schema.clone(),
+        ws_clients: Default::default(),
     };
     // Authenticated and rate-limited routes.
     let guarded = Router::new()

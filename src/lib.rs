@@ -13,6 +13,8 @@
 //!   call goes through [`store::Stores::call`] for a timeout and [`metrics`].
 //! - [`migrate`] schema migrations for all four stores; [`seed`] the demo dataset.
 //! - [`error`] the one error type, and the `extensions.code` each error carries.
+//! - [`symbols`] the catalogue's symbols, remembered per instance so that checking one
+//!   costs no round trip.
 //! - [`telemetry`] tracing set-up (text or JSON logs).
 
 pub mod app;
@@ -33,6 +35,7 @@ pub mod seed;
 pub mod shutdown;
 pub mod simulate;
 pub mod store;
+pub mod symbols;
 pub mod telemetry;
 
 pub use app::AppState;

@@ -173,7 +173,10 @@ impl Stores {
             .observe_store(store, op, started.elapsed(), result.is_ok());
         // Only an outage counts against the breaker: a store that answered "no" to one
         // request's data is up.
-        let healthy = result.as_ref().err().is_none_or(|err| !err.is_store_outage());
+        let healthy = result
+            .as_ref()
+            .err()
+            .is_none_or(|err| !err.is_store_outage());
         if self.breakers.record(store, healthy) == breaker::Transition::Opened {
             tokio::spawn(self.clone().probe_until_up(store));
         }

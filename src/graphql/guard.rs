@@ -166,7 +166,11 @@ pub fn count_aliases(doc: &ExecutableDocument) -> usize {
     doc.fragments
         .values()
         .map(|f| aliases(&f.node.selection_set.node))
-        .chain(doc.operations.iter().map(|(_, op)| aliases(&op.node.selection_set.node)))
+        .chain(
+            doc.operations
+                .iter()
+                .map(|(_, op)| aliases(&op.node.selection_set.node)),
+        )
         .sum()
 }
 

@@ -22,7 +22,7 @@ use crate::{
         scope,
         user::Trade,
     },
-    loaders::{AssetBySymbol, PriceSource, PriceValue},
+    loaders::{PriceSource, PriceValue},
     store::{postgres::TradeRow, redis::LatestPrice},
 };
 
@@ -51,20 +51,18 @@ impl LiveSubscription {
                 .map_err(|e| Error::field(format!("symbols[{i}]"), e.to_string()).extend())?;
             wanted.push(symbol);
         }
-        let known = scope::loaders(ctx)?
-            .load_many(wanted.iter().cloned().map(AssetBySymbol))
+        // Checked against the instance's copy of the catalogue: no round trip per subscribe.
+        let app = scope::app(ctx)?;
+        let unknown = app
+            .symbols()
+            .first_unknown(app.stores(), &wanted)
             .await
             .map_err(|e| e.extend())?;
-        if let Some((i, unknown)) = wanted
-            .iter()
-            .enumerate()
-            .find(|(_, s)| !known.contains_key(&AssetBySymbol((*s).clone())))
-        {
+        if let Some(i) = unknown {
             return Err(
-                Error::field(format!("symbols[{i}]"), format!("no asset {unknown}")).extend(),
+                Error::field(format!("symbols[{i}]"), format!("no asset {}", wanted[i])).extend(),
             );
         }
-        let app = scope::app(ctx)?;
         let channels = wanted
             .iter()
             .map(|s| app.stores().redis.price_channel(s))

@@ -102,9 +102,21 @@ pub async fn post(State(state): State<HttpState>, request: Request) -> Response 
         return too_large(media, max);
     }
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, max).await {
-        Ok(bytes) => bytes,
-        Err(_) => return too_large(media, max),
+    let deadline = std::time::Duration::from_millis(state.app.config().http_body_timeout_ms);
+    let bytes = match tokio::time::timeout(deadline, axum::body::to_bytes(body, max)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => return too_large(media, max),
+        Err(_) => {
+            return refusal(
+                media,
+                StatusCode::REQUEST_TIMEOUT,
+                "REQUEST_TIMEOUT",
+                &format!(
+                    "the request body did not arrive within {} ms",
+                    deadline.as_millis()
+                ),
+            )
+        }
     };
     let request = Request::from_parts(parts, axum::body::Body::from(bytes));
     match GraphQLBatchRequest::<GraphQLRejection>::from_request(request, &()).await {

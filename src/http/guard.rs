@@ -111,8 +111,7 @@ pub async fn guard(State(state): State<HttpState>, mut request: Request, next: N
             Err(err) => return refused(err),
         },
     };
-    let verdict =
-        ratelimit::check(
+    let verdict = ratelimit::check(
         state.app.stores(),
         security,
         principal.as_ref(),

@@ -11,6 +11,14 @@
 //! Each operation runs in a task of its own; its messages go through one bounded queue per
 //! connection, so a client that stops reading stalls its own operations (whose fan-out
 //! buffers are bounded) and nothing else.
+//!
+//! Every operation a client starts (query, mutation or subscription) is counted against
+//! the same rate limits as an HTTP request, and is refused with an `error` message for its
+//! id when the connection already runs `MERIDIAN_WS_MAX_OPERATIONS`
+//! (`TOO_MANY_OPERATIONS`, `scope: connection`) or the client (its principal, or its IP
+//! when anonymous) runs `MERIDIAN_WS_MAX_CLIENT_OPERATIONS` on this instance over all its
+//! connections (`scope: client`). A connection authenticated with an expiring credential
+//! is closed with 4403 when it expires.
 
 use std::{
     collections::HashMap,
@@ -32,7 +40,10 @@ use tokio::{sync::mpsc, task::AbortHandle};
 
 use super::guard::Identity;
 use super::HttpState;
-use crate::graphql::scope::Viewer;
+use crate::{
+    graphql::scope::Viewer,
+    ratelimit::{self, Count, Verdict},
+};
 
 const TRANSPORT_WS: &str = "graphql-transport-ws";
 const LEGACY_WS: &str = "graphql-ws";
@@ -110,6 +121,68 @@ pub async fn on_connection_init(
     })
 }
 
+/// Websocket operations running per client on this instance.
+#[derive(Default)]
+pub struct ClientOperations(Mutex<HashMap<String, usize>>);
+
+/// One running operation's place in its client's count; given back when dropped.
+pub struct OperationPermit {
+    tally: Arc<ClientOperations>,
+    client: String,
+}
+
+impl ClientOperations {
+    /// A place for one more operation of `client`, unless it already runs `max`.
+    fn acquire(self: &Arc<Self>, client: String, max: usize) -> Option<OperationPermit> {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let running = counts.entry(client.clone()).or_default();
+        if *running >= max {
+            return None;
+        }
+        *running += 1;
+        Some(OperationPermit {
+            tally: self.clone(),
+            client,
+        })
+    }
+
+    /// Operations `client` runs now.
+    pub fn running(&self, client: &str) -> usize {
+        let counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        counts.get(client).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for OperationPermit {
+    fn drop(&mut self) {
+        let mut counts = self.tally.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(running) = counts.get_mut(&self.client) {
+            *running = running.saturating_sub(1);
+            if *running == 0 {
+                counts.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// Whom the per-client operation limit counts: the principal, else the IP.
+fn client_key(viewer: &Viewer) -> String {
+    match (&viewer.principal, viewer.ip) {
+        (Some(p), _) => format!("principal:{}", p.subject),
+        (None, Some(ip)) => format!("ip:{ip}"),
+        (None, None) => "anonymous".into(),
+    }
+}
+
+/// An operation refused before it started: the `error` message's payload.
+fn refusal(code: &str, message: String, extra: Value) -> Value {
+    let mut extensions = json!({ "code": code });
+    if let (Some(ext), Value::Object(more)) = (extensions.as_object_mut(), extra) {
+        ext.extend(more);
+    }
+    json!([{ "message": message, "extensions": extensions }])
+}
+
 struct Connection {
     state: HttpState,
     identity: Identity,
@@ -148,11 +221,18 @@ async fn serve(socket: WebSocket, state: HttpState, identity: Identity, protocol
     let mut keepalive =
         tokio::time::interval(Duration::from_millis(config.ws_keepalive_ms.max(100)));
     keepalive.tick().await;
+    // When the connection's credential expires (set once `connection_init` is accepted).
+    let expiry = tokio::time::sleep(Duration::from_secs(86_400 * 365));
+    tokio::pin!(expiry);
+    let mut expires = false;
 
     let close = loop {
         tokio::select! {
             () = &mut init_deadline, if conn.viewer.is_none() => {
                 break Some(Close(4408, "Connection initialisation timeout".into()));
+            }
+            () = &mut expiry, if expires => {
+                break Some(Close(4403, "Forbidden: the credentials have expired".into()));
             }
             _ = keepalive.tick(), if conn.viewer.is_some() => {
                 let ping = match protocol {
@@ -165,6 +245,14 @@ async fn serve(socket: WebSocket, state: HttpState, identity: Identity, protocol
                 Some(Ok(Message::Text(body))) => {
                     if let Err(close) = conn.handle(body.as_str()).await {
                         break Some(close);
+                    }
+                    if !expires {
+                        let until = conn.viewer.as_ref().and_then(|v| v.principal.as_ref()?.expires_at);
+                        if let Some(until) = until {
+                            let left = (until - chrono::Utc::now()).to_std().unwrap_or_default();
+                            expiry.as_mut().reset(tokio::time::Instant::now() + left);
+                            expires = true;
+                        }
                     }
                 }
                 Some(Ok(Message::Binary(_))) => break Some(Close(4400, "binary messages are not GraphQL messages".into())),
@@ -248,7 +336,13 @@ impl Connection {
                     .ok_or_else(|| invalid("an operation needs a payload"))?;
                 let request: async_graphql::Request = serde_json::from_value(payload)
                     .map_err(|_| invalid("the payload is not a GraphQL request"))?;
-                self.start(id.to_owned(), request.data(viewer))?;
+                match self.admit(&viewer).await {
+                    Ok(permit) => self.start(id.to_owned(), request.data(viewer), permit)?,
+                    Err(errors) => {
+                        self.send(json!({ "type": "error", "id": id, "payload": errors }))
+                            .await;
+                    }
+                }
             }
             (Protocol::Transport, "complete") | (Protocol::Legacy, "stop") => {
                 let id = message
@@ -275,7 +369,63 @@ impl Connection {
         Ok(())
     }
 
-    fn start(&self, id: String, request: async_graphql::Request) -> Result<(), Close> {
+    /// Whether one more operation may start: the connection's and the client's limits on
+    /// running operations, then the rate limits (an operation counts as a request).
+    async fn admit(&self, viewer: &Viewer) -> Result<OperationPermit, Value> {
+        let config = self.state.app.config();
+        let running = self.operations.lock().map_or(0, |ops| ops.len());
+        if running >= config.ws_max_operations {
+            return Err(refusal(
+                "TOO_MANY_OPERATIONS",
+                format!(
+                    "this connection already runs {} operations; complete one first",
+                    config.ws_max_operations
+                ),
+                json!({ "scope": "connection", "limit": config.ws_max_operations }),
+            ));
+        }
+        let permit = self
+            .state
+            .ws_clients
+            .acquire(client_key(viewer), config.ws_max_client_operations)
+            .ok_or_else(|| {
+                refusal(
+                    "TOO_MANY_OPERATIONS",
+                    format!(
+                        "you already run {} operations on this server; complete some first",
+                        config.ws_max_client_operations
+                    ),
+                    json!({ "scope": "client", "limit": config.ws_max_client_operations }),
+                )
+            })?;
+        let verdict = ratelimit::check(
+            self.state.app.stores(),
+            &config.security,
+            viewer.principal.as_ref(),
+            viewer.ip,
+            Count::Requests(1),
+        )
+        .await;
+        if let Verdict::Limited {
+            retry_after_secs,
+            allowances,
+        } = verdict
+        {
+            return Err(refusal(
+                "RATE_LIMITED",
+                super::guard::limited_message(retry_after_secs, &allowances),
+                json!({ "retryAfter": retry_after_secs }),
+            ));
+        }
+        Ok(permit)
+    }
+
+    fn start(
+        &self,
+        id: String,
+        request: async_graphql::Request,
+        permit: OperationPermit,
+    ) -> Result<(), Close> {
         let mut operations = self
             .operations
             .lock()
@@ -294,6 +444,8 @@ impl Connection {
         let protocol = self.protocol;
         let task_id = id.clone();
         let task = tokio::spawn(async move {
+            // Held while the operation runs; aborting the task gives it back too.
+            let _permit = permit;
             let id = task_id;
             let data_type = if protocol == Protocol::Transport {
                 "next"

@@ -1,11 +1,13 @@
 //! Redis: latest prices, leaderboards, sessions, rate limits, persisted queries, cache
 //! and pub/sub.
 
+mod idempotency;
 mod reads;
 mod security;
 mod seed;
 mod writes;
 
+pub use idempotency::IngestProgress;
 pub use reads::Standing;
 pub use security::RateState;
 pub use writes::LeaderboardDelta;
