@@ -33,9 +33,6 @@ pub struct Query(
 #[derive(MergedObject, Default)]
 pub struct Mutation(user::UserMutation, asset::AssetMutation, auth::AuthMutation);
 
-/// Most directives on one field (a guard against directive overloading).
-const MAX_DIRECTIVES_PER_FIELD: usize = 8;
-
 /// Meridian's schema type.
 pub type AppSchema = Schema<Query, Mutation, live::LiveSubscription>;
 
@@ -51,7 +48,6 @@ pub fn build(state: AppState) -> AppSchema {
     )
     .data(state.clone())
     .limit_complexity(security.max_complexity)
-    .limit_directives(MAX_DIRECTIVES_PER_FIELD)
     .extension(scope::Scope {
         state: state.clone(),
     });

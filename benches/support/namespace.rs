@@ -48,7 +48,7 @@ pub const BENCH_JWT_SECRET: &str = "meridian-benchmarks-jwt-secret-0123456789abc
 /// (Used by the fanout and compare benches, not by writes.)
 #[allow(dead_code)]
 /// The environment of a `meridian serve` process over this configuration (no relay, no
-/// rate limits, errors-only logs).
+/// rate limits, no cap on one client's websocket operations, errors-only logs).
 pub fn server_env(config: &Config) -> Vec<(&'static str, String)> {
     vec![
         ("MERIDIAN_HTTP_ADDR", config.http_addr.to_string()),
@@ -69,6 +69,10 @@ pub fn server_env(config: &Config) -> Vec<(&'static str, String)> {
         ("MERIDIAN_JWT_SECRET", BENCH_JWT_SECRET.to_owned()),
         ("MERIDIAN_RATE_LIMIT_PRINCIPAL", "0".into()),
         ("MERIDIAN_RATE_LIMIT_IP", "0".into()),
+        (
+            "MERIDIAN_WS_MAX_CLIENT_OPERATIONS",
+            config.ws_max_client_operations.to_string(),
+        ),
         ("MERIDIAN_LOG", "error".into()),
     ]
 }
@@ -122,8 +126,13 @@ impl Namespace {
             relay_retry_base_ms: 250,
             relay_retry_max_ms: 30_000,
             ingest_max_bytes: 1 << 30,
+            http_header_timeout_ms: 10_000,
+            http_body_timeout_ms: 30_000,
             ws_init_timeout_ms: 30_000,
             ws_keepalive_ms: 15_000,
+            // The fan-out bench opens tens of thousands of subscribers from one address.
+            ws_max_operations: 100,
+            ws_max_client_operations: usize::MAX,
             log_format: meridian::telemetry::LogFormat::Text,
             security: meridian::config::SecurityConfig {
                 jwt_secret: Some(BENCH_JWT_SECRET.into()),

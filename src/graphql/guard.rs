@@ -15,9 +15,9 @@
 use std::{collections::HashMap, sync::Arc};
 
 use async_graphql::{
-    extensions::{ExtensionContext, NextParseQuery, NextValidation},
+    extensions::{ExtensionContext, NextValidation},
     parser::types::{ExecutableDocument, Selection, SelectionSet},
-    Request, ServerError, ServerResult, ValidationResult, Variables,
+    Request, ServerError, ServerResult, ValidationResult,
 };
 use sha2::{Digest, Sha256};
 
@@ -174,6 +174,13 @@ pub fn count_aliases(doc: &ExecutableDocument) -> usize {
         .sum()
 }
 
+/// Deepest nesting of selection sets and fragment spreads together (what a walker that
+/// follows spreads recurses through): async-graphql's own default recursion bound.
+pub const MAX_NESTING: u64 = 32;
+
+/// Most directives on one selection (a guard against directive overloading).
+pub const MAX_DIRECTIVES: u64 = 8;
+
 /// Deepest nesting inside `__schema`/`__type`: graphql-js's `getIntrospectionQuery()`
 /// (with every option on) reaches 14 through its `TypeRef` fragment's `ofType` chain.
 pub const MAX_INTROSPECTION_DEPTH: u64 = 20;
@@ -212,6 +219,18 @@ pub fn check_shape(
                 "the query nests {} fields deep; at most {} are allowed",
                 shape.depth, limits.max_depth
             ),
+        ));
+    }
+    if shape.nesting > MAX_NESTING {
+        return Err(refuse(
+            "QUERY_TOO_DEEP",
+            format!("selections and fragment spreads nest more than {MAX_NESTING} deep"),
+        ));
+    }
+    if shape.directives > MAX_DIRECTIVES {
+        return Err(refuse(
+            "TOO_MANY_DIRECTIVES",
+            format!("a selection may carry at most {MAX_DIRECTIVES} directives"),
         ));
     }
     if shape.introspection_depth > MAX_INTROSPECTION_DEPTH {
@@ -406,23 +425,16 @@ fn server_error(err: Error) -> ServerError {
 }
 
 impl Guard {
-    /// Checks a document before and after the parser.
-    pub async fn parse(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
+    /// Checks a document before and after the parser, and parses it.
+    pub fn parse(&self, query: &str) -> ServerResult<ExecutableDocument> {
         self.check_size(query)?;
-        let doc = next.run(ctx, query, variables).await.map_err(|err| {
-            if err.extensions.is_some() {
-                return err;
-            }
-            let code = if err.message.contains("recursion depth") {
+        // Parsed here rather than by `next`: the engine's own post-parse checks (recursion
+        // depth, directives) follow every spread and take time exponential in a fragment
+        // bomb's size. The shape check below covers both, counting each fragment once.
+        let doc = async_graphql::parser::parse_query(query).map_err(|err| {
+            let err = ServerError::from(err);
+            let code = if err.message.contains("recursion") {
                 "QUERY_TOO_DEEP"
-            } else if err.message.contains("number of directives") {
-                "TOO_MANY_DIRECTIVES"
             } else {
                 "GRAPHQL_PARSE_FAILED"
             };

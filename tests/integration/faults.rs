@@ -265,3 +265,115 @@ async fn two_relays_apply_each_event_exactly_once() {
     assert_reconciled(&state).await;
     tokio::time::sleep(Duration::ZERO).await;
 }
+
+#[tokio::test]
+async fn postgres_killed_mid_write_keeps_every_acknowledged_trade() {
+    let postgres = PrivateStore::start("postgres");
+    let env = TestEnv::migrated_with(|c| {
+        c.postgres_url = postgres.url();
+        c.store_timeout_ms = 1000;
+    })
+    .await;
+    env.seed(&shape()).await;
+    let server = env.spawn().await;
+    let state = server.state.clone();
+    let users: Vec<String> = sqlx::query_scalar("SELECT id::text FROM users ORDER BY id")
+        .fetch_all(state.stores().postgres.pool())
+        .await
+        .expect("users");
+    let before = trade_count(&state).await;
+
+    // Eight writers record trades one after another until told to stop, keeping the
+    // tx hash of every trade that was acknowledged.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let refused = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let (client, url) = (server.client.clone(), server.url("/graphql"));
+            let (stop, acknowledged, refused) =
+                (stop.clone(), acknowledged.clone(), refused.clone());
+            let users = users.clone();
+            tokio::spawn(async move {
+                let mut i = 0usize;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    i += 1;
+                    let tx = format!("0x{:016x}{:048x}", w + 1, i);
+                    let input = json!({ "input": {
+                        "userId": users[(w + i) % users.len()],
+                        "txHash": tx,
+                        "symbol": "BTC",
+                        "side": "BUY",
+                        "quantity": 0.25,
+                        "price": 100.0,
+                    } });
+                    let answer = client
+                        .post(&url)
+                        .json(&json!({ "query": TRADE, "variables": input }))
+                        .send()
+                        .await;
+                    let Ok(answer) = answer else { continue };
+                    let body: Value = answer.json().await.unwrap_or_default();
+                    if body["data"]["recordTrade"]["id"].is_string() {
+                        acknowledged.lock().expect("lock").push(tx);
+                    } else {
+                        refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+            })
+        })
+        .collect();
+    let acked = || acknowledged.lock().expect("lock").len();
+    wait_until("200 trades acknowledged", 60, || async { acked() >= 200 }).await;
+    postgres.crash().await;
+    let at_crash = acked();
+    wait_until("writes to fail while PostgreSQL is down", 30, || async {
+        refused.load(std::sync::atomic::Ordering::SeqCst) > 0
+    })
+    .await;
+    postgres.up();
+    wait_until("writes to be acknowledged again", 60, || async {
+        acked() >= at_crash + 100
+    })
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT tx_hash FROM trades WHERE tx_hash = ANY($1)")
+            .bind(&acknowledged)
+            .fetch_all(state.stores().postgres.pool())
+            .await
+            .expect("stored trades");
+    let stored: std::collections::HashSet<String> = stored.into_iter().collect();
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|t| !stored.contains(*t))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged trades were lost, e.g. {}",
+        lost.len(),
+        acknowledged.len(),
+        lost[0]
+    );
+    // Everything stored reaches the other stores once the outbox drains.
+    wait_until("the outbox to drain", 60, || async {
+        pending(&state, "clickhouse").await
+            + pending(&state, "redis").await
+            + pending(&state, "pubsub").await
+            == 0
+    })
+    .await;
+    assert_reconciled(&state).await;
+    println!(
+        "postgres kill -9: {} trades acknowledged ({at_crash} before the crash), {} refused while down, {} stored in all ({} before), none lost",
+        acknowledged.len(),
+        refused.load(std::sync::atomic::Ordering::SeqCst),
+        trade_count(&state).await,
+        before
+    );
+}

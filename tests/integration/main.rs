@@ -4,6 +4,7 @@
 //! MongoDB database and Redis key prefix of its own, so tests run in parallel and leave
 //! nothing behind.
 
+mod abuse;
 mod bad_input;
 mod drill;
 mod faults;

@@ -158,6 +158,7 @@ fn claims(sub: &str, exp_offset: i64, aud: &str, iss: &str) -> Claims {
         iss: iss.to_owned(),
         aud: aud.to_owned(),
         iat: Some(now as u64),
+        nbf: None,
         roles: None,
     }
 }

@@ -99,8 +99,13 @@ impl TestEnv {
             relay_retry_base_ms: 50,
             relay_retry_max_ms: 500,
             ingest_max_bytes: 64 * 1024 * 1024,
+            http_header_timeout_ms: 10_000,
+            http_body_timeout_ms: 30_000,
             ws_init_timeout_ms: 10_000,
             ws_keepalive_ms: 15_000,
+            ws_max_operations: 100,
+            // Tests open many subscribers from one address; those about it set it lower.
+            ws_max_client_operations: 100_000,
             log_format: meridian::telemetry::LogFormat::Text,
             security: SecurityConfig {
                 jwt_secret: Some(TEST_JWT_SECRET.into()),
@@ -532,6 +537,53 @@ impl PrivateStore {
         self.stack("down");
     }
 
+    /// Crashes the store: SIGKILL to its main process and everything it started, at once,
+    /// with no chance to flush anything (`up` restarts it, with crash recovery). The
+    /// stores run as session leaders (`pg_ctl` starts PostgreSQL so), so their process
+    /// group is all of them, including a backend forked a moment ago.
+    pub async fn crash(&self) {
+        let pidfile = self.dir.join("pids").join(format!("{}.pid", self.store));
+        let pid: u32 = std::fs::read_to_string(&pidfile)
+            .expect("the store's pid file")
+            .trim()
+            .parse()
+            .expect("a pid");
+        // The fields after the parenthesised command: state, parent, process group.
+        let fields = |p: &str| -> Option<Vec<String>> {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+            Some(
+                stat.rsplit(')')
+                    .next()?
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect(),
+            )
+        };
+        let group = fields(&pid.to_string()).expect("the store runs")[2].clone();
+        assert_eq!(group, pid.to_string(), "the store leads its process group");
+        let status = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pid}")])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -9 -{pid}");
+        // Gone, not merely zombies: a restarted PostgreSQL refuses to start while a
+        // process of the old one still exists.
+        let members = move || {
+            std::fs::read_dir("/proc")
+                .map(|dir| {
+                    dir.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                        .filter(|p| fields(p).is_some_and(|f| f.get(2) == Some(&group)))
+                        .count()
+                })
+                .unwrap_or(0)
+        };
+        wait_until("the store's processes to be gone", 10, || {
+            let left = members();
+            async move { left == 0 }
+        })
+        .await;
+    }
+
     /// The URL Meridian reaches it at.
     pub fn url(&self) -> String {
         match self.store {
@@ -590,5 +642,35 @@ pub fn config_env(config: &Config) -> Vec<(&'static str, String)> {
             "MERIDIAN_RATE_LIMIT_IP",
             config.security.rate_limit_ip.to_string(),
         ),
+        (
+            "MERIDIAN_HTTP_HEADER_TIMEOUT_MS",
+            config.http_header_timeout_ms.to_string(),
+        ),
+        (
+            "MERIDIAN_HTTP_BODY_TIMEOUT_MS",
+            config.http_body_timeout_ms.to_string(),
+        ),
+        (
+            "MERIDIAN_WS_MAX_OPERATIONS",
+            config.ws_max_operations.to_string(),
+        ),
+        (
+            "MERIDIAN_WS_MAX_CLIENT_OPERATIONS",
+            config.ws_max_client_operations.to_string(),
+        ),
+        (
+            "MERIDIAN_REQUEST_TIMEOUT_MS",
+            config.security.request_timeout_ms.to_string(),
+        ),
     ]
+}
+
+/// `query { ...F{levels} }` where each fragment spreads the one below twice: a document
+/// of a few hundred bytes that expands to 2^levels selections of `leaf`.
+pub fn fragment_bomb(levels: usize, leaf: &str) -> String {
+    let mut doc = format!("query {{ ...F{levels} }} fragment F0 on Query {{ {leaf} }} ");
+    for i in 1..=levels {
+        doc += &format!("fragment F{i} on Query {{ ...F{} ...F{} }} ", i - 1, i - 1);
+    }
+    doc
 }

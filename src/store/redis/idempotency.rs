@@ -68,9 +68,10 @@ pub struct IngestProgress {
     pub accepted: u64,
     #[serde(default)]
     pub rejected: u64,
-    /// The finished attempt's response body.
+    /// The finished attempt's response body, as JSON text (kept as text so that the
+    /// scripts, which decode the record, pass it through unchanged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub summary: Option<serde_json::Value>,
+    pub summary: Option<String>,
 }
 
 impl Redis {
