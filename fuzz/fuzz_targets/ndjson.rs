@@ -11,8 +11,8 @@ fuzz_target!(|data: &[u8]| {
     for line in data.split(|b| *b == b'\n') {
         if let Some(Ok(tick)) = parse_line(line, &known, now) {
             assert!(tick.symbol == "BTC" || tick.symbol == "ETH");
-            assert!(tick.price.is_finite() && tick.price > 0.0);
-            assert!(tick.volume.is_finite() && tick.volume >= 0.0);
+            assert!((ingest::MIN_PRICE..=ingest::MAX_PRICE).contains(&tick.price));
+            assert!((0.0..=ingest::MAX_VOLUME).contains(&tick.volume));
             assert!(i64::from(tick.ts) <= now + 300);
         }
     }
