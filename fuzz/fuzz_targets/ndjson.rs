@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use meridian::ingest::{parse_line, KnownSymbols};
+use meridian::ingest::{self, parse_line, KnownSymbols};
 
 fuzz_target!(|data: &[u8]| {
     let known = KnownSymbols::of(["BTC".to_owned(), "ETH".to_owned()]);

@@ -217,7 +217,19 @@ async fn execute(
             }
         }
     }
-    let mut response = state.schema.execute_batch(batch).await;
+    // The operation's own deadline (in the scope) answers first; this one also covers
+    // what comes before execution (persisted-query lookups, parsing, validation).
+    let timeout_ms = state.app.config().security.request_timeout_ms;
+    let deadline = std::time::Duration::from_millis(timeout_ms.saturating_add(1000));
+    let Ok(mut response) = tokio::time::timeout(deadline, state.schema.execute_batch(batch)).await
+    else {
+        return refusal(
+            media,
+            StatusCode::GATEWAY_TIMEOUT,
+            "TIMEOUT",
+            &format!("the request did not finish within {timeout_ms} ms"),
+        );
+    };
     match &mut response {
         BatchResponse::Single(single) => ensure_codes(single),
         BatchResponse::Batch(all) => all.iter_mut().for_each(ensure_codes),

@@ -173,3 +173,43 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or("invalid"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(forwarded: &[&str]) -> Request {
+        let mut builder = axum::http::Request::builder().uri("/graphql");
+        for value in forwarded {
+            builder = builder.header("x-forwarded-for", *value);
+        }
+        let mut request = builder.body(axum::body::Body::empty()).expect("request");
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 4000))));
+        request
+    }
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().expect("an IP"))
+    }
+
+    #[test]
+    fn the_client_ip_is_what_the_outermost_trusted_proxy_saw() {
+        // The client claims 1.2.3.4; the one proxy appended the address it saw.
+        let one = request(&["1.2.3.4, 203.0.113.7"]);
+        assert_eq!(client_ip(&one, 1), ip("203.0.113.7"));
+        // Two proxies, the header split over two lines.
+        let two = request(&["1.2.3.4, 203.0.113.7", "192.168.1.5"]);
+        assert_eq!(client_ip(&two, 2), ip("203.0.113.7"));
+        // Untrusted: the peer, whatever the header says.
+        assert_eq!(client_ip(&one, 0), ip("10.0.0.1"));
+        // Fewer entries than proxies, or garbage where the proxy's entry goes: the peer.
+        assert_eq!(client_ip(&request(&["203.0.113.7"]), 2), ip("10.0.0.1"));
+        assert_eq!(
+            client_ip(&request(&["1.2.3.4, nonsense"]), 1),
+            ip("10.0.0.1")
+        );
+        assert_eq!(client_ip(&request(&[]), 1), ip("10.0.0.1"));
+    }
+}
