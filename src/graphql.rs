@@ -16,6 +16,11 @@ pub use asset::normalise_symbol;
 pub use user::normalise_address;
 
 use async_graphql::{MergedObject, Schema};
+use chrono::{DateTime, Utc};
+
+/// What `DateTime` means in Meridian's schema.
+const DATE_TIME: &str = "A point in time, always in UTC, as an RFC 3339 string \
+    (`2026-11-23T14:05:00Z`). Inputs may carry any offset; outputs are in UTC.";
 
 use crate::app::AppState;
 
@@ -48,6 +53,8 @@ pub fn build(state: AppState) -> AppSchema {
     )
     .data(state.clone())
     .limit_complexity(security.max_complexity)
+    .override_output_type_description::<DateTime<Utc>>(DATE_TIME)
+    .override_input_type_description::<DateTime<Utc>>(DATE_TIME)
     .extension(scope::Scope {
         state: state.clone(),
     });
@@ -64,6 +71,8 @@ pub fn sdl() -> String {
         Mutation::default(),
         live::LiveSubscription,
     )
+    .override_output_type_description::<DateTime<Utc>>(DATE_TIME)
+    .override_input_type_description::<DateTime<Utc>>(DATE_TIME)
     .finish()
     .sdl()
 }

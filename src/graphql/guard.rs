@@ -182,7 +182,7 @@ pub const MAX_NESTING: u64 = 32;
 pub const MAX_DIRECTIVES: u64 = 8;
 
 /// Deepest nesting inside `__schema`/`__type`: graphql-js's `getIntrospectionQuery()`
-/// (with every option on) reaches 14 through its `TypeRef` fragment's `ofType` chain.
+/// (with every option on) reaches 15 through its `TypeRef` fragment's `ofType` chain.
 pub const MAX_INTROSPECTION_DEPTH: u64 = 20;
 
 /// The post-parse checks, on the document's [`Shape`](super::shape::Shape): linear in its

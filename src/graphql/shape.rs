@@ -213,6 +213,21 @@ mod tests {
     }
 
     #[test]
+    fn graphql_js_introspection_fits_the_introspection_bound() {
+        // graphql-js 16.11's getIntrospectionQuery() with every option on.
+        let text = include_str!("../../tests/fixtures/introspection.graphql");
+        let shape = measure(&parse_query(text).unwrap()).unwrap();
+        assert!(shape.introspects);
+        assert_eq!(
+            shape.depth, 1,
+            "only __schema counts toward the ordinary depth"
+        );
+        assert_eq!(shape.introspection_depth, 15);
+        assert!(shape.nesting <= crate::graphql::guard::MAX_NESTING);
+        assert!(shape.fields < 2_000, "{} fields", shape.fields);
+    }
+
+    #[test]
     fn a_cycle_is_found_not_followed() {
         let doc = parse_query("{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }")
             .unwrap();
