@@ -6,6 +6,7 @@ pub mod guard;
 mod health;
 mod leaderboard;
 mod live;
+pub mod nulls;
 pub mod pagination;
 pub mod scope;
 pub mod series;
@@ -46,6 +47,8 @@ pub type AppSchema = Schema<Query, Mutation, live::LiveSubscription>;
 /// extensions run around every operation.
 pub fn build(state: AppState) -> AppSchema {
     let security = &state.config().security;
+    // Read by every operation's scope; filled from the finished schema's SDL.
+    let types = std::sync::Arc::new(std::sync::OnceLock::new());
     let mut builder = Schema::build(
         Query::default(),
         Mutation::default(),
@@ -57,11 +60,14 @@ pub fn build(state: AppState) -> AppSchema {
     .override_input_type_description::<DateTime<Utc>>(DATE_TIME)
     .extension(scope::Scope {
         state: state.clone(),
+        types: types.clone(),
     });
     if !security.introspection {
         builder = builder.disable_introspection();
     }
-    builder.finish()
+    let schema = builder.finish();
+    let _ = types.set(nulls::TypeMap::from_sdl(&schema.sdl()));
+    schema
 }
 
 /// The SDL of the schema, as committed in schema.graphql.

@@ -107,6 +107,8 @@ pub fn viewer<'a>(ctx: &Context<'a>) -> &'a Viewer {
 /// Installs the scope of each operation.
 pub struct Scope {
     pub state: AppState,
+    /// The schema's field types, for placing the nulls of field errors.
+    pub types: Arc<std::sync::OnceLock<super::nulls::TypeMap>>,
 }
 
 impl ExtensionFactory for Scope {
@@ -114,6 +116,8 @@ impl ExtensionFactory for Scope {
         Arc::new(ScopeExtension {
             state: self.state.clone(),
             guard: super::guard::Guard::new(self.state.clone()),
+            types: self.types.clone(),
+            query: Default::default(),
         })
     }
 }
@@ -122,6 +126,9 @@ impl ExtensionFactory for Scope {
 struct ScopeExtension {
     state: AppState,
     guard: super::guard::Guard,
+    types: Arc<std::sync::OnceLock<super::nulls::TypeMap>>,
+    /// The document's text, kept for placing the nulls of field errors.
+    query: std::sync::Mutex<Option<String>>,
 }
 
 #[async_trait::async_trait]
@@ -153,7 +160,11 @@ impl Extension for ScopeExtension {
         _variables: &Variables,
         _next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        self.guard.parse(query)
+        let doc = self.guard.parse(query)?;
+        if let Ok(mut kept) = self.query.lock() {
+            *kept = Some(query.to_owned());
+        }
+        Ok(doc)
     }
 
     async fn validation(
@@ -185,6 +196,12 @@ impl Extension for ScopeExtension {
                     Response::from_errors(vec![err.into_server_error(Default::default())])
                 }
             };
+        if response.errors.iter().any(|e| !e.path.is_empty()) {
+            let query = self.query.lock().ok().and_then(|mut q| q.take());
+            if let (Some(types), Some(query)) = (self.types.get(), query) {
+                super::nulls::place_nulls(&mut response, types, &query, operation_name);
+            }
+        }
         let mut meridian = serde_json::Map::new();
         if let Some(stores) = ctx.data_opt::<RequestStores>() {
             if ctx.data_opt::<TraceRequested>().is_some() {

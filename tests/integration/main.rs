@@ -6,6 +6,7 @@
 
 mod abuse;
 mod bad_input;
+mod clients;
 mod drill;
 mod faults;
 mod foundation;

@@ -1,0 +1,152 @@
+//! What third-party clients rely on: the exact shape of a response with field errors (the
+//! spec's "Handling Field Errors", which Apollo and urql read literally).
+
+use serde_json::{json, Value};
+
+use meridian::AppState;
+
+use crate::support::{closed_port, small_shape, user_token, TestEnv, TestServer};
+
+/// The errors' (path, code) pairs.
+fn paths_and_codes(response: &Value) -> Vec<(Value, String)> {
+    response["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| {
+                    (
+                        e["path"].clone(),
+                        e["extensions"]["code"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_errored_field_is_null_in_data_with_its_error_pointing_at_it() {
+    let env = TestEnv::migrated().await;
+    env.seed(&small_shape()).await;
+    let server = env.spawn().await;
+    let state = server.state.clone();
+    let users: Vec<String> = sqlx::query_scalar("SELECT id::text FROM users ORDER BY id LIMIT 2")
+        .fetch_all(state.stores().postgres.pool())
+        .await
+        .expect("users");
+    let anonymous = |query: &'static str| {
+        let request = server
+            .anonymous
+            .post(server.url("/graphql"))
+            .json(&json!({ "query": query }));
+        async move {
+            request
+                .send()
+                .await
+                .expect("answered")
+                .json::<Value>()
+                .await
+                .expect("JSON")
+        }
+    };
+
+    // UNAUTHENTICATED on a nullable root field, beside one that answers.
+    let both = anonymous("{ me { username } health { status } }").await;
+    assert_eq!(both["data"]["me"], Value::Null, "{both}");
+    assert!(
+        both["data"]
+            .as_object()
+            .is_some_and(|d| d.contains_key("me")),
+        "{both}"
+    );
+    assert!(both["data"]["health"]["status"].is_string(), "{both}");
+    assert_eq!(
+        paths_and_codes(&both),
+        [(json!(["me"]), "UNAUTHENTICATED".into())]
+    );
+
+    // The only root field errors: data is an object holding its null, not null itself.
+    let only = anonymous("{ me { username } }").await;
+    assert_eq!(only["data"], json!({ "me": null }), "{only}");
+
+    // Inside list items, under aliases: every item keeps its key, as null.
+    let items = anonymous(
+        "{ people: users(first: 2) { edges { node { username owned: holdings { quantity } } } } }",
+    )
+    .await;
+    let nodes: Vec<&Value> = items["data"]["people"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| &e["node"])
+        .collect();
+    assert_eq!(nodes.len(), 2, "{items}");
+    for (i, node) in nodes.iter().enumerate() {
+        assert!(node["username"].is_string(), "{items}");
+        assert!(
+            node.as_object()
+                .is_some_and(|n| n.get("owned") == Some(&Value::Null)),
+            "{items}"
+        );
+        assert!(
+            paths_and_codes(&items).contains(&(
+                json!(["people", "edges", i, "node", "owned"]),
+                "UNAUTHENTICATED".into()
+            )),
+            "{items}"
+        );
+    }
+
+    // FORBIDDEN: another user's private field.
+    let (_, forbidden) = server
+        .graphql_as(
+            Some(&user_token(&state, &users[0])),
+            "query($id: ID!) { user(id: $id) { id holdings { quantity } } }",
+            json!({ "id": users[1] }),
+        )
+        .await;
+    assert_eq!(
+        forbidden["data"],
+        json!({ "user": { "id": users[1], "holdings": null } }),
+        "{forbidden}"
+    );
+    assert_eq!(
+        paths_and_codes(&forbidden),
+        [(json!(["user", "holdings"]), "FORBIDDEN".into())]
+    );
+
+    // STORE_UNAVAILABLE: with MongoDB at a port nothing listens on, the profile is null and
+    // the rest answers.
+    let mut config = env.config.clone();
+    config.mongo_url = format!("mongodb://127.0.0.1:{}/meridian", closed_port());
+    config.store_timeout_ms = 500;
+    let mongo_down = TestServer::start(AppState::new(config).await.expect("state")).await;
+    let down: Value = mongo_down
+        .anonymous
+        .post(mongo_down.url("/graphql"))
+        .json(&json!({ "query": "{ users(first: 1) { edges { node { username profile { bio } } } } }" }))
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("JSON");
+    let node = &down["data"]["users"]["edges"][0]["node"];
+    assert!(node["username"].is_string(), "{down}");
+    assert!(
+        node.as_object()
+            .is_some_and(|n| n.get("profile") == Some(&Value::Null)),
+        "{down}"
+    );
+    assert_eq!(
+        paths_and_codes(&down),
+        [(
+            json!(["users", "edges", 0, "node", "profile"]),
+            "STORE_UNAVAILABLE".into()
+        )]
+    );
+}
