@@ -67,8 +67,28 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
             count_requests,
         ));
     headers::apply(router, &security)
+        .layer(compression())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Smallest response body worth compressing, in bytes.
+const COMPRESS_ABOVE: u64 = 1024;
+
+/// Compresses responses over [`COMPRESS_ABOVE`] bytes with the best encoding the client
+/// accepts (`zstd`, `br` or `gzip`, from `Accept-Encoding`); smaller ones, websockets and
+/// responses already encoded go as they are.
+fn compression() -> tower_http::compression::CompressionLayer<
+    tower_http::compression::predicate::And<
+        tower_http::compression::DefaultPredicate,
+        tower_http::compression::predicate::SizeAbove,
+    >,
+> {
+    use tower_http::compression::{
+        predicate::SizeAbove, CompressionLayer, DefaultPredicate, Predicate,
+    };
+    CompressionLayer::new()
+        .compress_when(DefaultPredicate::new().and(SizeAbove::new(COMPRESS_ABOVE)))
 }
 
 /// Counts every request in `meridian_http_requests_total`, labelled by route.

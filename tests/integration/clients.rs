@@ -150,3 +150,71 @@ async fn an_errored_field_is_null_in_data_with_its_error_pointing_at_it() {
         )]
     );
 }
+
+#[tokio::test]
+async fn large_responses_are_compressed_for_clients_that_accept_it() {
+    use std::io::Read;
+
+    let env = TestEnv::migrated().await;
+    env.seed(&small_shape()).await;
+    let server = env.spawn().await;
+    let query = json!({ "query": "{ users(first: 50) { edges { cursor node { id username createdAt profile { displayName bio } } } } }" });
+    let fetch = |encoding: &'static str| {
+        let request = server
+            .anonymous
+            .post(server.url("/graphql"))
+            .header("accept-encoding", encoding)
+            .json(&query);
+        async move {
+            let response = request.send().await.expect("answered");
+            let encoding = response
+                .headers()
+                .get("content-encoding")
+                .map(|v| v.to_str().unwrap_or_default().to_owned());
+            (encoding, response.bytes().await.expect("body").to_vec())
+        }
+    };
+    let (plain_encoding, plain) = fetch("identity").await;
+    assert_eq!(plain_encoding, None);
+    assert!(
+        plain.len() > 1024,
+        "a large response: {} bytes",
+        plain.len()
+    );
+    let (encoding, gzipped) = fetch("gzip").await;
+    assert_eq!(encoding.as_deref(), Some("gzip"));
+    let mut unpacked = Vec::new();
+    flate2::read::GzDecoder::new(&gzipped[..])
+        .read_to_end(&mut unpacked)
+        .expect("valid gzip");
+    assert_eq!(unpacked, plain, "the same response, compressed");
+    assert!(
+        gzipped.len() * 2 < plain.len(),
+        "{} of {} bytes",
+        gzipped.len(),
+        plain.len()
+    );
+    for (accept, expected) in [("br", "br"), ("zstd", "zstd"), ("gzip;q=0.5, br", "br")] {
+        let (encoding, _) = fetch(accept).await;
+        assert_eq!(
+            encoding.as_deref(),
+            Some(expected),
+            "Accept-Encoding: {accept}"
+        );
+    }
+    // Small responses go as they are.
+    let small = server
+        .anonymous
+        .post(server.url("/graphql"))
+        .header("accept-encoding", "gzip")
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .expect("answered");
+    assert!(small.headers().get("content-encoding").is_none());
+    println!(
+        "compression: {} bytes as JSON, {} with gzip",
+        plain.len(),
+        gzipped.len()
+    );
+}
