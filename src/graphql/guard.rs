@@ -36,6 +36,23 @@ fn with_code(mut err: ServerError, code: &str) -> ServerError {
     err
 }
 
+/// A parser message on one line: the parser draws the offending line with a caret under
+/// it, which reads well in a terminal and badly in a JSON error or a client's log.
+fn one_line(message: &str, at: Option<&async_graphql::Pos>) -> String {
+    let said = message
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("= "))
+        .unwrap_or_else(|| message.lines().next().unwrap_or_default().trim());
+    match at {
+        Some(pos) => format!(
+            "syntax error at line {}, column {}: {said}",
+            pos.line, pos.column
+        ),
+        None => format!("syntax error: {said}"),
+    }
+}
+
 /// The SHA-256 of a document, as lowercase hex.
 pub fn sha256_hex(document: &str) -> String {
     Sha256::digest(document.as_bytes())
@@ -432,7 +449,8 @@ impl Guard {
         // depth, directives) follow every spread and take time exponential in a fragment
         // bomb's size. The shape check below covers both, counting each fragment once.
         let doc = async_graphql::parser::parse_query(query).map_err(|err| {
-            let err = ServerError::from(err);
+            let mut err = ServerError::from(err);
+            err.message = one_line(&err.message, err.locations.first());
             let code = if err.message.contains("recursion") {
                 "QUERY_TOO_DEEP"
             } else {
@@ -474,6 +492,14 @@ impl Guard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_errors_are_one_line() {
+        let err = async_graphql::parser::parse_query("{ users( }").expect_err("bad");
+        let err = ServerError::from(err);
+        let line = one_line(&err.message, err.locations.first());
+        assert_eq!(line, "syntax error at line 1, column 10: expected name");
+    }
 
     #[test]
     fn scan_counts_tokens_and_nesting() {

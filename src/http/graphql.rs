@@ -153,7 +153,13 @@ pub async fn get(State(state): State<HttpState>, request: Request) -> Response {
     match GraphQLRequest::<GraphQLRejection>::from_request(request, &()).await {
         Ok(single) => {
             let batch = async_graphql::BatchRequest::Single(single.into_inner());
-            execute(&state, &identity, &headers, media, batch, true).await
+            let mut response = execute(&state, &identity, &headers, media, batch, true).await;
+            // Answers are live (prices move every second) and may depend on who asks: no
+            // cache, shared or private, may keep them.
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
         }
         Err(rejection) => bad_request(media, &rejection_message(rejection)),
     }

@@ -108,7 +108,7 @@ pub async fn guard(State(state): State<HttpState>, mut request: Request, next: N
             .await
         {
             Ok(principal) => Some(principal),
-            Err(err) => return refused(err),
+            Err(err) => return negotiated(refused(err), request.headers()),
         },
     };
     let verdict = ratelimit::check(
@@ -123,7 +123,12 @@ pub async fn guard(State(state): State<HttpState>, mut request: Request, next: N
         Verdict::Limited {
             retry_after_secs,
             allowances,
-        } => return too_many_requests(retry_after_secs, &allowances),
+        } => {
+            return negotiated(
+                too_many_requests(retry_after_secs, &allowances),
+                request.headers(),
+            )
+        }
         Verdict::Allowed(allowances) => allowances,
         Verdict::Unchecked => Vec::new(),
     };
@@ -144,6 +149,29 @@ pub async fn guard(State(state): State<HttpState>, mut request: Request, next: N
     }
     response
 }
+
+/// A refusal in the media type the request asked for: GraphQL-over-HTTP clients that
+/// accept `application/graphql-response+json` get it (the body is a GraphQL error either
+/// way); others get `application/json`.
+fn negotiated(mut response: Response, request: &HeaderMap) -> Response {
+    let wants_graphql = request
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| {
+            accept
+                .split(',')
+                .any(|r| r.split(';').next().unwrap_or_default().trim() == GRAPHQL_RESPONSE_JSON)
+        });
+    if wants_graphql {
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/graphql-response+json; charset=utf-8"),
+        );
+    }
+    response
+}
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
 /// 429 with `Retry-After`, naming the allowances that ran out.
 pub fn too_many_requests(retry_after_secs: u64, allowances: &[ratelimit::Allowance]) -> Response {

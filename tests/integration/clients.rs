@@ -218,3 +218,39 @@ async fn large_responses_are_compressed_for_clients_that_accept_it() {
         gzipped.len()
     );
 }
+
+#[tokio::test]
+async fn refusals_and_errors_read_well_in_clients() {
+    let env = TestEnv::migrated().await;
+    let server = env.spawn().await;
+    // A 401 in the media type the client negotiated.
+    let refused = server
+        .anonymous
+        .post(server.url("/graphql"))
+        .header("accept", "application/graphql-response+json")
+        .header("authorization", "Bearer not-a-token")
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(refused.status(), 401);
+    assert!(refused.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .starts_with("application/graphql-response+json"));
+    // A parse error is one readable line.
+    let broken = server.graphql("{ users( }").await;
+    assert_eq!(
+        broken["errors"][0]["message"], "syntax error at line 1, column 10: expected name",
+        "{broken}"
+    );
+    // GET answers say they are not to be cached.
+    let get = server
+        .anonymous
+        .get(server.url("/graphql?query=%7B__typename%7D"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(get.status(), 200);
+    assert_eq!(get.headers()["cache-control"], "no-store");
+}
