@@ -37,7 +37,7 @@ impl AppState {
         let cursors = CursorCodec::new(config.cursor_secret.as_deref());
         let redis = redis::Client::open(config.redis_url.as_str())
             .context("MERIDIAN_REDIS_URL is not a valid Redis URL")?;
-        let fanout = crate::events::fanout::Fanout::start(redis);
+        let fanout = crate::events::fanout::Fanout::start(redis, metrics.fanout_reconnects());
         let auth = crate::auth::Authenticator::new(&config.security)?;
         let allow_list = match (
             config.security.persisted_queries,

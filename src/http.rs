@@ -28,14 +28,25 @@ pub struct HttpState {
     pub schema: AppSchema,
     /// Websocket operations running per client on this instance.
     pub ws_clients: std::sync::Arc<ws::ClientOperations>,
+    /// The subscription root's fields: the labels of `meridian_subscriptions_active`.
+    pub subscription_fields: std::sync::Arc<std::collections::HashSet<String>>,
 }
 
 pub fn router(app: AppState, schema: AppSchema) -> Router {
     let security = app.config().security.clone();
+    let types = crate::graphql::nulls::TypeMap::from_sdl(&schema.sdl());
+    let subscription_fields: std::collections::HashSet<String> = types
+        .fields_of(types.root(async_graphql::parser::types::OperationType::Subscription))
+        .map(str::to_owned)
+        .collect();
+    for field in &subscription_fields {
+        app.metrics().subscriptions(field).set(0);
+    }
     let state = HttpState {
         app,
         schema: schema.clone(),
         ws_clients: Default::default(),
+        subscription_fields: std::sync::Arc::new(subscription_fields),
     };
     // Authenticated and rate-limited routes.
     let guarded = Router::new()
@@ -91,16 +102,17 @@ fn compression() -> tower_http::compression::CompressionLayer<
         .compress_when(DefaultPredicate::new().and(SizeAbove::new(COMPRESS_ABOVE)))
 }
 
-/// Counts every request in `meridian_http_requests_total`, labelled by route.
+/// Counts every request in `meridian_http_requests_total` and times it in
+/// `meridian_http_request_duration_seconds`, labelled by route.
 async fn count_requests(State(state): State<HttpState>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let started = std::time::Instant::now();
     let response = next.run(request).await;
-    state
-        .app
-        .metrics()
-        .observe_http(&route, response.status().as_u16());
+    let metrics = state.app.metrics();
+    metrics.observe_http(&route, response.status().as_u16());
+    metrics.observe_http_duration(&route, started.elapsed());
     response
 }

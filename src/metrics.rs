@@ -1,4 +1,8 @@
-//! Prometheus metrics: per-store requests, errors and latency, and HTTP requests.
+//! Prometheus metrics: per-store requests, errors and latency; HTTP requests and their
+//! duration per route; GraphQL operations by name and errors by code; websocket
+//! connections and active subscriptions per field; rate-limit refusals; breaker state;
+//! fan-out reconnects; the outbox; and the process (RSS, CPU, open fds). The README lists
+//! every family.
 
 use std::time::Duration;
 
@@ -20,6 +24,40 @@ pub struct Metrics {
     relay_rows: IntCounterVec,
     outbox_pending: IntGaugeVec,
     outbox_oldest: GaugeVec,
+    http_duration: HistogramVec,
+    operation_duration: HistogramVec,
+    graphql_errors: IntCounterVec,
+    ws_connections: IntGauge,
+    subscriptions: IntGaugeVec,
+    rate_limited: IntCounterVec,
+    breaker_open: IntGaugeVec,
+    fanout_reconnects: prometheus::IntCounter,
+    /// Operation names with a label of their own (at most [`MAX_OPERATION_NAMES`]).
+    operation_names: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+/// Distinct operation names labelled in `meridian_graphql_operation_duration_seconds`;
+/// later ones fold into `other`, anonymous operations into `anonymous`.
+pub const MAX_OPERATION_NAMES: usize = 100;
+
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+fn histogram(name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+        labels,
+    )
+    .expect("static metric definition")
+}
+
+fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help), labels).expect("static metric definition")
+}
+
+fn gauge(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    IntGaugeVec::new(Opts::new(name, help), labels).expect("static metric definition")
 }
 
 impl Metrics {
@@ -90,6 +128,62 @@ impl Metrics {
         )
         .expect("static metric definition");
         build_info.set(1);
+        let http_duration = histogram(
+            "meridian_http_request_duration_seconds",
+            "Time to answer an HTTP request, by route",
+            &["route"],
+        );
+        let operation_duration = histogram(
+            "meridian_graphql_operation_duration_seconds",
+            "Time to execute a GraphQL operation, by operation name (anonymous and past the first 100 names folded)",
+            &["operation"],
+        );
+        let graphql_errors = counter(
+            "meridian_graphql_errors_total",
+            "GraphQL errors sent to clients, by extensions.code",
+            &["code"],
+        );
+        let ws_connections = IntGauge::with_opts(Opts::new(
+            "meridian_websocket_connections",
+            "Open websocket connections",
+        ))
+        .expect("static metric definition");
+        let subscriptions = gauge(
+            "meridian_subscriptions_active",
+            "Running websocket operations, by root field",
+            &["field"],
+        );
+        let rate_limited = counter(
+            "meridian_rate_limit_refusals_total",
+            "Requests and websocket operations refused by a rate limit, by allowance",
+            &["scope"],
+        );
+        let breaker_open = gauge(
+            "meridian_breaker_open",
+            "1 while a store's circuit breaker is open",
+            &["store"],
+        );
+        // Bounded label sets start at zero, so that every family is there from the first
+        // scrape and rates have a starting point.
+        for store in StoreKind::ALL {
+            breaker_open.with_label_values(&[store.as_str()]).set(0);
+        }
+        for scope in ["principal", "ip"] {
+            rate_limited.with_label_values(&[scope]);
+        }
+        let fanout_reconnects = prometheus::IntCounter::with_opts(Opts::new(
+            "meridian_fanout_reconnects_total",
+            "Times the pub/sub fan-out lost its Redis connection and reconnected",
+        ))
+        .expect("static metric definition");
+        for destination in TRADE_DESTINATIONS {
+            for outcome in ["delivered", "failed"] {
+                relay_rows.with_label_values(&[destination, outcome]);
+            }
+            outbox_pending.with_label_values(&[destination]).set(0);
+            outbox_oldest.with_label_values(&[destination]).set(0.0);
+        }
+        let process = prometheus::process_collector::ProcessCollector::for_self();
         for collector in [
             Box::new(store_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(store_errors.clone()),
@@ -99,6 +193,15 @@ impl Metrics {
             Box::new(outbox_pending.clone()),
             Box::new(outbox_oldest.clone()),
             Box::new(build_info),
+            Box::new(http_duration.clone()),
+            Box::new(operation_duration.clone()),
+            Box::new(graphql_errors.clone()),
+            Box::new(ws_connections.clone()),
+            Box::new(subscriptions.clone()),
+            Box::new(rate_limited.clone()),
+            Box::new(breaker_open.clone()),
+            Box::new(fanout_reconnects.clone()),
+            Box::new(process),
         ] {
             registry
                 .register(collector)
@@ -113,7 +216,95 @@ impl Metrics {
             relay_rows,
             outbox_pending,
             outbox_oldest,
+            http_duration,
+            operation_duration,
+            graphql_errors,
+            ws_connections,
+            subscriptions,
+            rate_limited,
+            breaker_open,
+            fanout_reconnects,
+            operation_names: Default::default(),
         }
+    }
+
+    /// Records how long an HTTP request took.
+    pub fn observe_http_duration(&self, route: &str, elapsed: Duration) {
+        self.http_duration
+            .with_label_values(&[route])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Records one executed GraphQL operation.
+    pub fn observe_operation(&self, name: Option<&str>, elapsed: Duration) {
+        let label = match name {
+            None => "anonymous",
+            Some(name) => {
+                let mut names = self
+                    .operation_names
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if names.contains(name) {
+                    name
+                } else if names.len() < MAX_OPERATION_NAMES {
+                    names.insert(name.to_owned());
+                    name
+                } else {
+                    "other"
+                }
+            }
+        };
+        self.operation_duration
+            .with_label_values(&[label])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts the errors of a response by code.
+    pub fn count_errors(&self, errors: &[async_graphql::ServerError]) {
+        for err in errors {
+            let code = err
+                .extensions
+                .as_ref()
+                .and_then(|ext| ext.get("code"))
+                .and_then(|code| match code {
+                    async_graphql::Value::String(s) => Some(s.as_str()),
+                    _ => None,
+                })
+                .unwrap_or("INTERNAL");
+            self.graphql_errors.with_label_values(&[code]).inc();
+        }
+    }
+
+    /// Counts an error sent outside GraphQL execution (a refusal at the door).
+    pub fn count_error_code(&self, code: &str) {
+        self.graphql_errors.with_label_values(&[code]).inc();
+    }
+
+    /// The open websocket connections gauge.
+    pub fn ws_connections(&self) -> &IntGauge {
+        &self.ws_connections
+    }
+
+    /// The running operations gauge of a root field.
+    pub fn subscriptions(&self, field: &str) -> IntGauge {
+        self.subscriptions.with_label_values(&[field])
+    }
+
+    /// Counts a refusal by the `scope` allowance (`principal` or `ip`).
+    pub fn count_rate_limited(&self, scope: &str) {
+        self.rate_limited.with_label_values(&[scope]).inc();
+    }
+
+    /// Publishes a store's breaker state.
+    pub fn set_breaker(&self, store: StoreKind, open: bool) {
+        self.breaker_open
+            .with_label_values(&[store.as_str()])
+            .set(i64::from(open));
+    }
+
+    /// The counter the fan-out increments on each reconnect.
+    pub fn fanout_reconnects(&self) -> prometheus::IntCounter {
+        self.fanout_reconnects.clone()
     }
 
     /// Records one store round trip.

@@ -113,6 +113,9 @@ pub async fn check(
     if allowances.iter().all(|a| a.state.allowed) {
         Verdict::Allowed(allowances)
     } else {
+        for refused in allowances.iter().filter(|a| !a.state.allowed) {
+            stores.metrics().count_rate_limited(refused.scope);
+        }
         let retry_ms = allowances
             .iter()
             .filter(|a| !a.state.allowed)

@@ -178,6 +178,7 @@ impl Stores {
             .err()
             .is_none_or(|err| !err.is_store_outage());
         if self.breakers.record(store, healthy) == breaker::Transition::Opened {
+            self.metrics.set_breaker(store, true);
             tokio::spawn(self.clone().probe_until_up(store));
         }
         result
@@ -203,6 +204,7 @@ impl Stores {
             };
             if matches!(tokio::time::timeout(deadline, ping).await, Ok(Ok(()))) {
                 self.breakers.close(store);
+                self.metrics.set_breaker(store, false);
                 return;
             }
         }

@@ -77,7 +77,7 @@ pub struct Fanout(Arc<Inner>);
 
 impl Fanout {
     /// Starts the pub/sub connection task (it connects once a channel is wanted).
-    pub fn start(client: redis::Client) -> Fanout {
+    pub fn start(client: redis::Client, reconnects: prometheus::IntCounter) -> Fanout {
         let (control, rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             registry: Mutex::default(),
@@ -85,7 +85,7 @@ impl Fanout {
             control,
             overflows: AtomicU64::new(0),
         });
-        tokio::spawn(connection(client, Arc::downgrade(&inner), rx));
+        tokio::spawn(connection(client, Arc::downgrade(&inner), rx, reconnects));
         Fanout(inner)
     }
 
@@ -207,6 +207,7 @@ async fn connection(
     client: redis::Client,
     inner: std::sync::Weak<Inner>,
     mut control: mpsc::UnboundedReceiver<Control>,
+    reconnects: prometheus::IntCounter,
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -275,6 +276,7 @@ async fn connection(
             }
         }
         tracing::warn!("pub/sub connection lost; reconnecting");
+        reconnects.inc();
         tokio::time::sleep(backoff).await;
     }
 }

@@ -18,9 +18,15 @@ use async_graphql::{
     Name, PathSegment, Response, Value,
 };
 
-/// Field types by type name and field name, read from the schema's SDL.
+/// Field types by type name and field name, read from the schema's SDL, and the names of
+/// the root types.
 #[derive(Debug, Default)]
-pub struct TypeMap(HashMap<String, HashMap<String, Type>>);
+pub struct TypeMap {
+    types: HashMap<String, HashMap<String, Type>>,
+    query: String,
+    mutation: String,
+    subscription: String,
+}
 
 impl TypeMap {
     /// From the schema's SDL (types the SDL lacks, such as introspection's, are skipped).
@@ -29,10 +35,25 @@ impl TypeMap {
         let Ok(doc) = async_graphql::parser::parse_schema(sdl) else {
             return TypeMap::default();
         };
-        let mut map = HashMap::new();
+        let mut map = TypeMap {
+            query: "Query".into(),
+            mutation: "Mutation".into(),
+            subscription: "Subscription".into(),
+            ..TypeMap::default()
+        };
         for definition in doc.definitions {
-            let TypeSystemDefinition::Type(ty) = definition else {
-                continue;
+            let ty = match definition {
+                TypeSystemDefinition::Type(ty) => ty,
+                TypeSystemDefinition::Schema(schema) => {
+                    let schema = schema.node;
+                    let name =
+                        |n: Option<async_graphql::Positioned<Name>>| n.map(|n| n.node.to_string());
+                    map.query = name(schema.query).unwrap_or(map.query);
+                    map.mutation = name(schema.mutation).unwrap_or(map.mutation);
+                    map.subscription = name(schema.subscription).unwrap_or(map.subscription);
+                    continue;
+                }
+                _ => continue,
             };
             let fields = match &ty.node.kind {
                 TypeKind::Object(o) => &o.fields,
@@ -43,13 +64,30 @@ impl TypeMap {
                 .iter()
                 .map(|f| (f.node.name.node.to_string(), f.node.ty.node.clone()))
                 .collect();
-            map.insert(ty.node.name.node.to_string(), fields);
+            map.types.insert(ty.node.name.node.to_string(), fields);
         }
-        TypeMap(map)
+        map
+    }
+
+    /// The name of the root type of `operation`.
+    pub fn root(&self, operation: OperationType) -> &str {
+        match operation {
+            OperationType::Query => &self.query,
+            OperationType::Mutation => &self.mutation,
+            OperationType::Subscription => &self.subscription,
+        }
+    }
+
+    /// The field names of type `name`.
+    pub fn fields_of(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.types
+            .get(name)
+            .into_iter()
+            .flat_map(|f| f.keys().map(String::as_str))
     }
 
     fn field(&self, parent: &str, field: &str) -> Option<&Type> {
-        self.0.get(parent)?.get(field)
+        self.types.get(parent)?.get(field)
     }
 }
 
@@ -70,6 +108,7 @@ pub fn place_nulls(
     let Some((root, selections)) = operation(&doc, operation_name) else {
         return;
     };
+    let root = types.root(root);
     // Where each error's null goes: the path prefix of its nearest nullable position
     // (empty: all of `data`).
     let mut targets: Vec<Vec<PathSegment>> = response
@@ -98,22 +137,17 @@ pub fn place_nulls(
     }
 }
 
-/// The operation's root type and selections.
+/// The operation's kind and selections.
 fn operation<'d>(
     doc: &'d ExecutableDocument,
     name: Option<&str>,
-) -> Option<(&'static str, &'d SelectionSet)> {
+) -> Option<(OperationType, &'d SelectionSet)> {
     let op = doc.operations.iter().find_map(|(n, op)| match (name, n) {
         (Some(wanted), Some(n)) if wanted == n.as_str() => Some(op),
         (None, _) => Some(op),
         _ => None,
     })?;
-    let root = match op.node.ty {
-        OperationType::Query => "Query",
-        OperationType::Mutation => "Mutation",
-        OperationType::Subscription => "Subscription",
-    };
-    Some((root, &op.node.selection_set.node))
+    Some((op.node.ty, &op.node.selection_set.node))
 }
 
 /// The fields of `set` (through fragments) whose response key is `key`: their names and

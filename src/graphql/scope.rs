@@ -188,6 +188,7 @@ impl Extension for ScopeExtension {
             }
         };
         let timeout_ms = self.state.config().security.request_timeout_ms;
+        let started = std::time::Instant::now();
         let mut response =
             match tokio::time::timeout(std::time::Duration::from_millis(timeout_ms), run).await {
                 Ok(response) => response,
@@ -196,6 +197,9 @@ impl Extension for ScopeExtension {
                     Response::from_errors(vec![err.into_server_error(Default::default())])
                 }
             };
+        self.state
+            .metrics()
+            .observe_operation(operation_name, started.elapsed());
         if response.errors.iter().any(|e| !e.path.is_empty()) {
             let query = self.query.lock().ok().and_then(|mut q| q.take());
             if let (Some(types), Some(query)) = (self.types.get(), query) {

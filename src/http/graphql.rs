@@ -240,6 +240,11 @@ async fn execute(
         BatchResponse::Single(single) => ensure_codes(single),
         BatchResponse::Batch(all) => all.iter_mut().for_each(ensure_codes),
     }
+    let metrics = state.app.metrics();
+    match &response {
+        BatchResponse::Single(single) => metrics.count_errors(&single.errors),
+        BatchResponse::Batch(all) => all.iter().for_each(|r| metrics.count_errors(&r.errors)),
+    }
     let (status, body) = match &response {
         // A request that failed before execution has no `data` entry at all.
         BatchResponse::Single(single) if is_request_error(single) => {

@@ -108,7 +108,10 @@ pub async fn guard(State(state): State<HttpState>, mut request: Request, next: N
             .await
         {
             Ok(principal) => Some(principal),
-            Err(err) => return negotiated(refused(err), request.headers()),
+            Err(err) => {
+                state.app.metrics().count_error_code("UNAUTHENTICATED");
+                return negotiated(refused(err), request.headers());
+            }
         },
     };
     let verdict = ratelimit::check(
@@ -124,10 +127,11 @@ pub async fn guard(State(state): State<HttpState>, mut request: Request, next: N
             retry_after_secs,
             allowances,
         } => {
+            state.app.metrics().count_error_code("RATE_LIMITED");
             return negotiated(
                 too_many_requests(retry_after_secs, &allowances),
                 request.headers(),
-            )
+            );
         }
         Verdict::Allowed(allowances) => allowances,
         Verdict::Unchecked => Vec::new(),

@@ -195,7 +195,62 @@ struct Connection {
 /// Why a connection is closed.
 struct Close(u16, String);
 
+/// Holds a gauge up while it lives.
+struct Counted(prometheus::IntGauge);
+
+impl Counted {
+    fn new(gauge: prometheus::IntGauge) -> Counted {
+        gauge.inc();
+        Counted(gauge)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// The label an operation counts under in `meridian_subscriptions_active`: a subscription
+/// root field of the schema, or the operation's kind (bounded whatever clients send).
+fn operation_label(state: &HttpState, request: &async_graphql::Request) -> String {
+    use async_graphql::parser::types::{OperationType, Selection};
+    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+        return "invalid".into();
+    };
+    let wanted = request.operation_name.as_deref();
+    let Some(op) = doc
+        .operations
+        .iter()
+        .find_map(|(name, op)| match (wanted, name) {
+            (Some(w), Some(n)) if w == n.as_str() => Some(op),
+            (None, _) => Some(op),
+            _ => None,
+        })
+    else {
+        return "invalid".into();
+    };
+    match op.node.ty {
+        OperationType::Query => "query".into(),
+        OperationType::Mutation => "mutation".into(),
+        OperationType::Subscription => op
+            .node
+            .selection_set
+            .node
+            .items
+            .iter()
+            .find_map(|item| match &item.node {
+                Selection::Field(f) => Some(f.node.name.node.as_str()),
+                _ => None,
+            })
+            .filter(|name| state.subscription_fields.contains(*name))
+            .unwrap_or("other")
+            .to_owned(),
+    }
+}
+
 async fn serve(socket: WebSocket, state: HttpState, identity: Identity, protocol: Protocol) {
+    let _open = Counted::new(state.app.metrics().ws_connections().clone());
     let (mut sink, mut incoming) = socket.split();
     let (out, mut queued) = mpsc::channel::<Message>(OUTBOX);
     let writer = tokio::spawn(async move {
@@ -339,6 +394,9 @@ impl Connection {
                 match self.admit(&viewer).await {
                     Ok(permit) => self.start(id.to_owned(), request.data(viewer), permit)?,
                     Err(errors) => {
+                        if let Some(code) = errors[0]["extensions"]["code"].as_str() {
+                            self.state.app.metrics().count_error_code(code);
+                        }
                         self.send(json!({ "type": "error", "id": id, "payload": errors }))
                             .await;
                     }
@@ -439,13 +497,16 @@ impl Connection {
             };
         }
         let schema = self.state.schema.clone();
+        let metrics = self.state.app.metrics().clone();
+        let running = Counted::new(metrics.subscriptions(&operation_label(&self.state, &request)));
         let out = self.out.clone();
         let registry = self.operations.clone();
         let protocol = self.protocol;
         let task_id = id.clone();
         let task = tokio::spawn(async move {
-            // Held while the operation runs; aborting the task gives it back too.
+            // Held while the operation runs; aborting the task gives them back too.
             let _permit = permit;
+            let _running = running;
             let id = task_id;
             let data_type = if protocol == Protocol::Transport {
                 "next"
@@ -456,6 +517,7 @@ impl Connection {
             let mut first = true;
             while let Some(mut response) = responses.next().await {
                 crate::graphql::guard::ensure_codes(&mut response);
+                metrics.count_errors(&response.errors);
                 // A request that fails before it starts is an `error` message, not data.
                 if first
                     && response.data == async_graphql::Value::Null

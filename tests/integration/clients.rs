@@ -254,3 +254,165 @@ async fn refusals_and_errors_read_well_in_clients() {
     assert_eq!(get.status(), 200);
     assert_eq!(get.headers()["cache-control"], "no-store");
 }
+
+/// The metric families the README's table lists, each there once it has had traffic
+/// (`meridian_store_errors_total` appears with its first store error).
+const FAMILIES: [&str; 19] = [
+    "meridian_build_info",
+    "meridian_http_requests_total",
+    "meridian_http_request_duration_seconds",
+    "meridian_graphql_operation_duration_seconds",
+    "meridian_graphql_errors_total",
+    "meridian_store_requests_total",
+    "meridian_store_request_duration_seconds",
+    "meridian_websocket_connections",
+    "meridian_subscriptions_active",
+    "meridian_rate_limit_refusals_total",
+    "meridian_breaker_open",
+    "meridian_fanout_reconnects_total",
+    "meridian_relay_rows_total",
+    "meridian_outbox_pending",
+    "meridian_outbox_lag_seconds",
+    "process_resident_memory_bytes",
+    "process_cpu_seconds_total",
+    "process_open_fds",
+    "process_start_time_seconds",
+];
+
+#[tokio::test]
+async fn metrics_parse_and_name_what_operators_need() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+
+    let env = TestEnv::migrated_with(|c| c.security.rate_limit_ip = 30).await;
+    env.seed(&small_shape()).await;
+    let server = env.spawn().await;
+    // Traffic: named and anonymous operations, an error, a live subscription, then refusals
+    // (the websocket's upgrade counts against the same IP allowance).
+    let named = server
+        .graphql("query Dashboard { users(first: 2) { edges { cursor } } }")
+        .await;
+    assert!(named["errors"].is_null(), "{named}");
+    let _ = server.graphql("{ __typename }").await;
+    let failed = server.graphql("{ nope }").await;
+    assert_eq!(
+        failed["errors"][0]["extensions"]["code"],
+        "GRAPHQL_VALIDATION_FAILED"
+    );
+    let mut request = format!("ws://{}/graphql/ws", server.addr)
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    request.headers_mut().insert(
+        "Authorization",
+        format!(
+            "Bearer {}",
+            server.token("ops", &[meridian::auth::Role::Admin])
+        )
+        .parse()
+        .expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connected");
+    for message in [
+        json!({ "type": "connection_init" }),
+        json!({ "type": "subscribe", "id": "p", "payload": { "query": "subscription { priceUpdated(symbols: [\"BTC\"]) { price } }" } }),
+        json!({ "type": "ping" }),
+    ] {
+        socket
+            .send(Message::text(message.to_string()))
+            .await
+            .expect("sent");
+    }
+    // Handled in order: by the pong, the subscription is running.
+    loop {
+        let Some(Ok(Message::Text(text))) = socket.next().await else {
+            panic!("socket ended")
+        };
+        if text.as_str().contains("\"pong\"") {
+            break;
+        }
+    }
+
+    let mut limited = false;
+    for _ in 0..40 {
+        let status = server
+            .anonymous
+            .post(server.url("/graphql"))
+            .json(&json!({ "query": "{ __typename }" }))
+            .send()
+            .await
+            .expect("answered")
+            .status();
+        limited |= status == 429;
+    }
+    assert!(limited, "the IP allowance of 30 ran out");
+    let text = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("answered")
+        .text()
+        .await
+        .expect("text");
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .expect("the Prometheus text format");
+    let value = |name: &str, label: (&str, &str)| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == name && s.labels.get(label.0) == Some(label.1))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => 0.0,
+            })
+            .sum()
+    };
+    for family in FAMILIES {
+        assert!(
+            scrape
+                .samples
+                .iter()
+                .any(|s| s.metric == family || s.metric.starts_with(&format!("{family}_"))),
+            "{family} missing"
+        );
+    }
+    assert!(
+        value(
+            "meridian_graphql_errors_total",
+            ("code", "GRAPHQL_VALIDATION_FAILED")
+        ) >= 1.0
+    );
+    assert!(value("meridian_graphql_errors_total", ("code", "RATE_LIMITED")) >= 1.0);
+    assert!(value("meridian_rate_limit_refusals_total", ("scope", "ip")) >= 1.0);
+    assert_eq!(
+        value("meridian_subscriptions_active", ("field", "priceUpdated")),
+        1.0
+    );
+    assert_eq!(value("meridian_breaker_open", ("store", "postgres")), 0.0);
+    assert!(scrape.samples.iter().any(|s| {
+        s.metric == "meridian_graphql_operation_duration_seconds_count"
+            && s.labels.get("operation") == Some("Dashboard")
+    }));
+    assert!(scrape.samples.iter().any(|s| {
+        s.metric == "meridian_graphql_operation_duration_seconds_count"
+            && s.labels.get("operation") == Some("anonymous")
+    }));
+    let connections: f64 = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "meridian_websocket_connections")
+        .map(|s| match s.value {
+            prometheus_parse::Value::Gauge(v) => v,
+            _ => 0.0,
+        })
+        .sum();
+    assert_eq!(connections, 1.0);
+}
