@@ -70,6 +70,7 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
             &format!("{}/{{file}}", graphiql::ASSET_PREFIX),
             get(graphiql::asset),
         )
+        .route("/favicon.ico", get(graphiql::favicon))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))

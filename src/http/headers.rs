@@ -16,7 +16,8 @@ use crate::config::SecurityConfig;
 /// GraphiQL (the only HTML Meridian serves) needs its inline bootstrap script and
 /// styles, and websockets to the same host; nothing else is allowed.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; \
-     style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self' ws: wss:; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
+     connect-src 'self' ws: wss:; \
      frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// Adds the headers to every response of `router`.

@@ -690,3 +690,50 @@ async fn websocket_credentials_decide_whose_trades_a_client_may_follow() {
     let closed = bad.until(|l| l.get("close").is_some()).await;
     assert_eq!(closed["close"], 4403, "{closed}");
 }
+
+#[tokio::test]
+async fn graphiql_works_for_a_newcomer_with_no_console_errors() {
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists()
+            || std::env::var_os("CHROMIUM").is_some(),
+        "Chromium is missing: scripts/test installs Debian's chromium package"
+    );
+    let (env, _state) = seeded().await;
+    let server = env.spawn().await;
+    let mut browser = Script::start(&["graphiql-newcomer.mjs", &server.url("/graphql")]);
+    let found = browser.next().await;
+    assert!(found["failed"].is_null(), "{found}");
+    assert_eq!(found["consoleErrors"], json!([]), "{found}");
+    for field in ["me", "users", "asset", "leaderboard", "health"] {
+        assert!(
+            found["queryFields"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|x| x == field)),
+            "the docs explorer lacks {field}: {found}"
+        );
+    }
+    assert!(
+        found["hints"]
+            .as_array()
+            .is_some_and(|h| h.iter().any(|x| x == "users")),
+        "{found}"
+    );
+    assert!(
+        found["defaultQuery"]
+            .as_str()
+            .is_some_and(|q| q.contains("health")),
+        "{found}"
+    );
+    assert!(
+        found["credentialsNote"]
+            .as_str()
+            .is_some_and(|n| n.contains("Authorization")),
+        "{found}"
+    );
+    assert!(
+        found["headersAfterReload"]
+            .as_str()
+            .is_some_and(|h| h.contains("x-meridian-trace")),
+        "a header typed in the Headers tab survives a reload: {found}"
+    );
+}
