@@ -71,9 +71,12 @@ fn cors(origins: &str) -> Option<CorsLayer> {
                 header::CONTENT_TYPE,
                 header::ACCEPT,
                 HeaderName::from_static("x-meridian-trace"),
+                HeaderName::from_static("x-request-id"),
+                HeaderName::from_static("traceparent"),
             ])
             .expose_headers([
                 header::RETRY_AFTER,
+                HeaderName::from_static("x-request-id"),
                 HeaderName::from_static("x-ratelimit-limit"),
                 HeaderName::from_static("x-ratelimit-remaining"),
                 HeaderName::from_static("x-ratelimit-reset"),

@@ -416,3 +416,63 @@ async fn metrics_parse_and_name_what_operators_need() {
         .sum();
     assert_eq!(connections, 1.0);
 }
+
+#[tokio::test]
+async fn every_request_has_an_id_and_its_log_lines_carry_it() {
+    let env = TestEnv::migrated().await;
+    let port = closed_port();
+    let mut config = env.config.clone();
+    config.http_addr = format!("127.0.0.1:{port}").parse().expect("address");
+    let log = std::env::temp_dir().join(format!(
+        "meridian-log-{}.txt",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .arg("serve")
+        .envs(crate::support::config_env(&config))
+        .env("MERIDIAN_LOG", "tower_http=debug,meridian=info")
+        .env("MERIDIAN_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("meridian starts");
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    crate::support::wait_until("meridian to listen", 60, || async {
+        client.get(format!("{base}/healthz")).send().await.is_ok()
+    })
+    .await;
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let response = client
+        .post(format!("{base}/graphql"))
+        .header("x-request-id", "req-abc-123")
+        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.headers()["x-request-id"], "req-abc-123");
+    let generated = client
+        .post(format!("{base}/graphql"))
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .expect("answered");
+    let id = generated.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "a generated id: {id}");
+    crate::support::wait_until("the request's log lines", 10, || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let found = text
+            .lines()
+            .any(|l| l.contains("req-abc-123") && l.contains(trace))
+            && text.lines().any(|l| l.contains(&id));
+        async move { found }
+    })
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&log);
+}
