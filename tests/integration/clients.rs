@@ -476,3 +476,73 @@ async fn every_request_has_an_id_and_its_log_lines_carry_it() {
     let _ = child.wait();
     let _ = std::fs::remove_file(&log);
 }
+
+/// Runs `node script args...` in tests/js and returns its last stdout line as JSON.
+async fn node(script: &'static str, args: Vec<String>) -> (bool, Value) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js");
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(script)
+            .args(args)
+            .current_dir(dir)
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("node runs (scripts/test installs tests/js)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    let value = serde_json::from_str(line).unwrap_or_else(|_| {
+        panic!(
+            "{script} printed no JSON line:\n{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.success(), value)
+}
+
+#[tokio::test]
+async fn apollo_client_keeps_partial_data_with_no_missing_field_warnings() {
+    let env = TestEnv::migrated().await;
+    env.seed(&small_shape()).await;
+    let server = env.spawn().await;
+    let (ok, found) = node("apollo-errors.mjs", vec![server.url("/graphql")]).await;
+    assert!(ok, "{found}");
+    assert_eq!(found["warnings"], json!([]), "{found}");
+    assert_eq!(found["data"]["me"], Value::Null, "{found}");
+    let edges = found["data"]["users"]["edges"].as_array().expect("edges");
+    assert_eq!(edges.len(), 2, "{found}");
+    for edge in edges {
+        assert!(edge["node"]["username"].is_string(), "{found}");
+        assert_eq!(edge["node"]["holdings"], Value::Null, "{found}");
+    }
+    assert_eq!(found["errors"].as_array().map(Vec::len), Some(3), "{found}");
+}
+
+#[tokio::test]
+async fn graphql_codegen_generates_types_from_the_live_url() {
+    let env = TestEnv::migrated().await;
+    let server = env.spawn().await;
+    let dir = std::env::temp_dir().join(format!(
+        "meridian-codegen-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (ok, found) = node(
+        "codegen.mjs",
+        vec![server.url("/graphql"), dir.display().to_string()],
+    )
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(ok, "{found}");
+    assert_eq!(
+        found["declares"],
+        json!([
+            "export type Query",
+            "export type User",
+            "export type DashboardQuery",
+            "DateTime"
+        ]),
+        "{found}"
+    );
+}
