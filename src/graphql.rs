@@ -19,6 +19,13 @@ pub use user::normalise_address;
 use async_graphql::{MergedObject, Schema};
 use chrono::{DateTime, Utc};
 
+/// The schema's description, as introspection reports it (`__schema { description }`).
+pub const SCHEMA_DESCRIPTION: &str = "Meridian: one GraphQL API over a platform's PostgreSQL, \
+    ClickHouse, Redis and MongoDB. Users, holdings and trades come from PostgreSQL; price \
+    history and analytics from ClickHouse; live prices, leaderboards and sessions from Redis; \
+    profiles and metadata from MongoDB. Subscriptions push prices, leaderboards and trades \
+    over graphql-transport-ws on /graphql/ws.";
+
 /// What `DateTime` means in Meridian's schema.
 const DATE_TIME: &str = "A point in time, always in UTC, as an RFC 3339 string \
     (`2026-11-23T14:05:00Z`). Inputs may carry any offset; outputs are in UTC.";

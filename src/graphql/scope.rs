@@ -200,6 +200,7 @@ impl Extension for ScopeExtension {
         self.state
             .metrics()
             .observe_operation(operation_name, started.elapsed());
+        describe_schema(&mut response);
         if response.errors.iter().any(|e| !e.path.is_empty()) {
             let query = self.query.lock().ok().and_then(|mut q| q.take());
             if let (Some(types), Some(query)) = (self.types.get(), query) {
@@ -221,6 +222,18 @@ impl Extension for ScopeExtension {
             }
         }
         response
+    }
+}
+
+/// Puts Meridian's own description in `__schema { description }` (the engine answers it
+/// with a fixed text of its own).
+fn describe_schema(response: &mut Response) {
+    if let Value::Object(data) = &mut response.data {
+        if let Some(Value::Object(schema)) = data.get_mut("__schema") {
+            if let Some(description) = schema.get_mut("description") {
+                *description = Value::String(super::SCHEMA_DESCRIPTION.into());
+            }
+        }
     }
 }
 

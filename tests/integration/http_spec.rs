@@ -163,4 +163,9 @@ async fn graphql_js_introspection_builds_a_schema_at_the_default_limits() {
             .is_some_and(|d| d.starts_with("A point in time")),
         "{found}"
     );
+    assert_eq!(
+        found["description"],
+        meridian::graphql::SCHEMA_DESCRIPTION,
+        "{found}"
+    );
 }

@@ -33,6 +33,7 @@ console.log(
     status: response.status,
     queryFields: Object.keys(schema.getQueryType().getFields()),
     dateTime: schema.getType('DateTime')?.description,
+    description: schema.description,
     sdlBytes: printSchema(schema).length,
   }),
 );
