@@ -6,6 +6,7 @@ pub mod guard;
 mod health;
 mod leaderboard;
 mod live;
+pub mod messages;
 pub mod nulls;
 pub mod pagination;
 pub mod scope;

@@ -172,7 +172,12 @@ impl Extension for ScopeExtension {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        self.guard.validate(ctx, next).await
+        self.guard.validate(ctx, next).await.map_err(|mut errors| {
+            if let Some(query) = self.query.lock().ok().and_then(|q| q.clone()) {
+                super::messages::name_variables(&query, &mut errors);
+            }
+            errors
+        })
     }
 
     async fn execute(

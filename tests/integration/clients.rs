@@ -244,6 +244,31 @@ async fn refusals_and_errors_read_well_in_clients() {
         broken["errors"][0]["message"], "syntax error at line 1, column 10: expected name",
         "{broken}"
     );
+    // A variable of the wrong type, and a missing one: the messages name the variable.
+    let wrong = server
+        .graphql_with(
+            "query($n: Int!) { users(first: $n) { edges { cursor } } }",
+            json!({ "n": "x" }),
+            &[],
+        )
+        .await;
+    assert!(
+        wrong["errors"].as_array().is_some_and(|e| e
+            .iter()
+            .all(|e| e["message"].as_str().is_some_and(|m| m.contains("$n")))),
+        "{wrong}"
+    );
+    let missing = server
+        .graphql_with(
+            "query($n: Int!) { users(first: $n) { edges { cursor } } }",
+            json!({}),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        missing["errors"][0]["message"], "Variable \"$n\" is required and was not provided",
+        "{missing}"
+    );
     // GET answers say they are not to be cached.
     let get = server
         .anonymous
