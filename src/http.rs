@@ -1,5 +1,6 @@
 //! HTTP routes.
 
+mod dashboard;
 mod graphiql;
 mod graphql;
 pub mod guard;
@@ -75,6 +76,8 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
             get(graphiql::asset),
         )
         .route("/favicon.ico", get(graphiql::favicon))
+        .route("/dashboard", get(dashboard::page))
+        .route("/dashboard/{file}", get(dashboard::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))

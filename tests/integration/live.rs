@@ -737,3 +737,36 @@ async fn graphiql_works_for_a_newcomer_with_no_console_errors() {
         "a header typed in the Headers tab survives a reload: {found}"
     );
 }
+
+#[tokio::test]
+async fn the_reference_dashboard_updates_live_with_no_console_errors() {
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists()
+            || std::env::var_os("CHROMIUM").is_some(),
+        "Chromium is missing: scripts/test installs Debian's chromium package"
+    );
+    let (env, state) = seeded().await;
+    let server = env.spawn().await;
+    let admin = server.token("ops", &[meridian::auth::Role::Admin]);
+    let url = format!("{}#token={admin}", server.url("/dashboard"));
+    let mut browser = Script::start(&["dashboard.mjs", &url, "4,242.125"]);
+    let ready = browser.next().await;
+    assert_eq!(ready["event"], "ready", "{ready}");
+    assert!(ready["rows"].as_u64().unwrap_or(0) >= 3, "{ready}");
+    assert!(ready["sparklines"].as_u64().unwrap_or(0) >= 3, "{ready}");
+    assert!(ready["board"].as_u64().unwrap_or(0) >= 1, "{ready}");
+    assert!(ready["positions"].as_u64().unwrap_or(0) >= 1, "{ready}");
+    // Once the page's price subscription reaches Redis, a price reaches the page live.
+    let channel = state.stores().redis.price_channel("SOL");
+    wait_until(
+        "the page's price subscription to reach Redis",
+        30,
+        || async { redis_subscribers(&state, &channel).await == 1 },
+    )
+    .await;
+    ingest(&server, "SOL", 4242.125).await;
+    let updated = browser.next().await;
+    assert_eq!(updated["event"], "updated", "{updated}");
+    assert_eq!(updated["changed"], true, "{updated}");
+    assert_eq!(updated["consoleErrors"], json!([]), "{updated}");
+}
