@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use meridian::AppState;
 
-use crate::support::{closed_port, small_shape, user_token, TestEnv, TestServer};
+use crate::support::{closed_port, node, small_shape, user_token, TestEnv, TestServer};
 
 /// The errors' (path, code) pairs.
 fn paths_and_codes(response: &Value) -> Vec<(Value, String)> {
@@ -500,30 +500,6 @@ async fn every_request_has_an_id_and_its_log_lines_carry_it() {
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_file(&log);
-}
-
-/// Runs `node script args...` in tests/js and returns its last stdout line as JSON.
-async fn node(script: &'static str, args: Vec<String>) -> (bool, Value) {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js");
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg(script)
-            .args(args)
-            .current_dir(dir)
-            .output()
-    })
-    .await
-    .expect("join")
-    .expect("node runs (scripts/test installs tests/js)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout.lines().last().unwrap_or_default();
-    let value = serde_json::from_str(line).unwrap_or_else(|_| {
-        panic!(
-            "{script} printed no JSON line:\n{stdout}{}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    (output.status.success(), value)
 }
 
 #[tokio::test]

@@ -114,32 +114,14 @@ async fn status_codes_and_media_types() {
 
 #[tokio::test]
 async fn graphql_js_introspection_builds_a_schema_at_the_default_limits() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js");
     // The default limits, as a newcomer's server has them.
     let env = TestEnv::migrated_with(|c| {
         c.security.max_depth = meridian::config::SecurityConfig::default().max_depth
     })
     .await;
     let server = env.spawn().await;
-    let url = server.url("/graphql");
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg("introspection.mjs")
-            .arg(url)
-            .current_dir(dir)
-            .output()
-    })
-    .await
-    .expect("join")
-    .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "introspection refused:\n{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let found: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("a JSON line");
+    let (ok, found) = crate::support::node("introspection.mjs", vec![server.url("/graphql")]).await;
+    assert!(ok, "introspection refused: {found}");
     assert_eq!(found["status"], 200, "{found}");
     for field in [
         "me",

@@ -577,11 +577,7 @@ async fn the_demo_feed_writes_ticks_and_trades_through_the_real_paths() {
 
 #[tokio::test]
 async fn graphiql_in_a_real_browser_receives_a_subscription() {
-    assert!(
-        std::path::Path::new("/usr/bin/chromium").exists()
-            || std::env::var_os("CHROMIUM").is_some(),
-        "Chromium is missing: scripts/test installs Debian's chromium package"
-    );
+    crate::support::require_chromium();
     let (env, state) = seeded().await;
     let server = env.spawn().await;
     let url = server.url("/graphql");
@@ -693,11 +689,7 @@ async fn websocket_credentials_decide_whose_trades_a_client_may_follow() {
 
 #[tokio::test]
 async fn graphiql_works_for_a_newcomer_with_no_console_errors() {
-    assert!(
-        std::path::Path::new("/usr/bin/chromium").exists()
-            || std::env::var_os("CHROMIUM").is_some(),
-        "Chromium is missing: scripts/test installs Debian's chromium package"
-    );
+    crate::support::require_chromium();
     let (env, _state) = seeded().await;
     let server = env.spawn().await;
     let mut browser = Script::start(&["graphiql-newcomer.mjs", &server.url("/graphql")]);
@@ -740,11 +732,7 @@ async fn graphiql_works_for_a_newcomer_with_no_console_errors() {
 
 #[tokio::test]
 async fn the_reference_dashboard_updates_live_with_no_console_errors() {
-    assert!(
-        std::path::Path::new("/usr/bin/chromium").exists()
-            || std::env::var_os("CHROMIUM").is_some(),
-        "Chromium is missing: scripts/test installs Debian's chromium package"
-    );
+    crate::support::require_chromium();
     let (env, state) = seeded().await;
     let server = env.spawn().await;
     let admin = server.token("ops", &[meridian::auth::Role::Admin]);

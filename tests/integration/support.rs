@@ -674,3 +674,36 @@ pub fn fragment_bomb(levels: usize, leaf: &str) -> String {
     }
     doc
 }
+
+/// Runs `node script args...` in tests/js and returns its last stdout line as JSON.
+pub async fn node(script: &'static str, args: Vec<String>) -> (bool, serde_json::Value) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js");
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(script)
+            .args(args)
+            .current_dir(dir)
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("node runs (scripts/test installs tests/js)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    let value = serde_json::from_str(line).unwrap_or_else(|_| {
+        panic!(
+            "{script} printed no JSON line:\n{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.success(), value)
+}
+
+/// Fails with how to install Chromium when the browser tests cannot find it.
+pub fn require_chromium() {
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists()
+            || std::env::var_os("CHROMIUM").is_some(),
+        "Chromium is missing: scripts/test installs Debian's chromium package"
+    );
+}
