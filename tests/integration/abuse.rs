@@ -19,6 +19,14 @@ use crate::support::{
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// The id of the seeded users' first.
+async fn first_user(server: &TestServer) -> String {
+    sqlx::query_scalar("SELECT id::text FROM users ORDER BY id LIMIT 1")
+        .fetch_one(server.state.stores().postgres.pool())
+        .await
+        .expect("a user")
+}
+
 /// The resident set of process `pid`, in KiB.
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
@@ -386,10 +394,7 @@ async fn data_a_store_refuses_never_opens_its_breaker() {
     let env = TestEnv::migrated().await;
     env.seed(&small_shape()).await;
     let server = env.spawn().await;
-    let user: String = sqlx::query_scalar("SELECT id::text FROM users ORDER BY id LIMIT 1")
-        .fetch_one(server.state.stores().postgres.pool())
-        .await
-        .expect("a user");
+    let user = first_user(&server).await;
     let token = user_token(&server.state, &user);
     // Refused at the edge, as the user's own mistake.
     for _ in 0..10 {
@@ -435,10 +440,7 @@ async fn roles_decide_and_tokens_not_yet_valid_are_refused() {
     let env = TestEnv::migrated().await;
     env.seed(&small_shape()).await;
     let server = env.spawn().await;
-    let user: String = sqlx::query_scalar("SELECT id::text FROM users ORDER BY id LIMIT 1")
-        .fetch_one(server.state.stores().postgres.pool())
-        .await
-        .expect("a user");
+    let user = first_user(&server).await;
     // A service token named after a user is not that user.
     let service = token_for(&server.state, &user, &[Role::Service]);
     let (_, read) = server
@@ -608,10 +610,7 @@ async fn a_websocket_is_closed_when_its_credentials_expire() {
     let env = TestEnv::migrated().await;
     env.seed(&small_shape()).await;
     let server = env.spawn().await;
-    let user: String = sqlx::query_scalar("SELECT id::text FROM users ORDER BY id LIMIT 1")
-        .fetch_one(server.state.stores().postgres.pool())
-        .await
-        .expect("a user");
+    let user = first_user(&server).await;
     let now = jsonwebtoken::get_current_timestamp();
     let claims = meridian::auth::jwt::Claims {
         sub: user,

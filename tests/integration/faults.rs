@@ -68,6 +68,14 @@ async fn record_trades(client: &reqwest::Client, url: &str, state: &AppState) {
     );
 }
 
+/// Whether every outbox destination has delivered everything.
+async fn drained(state: &AppState) -> bool {
+    pending(state, "clickhouse").await
+        + pending(state, "redis").await
+        + pending(state, "pubsub").await
+        == 0
+}
+
 async fn trade_count(state: &AppState) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM trades")
         .fetch_one(state.stores().postgres.pool())
@@ -207,10 +215,7 @@ async fn meridian_killed_mid_delivery_loses_and_doubles_nothing() {
 
     let mut child = spawn_meridian(&env, port);
     wait_until("the backlog to drain after the restart", 60, || async {
-        pending(&state, "clickhouse").await
-            + pending(&state, "redis").await
-            + pending(&state, "pubsub").await
-            == 0
+        drained(&state).await
     })
     .await;
     child.kill().expect("stop");
@@ -235,10 +240,7 @@ async fn two_relays_apply_each_event_exactly_once() {
 
     record_trades(&server_a.client, &server_a.url("/graphql"), &state).await;
     wait_until("the outbox to drain", 60, || async {
-        pending(&state, "clickhouse").await
-            + pending(&state, "redis").await
-            + pending(&state, "pubsub").await
-            == 0
+        drained(&state).await
     })
     .await;
     // Each row went to exactly one relay: no duplicate rows even before FINAL.
@@ -362,10 +364,7 @@ async fn postgres_killed_mid_write_keeps_every_acknowledged_trade() {
     );
     // Everything stored reaches the other stores once the outbox drains.
     wait_until("the outbox to drain", 60, || async {
-        pending(&state, "clickhouse").await
-            + pending(&state, "redis").await
-            + pending(&state, "pubsub").await
-            == 0
+        drained(&state).await
     })
     .await;
     assert_reconciled(&state).await;
