@@ -7,6 +7,7 @@ mod health;
 mod leaderboard;
 mod live;
 pub mod messages;
+pub mod node;
 pub mod nulls;
 pub mod pagination;
 pub mod scope;
@@ -41,6 +42,7 @@ pub struct Query(
     asset::AssetQuery,
     leaderboard::LeaderboardQuery,
     health::HealthQuery,
+    node::NodeQuery,
 );
 
 /// The mutation root: every domain's mutations.

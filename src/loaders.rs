@@ -24,7 +24,7 @@ pub use prices::{PriceOf, PriceSource, PriceValue};
 pub use profiles::ProfileOf;
 pub use standings::StandingOf;
 pub use stats::Stats24hOf;
-pub use trades::TradesOf;
+pub use trades::{TradeById, TradesOf};
 pub use users::{UserByAddress, UserById};
 
 mod drive;

@@ -1,6 +1,6 @@
 //! Leaderboards: Redis sorted sets whose members resolve to users through the user loader.
 
-use async_graphql::{Context, ErrorExtensions, Object, Result, SimpleObject};
+use async_graphql::{Context, ErrorExtensions, Object, Result, SimpleObject, ID};
 use uuid::Uuid;
 
 use crate::{
@@ -66,6 +66,7 @@ pub async fn read(ctx: &Context<'_>, name: String, top: usize) -> Result<Leaderb
         .collect();
     Ok(Leaderboard {
         name,
+        top,
         size: size as i64,
         entries,
     })
@@ -83,14 +84,27 @@ pub fn check_board(name: &str) -> Result<(), Error> {
     }
 }
 
-/// A ranking (Redis).
+/// A ranking (Redis): its top entries.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct Leaderboard {
     pub name: String,
+    /// How many entries were asked for: part of the id, since the top 10 and the top 20
+    /// of one board are different objects to a client cache.
+    #[graphql(skip)]
+    pub top: usize,
     /// Number of users on the leaderboard.
     pub size: i64,
     /// Highest score first.
     pub entries: Vec<LeaderboardEntry>,
+}
+
+#[async_graphql::ComplexObject]
+impl Leaderboard {
+    /// `Leaderboard:<name>:<top>`.
+    pub(crate) async fn id(&self) -> ID {
+        crate::graphql::node::leaderboard_id(&self.name, self.top)
+    }
 }
 
 /// One place on a leaderboard.

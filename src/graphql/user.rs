@@ -7,4 +7,4 @@ mod types;
 
 pub use mutation::UserMutation;
 pub use query::{normalise_address, UserQuery};
-pub use types::{Trade, User};
+pub use types::{Holding, Trade, User};

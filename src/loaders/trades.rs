@@ -1,5 +1,5 @@
-//! A page of a user's trades (PostgreSQL). Keys sharing the same window are fetched in
-//! one statement (a lateral join over the users).
+//! Trades by id, and a page of a user's trades (PostgreSQL). Keys sharing the same
+//! window are fetched in one statement (a lateral join over the users).
 
 use std::collections::HashMap;
 
@@ -60,5 +60,28 @@ impl Loader<TradesOf> for Batcher {
             }
         }
         Ok(out)
+    }
+}
+
+/// A trade by its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TradeById(pub Uuid);
+
+impl Loader<TradeById> for Batcher {
+    type Value = TradeRow;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[TradeById]) -> Result<HashMap<TradeById, TradeRow>, LoadError> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let rows = self
+            .stores
+            .call(
+                StoreKind::Postgres,
+                "trades_by_id",
+                self.stores.postgres.trades_by_id(&ids),
+            )
+            .await
+            .map_err(shared)?;
+        Ok(rows.into_iter().map(|t| (TradeById(t.id), t)).collect())
     }
 }

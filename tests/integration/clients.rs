@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use meridian::AppState;
+use meridian::{auth::Role, AppState};
 
 use crate::support::{closed_port, node, small_shape, user_token, TestEnv, TestServer};
 
@@ -518,6 +518,46 @@ async fn apollo_client_keeps_partial_data_with_no_missing_field_warnings() {
         assert_eq!(edge["node"]["holdings"], Value::Null, "{found}");
     }
     assert_eq!(found["errors"].as_array().map(Vec::len), Some(3), "{found}");
+}
+
+/// Apollo Client's normalized cache: the README's dashboard fills one entry per entity,
+/// and a `priceUpdated` event changes the watched dashboard's price with no refetch.
+#[tokio::test]
+async fn apollo_cache_normalizes_the_dashboard_and_a_price_event_updates_it() {
+    let env = TestEnv::migrated().await;
+    env.seed(&small_shape()).await;
+    let server = env.spawn().await;
+    let token = server.token("operator", &[Role::Admin, Role::Service]);
+    let ws = server.url("/graphql/ws").replacen("http", "ws", 1);
+    let (ok, found) = node("apollo-cache.mjs", vec![server.url("/graphql"), ws, token]).await;
+    assert!(ok, "{found}");
+    assert_eq!(found["warnings"], json!([]), "{found}");
+    let keys: Vec<&str> = found["cacheKeys"]
+        .as_array()
+        .expect("cache keys")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for kind in ["Leaderboard:", "User:", "Holding:", "Asset:", "Price:"] {
+        assert!(
+            keys.iter().any(|key| key.starts_with(kind)),
+            "no {kind} entry in {keys:?}"
+        );
+    }
+    assert!(
+        keys.contains(&"Leaderboard:Leaderboard:volume:10"),
+        "{keys:?}"
+    );
+    let symbol = found["symbol"].as_str().expect("symbol");
+    let event = &found["event"];
+    assert_eq!(event["id"], format!("Price:{symbol}"), "{found}");
+    assert_ne!(event["price"], found["before"], "{found}");
+    assert_eq!(found["shown"], json!([event["price"]]), "{found}");
+    assert_eq!(found["priceEntry"]["price"], event["price"], "{found}");
+    assert_eq!(
+        found["dashboardFetches"], 1,
+        "the update came without a refetch: {found}"
+    );
 }
 
 #[tokio::test]

@@ -718,3 +718,189 @@ async fn a_store_that_does_not_answer_times_out() {
     );
     hold.abort();
 }
+
+/// Every kind of entity, by the ids the graph gives them: each `node` answer is the same
+/// object, and `nodes` over all of them costs one round trip per loader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_and_nodes_fetch_every_entity_by_the_id_it_gave() {
+    let (env, _state) = seeded().await;
+    let server = env.spawn().await;
+    let ids_query = "{ leaderboard(name: \"volume\", top: 3) { id entries { user { id
+        trades(first: 1) { nodes { id } }
+        holdings { id asset { id price { id } } } } } } }";
+    let listed = server.graphql(ids_query).await;
+    assert!(listed["errors"].is_null(), "{listed}");
+    let board = &listed["data"]["leaderboard"];
+    let mut wanted: Vec<(String, &str)> =
+        vec![(board["id"].as_str().expect("id").into(), "Leaderboard")];
+    for entry in board["entries"].as_array().expect("entries") {
+        let user = &entry["user"];
+        wanted.push((user["id"].as_str().expect("user id").into(), "User"));
+        for trade in user["trades"]["nodes"].as_array().expect("trades") {
+            wanted.push((trade["id"].as_str().expect("trade id").into(), "Trade"));
+        }
+        let holding = &user["holdings"][0];
+        wanted.push((
+            holding["id"].as_str().expect("holding id").into(),
+            "Holding",
+        ));
+        wanted.push((
+            holding["asset"]["id"].as_str().expect("asset id").into(),
+            "Asset",
+        ));
+        wanted.push((
+            holding["asset"]["price"]["id"]
+                .as_str()
+                .expect("price id")
+                .into(),
+            "Price",
+        ));
+    }
+    assert_eq!(board["id"], "Leaderboard:volume:3");
+    assert_eq!(wanted.len(), 1 + 3 * 5, "{listed}");
+
+    let fetch = "query ($ids: [ID!]!) { nodes(ids: $ids) { __typename id
+        ... on User { username } ... on Trade { txHash } ... on Asset { symbol }
+        ... on Price { price } ... on Holding { quantity } ... on Leaderboard { name } } }";
+    let ids: Vec<&str> = wanted.iter().map(|(id, _)| id.as_str()).collect();
+    let (fetched, trips) = server.traced(fetch, json!({ "ids": ids })).await;
+    assert!(fetched["errors"].is_null(), "{fetched}");
+    let nodes = fetched["data"]["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), wanted.len());
+    for (node, (id, typename)) in nodes.iter().zip(&wanted) {
+        assert_eq!(node["id"].as_str(), Some(id.as_str()), "{node}");
+        assert_eq!(node["__typename"].as_str(), Some(*typename), "{node}");
+    }
+    // Postgres: users and trades by id (every UUID is asked of both), assets, holdings.
+    // Redis: prices, the leaderboard.
+    assert_eq!(
+        trips,
+        json!({ "postgres": 4, "redis": 2, "mongodb": 0, "clickhouse": 0 })
+    );
+
+    // `node` gives the same object as the field that listed it.
+    let user_id = &wanted[1].0;
+    let one = server
+        .graphql(&format!(
+            "{{ node(id: \"{user_id}\") {{ ... on User {{ username }} }} user(id: \"{user_id}\") {{ username }} }}"
+        ))
+        .await;
+    assert!(one["errors"].is_null(), "{one}");
+    assert_eq!(
+        one["data"]["node"]["username"],
+        one["data"]["user"]["username"]
+    );
+}
+
+#[tokio::test]
+async fn node_ids_that_name_nothing_are_null_and_private_ones_are_forbidden() {
+    let (env, state) = seeded().await;
+    let server = env.spawn().await;
+    for id in [
+        uuid::Uuid::new_v4().to_string(),
+        "Asset:ZZZZ".into(),
+        "Price:ZZZZ".into(),
+        format!("Holding:{}:BTC", uuid::Uuid::new_v4()),
+    ] {
+        let response = server
+            .graphql(&format!("{{ node(id: \"{id}\") {{ id }} }}"))
+            .await;
+        assert_eq!(response, json!({ "data": { "node": null } }), "{id}");
+    }
+    for id in [
+        "Planet:Mars",
+        "Asset:not a symbol",
+        "Leaderboard:volume",
+        "Leaderboard:nope:3",
+    ] {
+        let response = server
+            .graphql(&format!("{{ node(id: \"{id}\") {{ id }} }}"))
+            .await;
+        assert_eq!(response["data"]["node"], Value::Null, "{response}");
+        assert_eq!(
+            error_codes(&response),
+            ["BAD_USER_INPUT"],
+            "{id}: {response}"
+        );
+    }
+    let too_many: Vec<String> = (0..=state.config().max_page_size)
+        .map(|i| format!("Asset:A{i}"))
+        .collect();
+    let response = server
+        .graphql_with(
+            "query ($ids: [ID!]!) { nodes(ids: $ids) { id } }",
+            json!({ "ids": too_many }),
+            &[],
+        )
+        .await;
+    assert_eq!(error_codes(&response), ["BAD_USER_INPUT"], "{response}");
+
+    // Someone else's trade and holding: null with FORBIDDEN at their own index.
+    let (owner, trade): (String, String) =
+        sqlx::query_as("SELECT user_id::text, id::text FROM trades ORDER BY executed_at LIMIT 1")
+            .fetch_one(state.stores().postgres.pool())
+            .await
+            .expect("a trade");
+    let (symbol,): (String,) = sqlx::query_as(
+        "SELECT symbol FROM holdings WHERE user_id = $1::uuid AND quantity > 0 LIMIT 1",
+    )
+    .bind(&owner)
+    .fetch_one(state.stores().postgres.pool())
+    .await
+    .expect("a holding");
+    let (other,): (String,) =
+        sqlx::query_as("SELECT id::text FROM users WHERE id <> $1::uuid LIMIT 1")
+            .bind(&owner)
+            .fetch_one(state.stores().postgres.pool())
+            .await
+            .expect("another user");
+    let ids = json!([
+        format!("Asset:{symbol}"),
+        trade,
+        format!("Holding:{owner}:{symbol}")
+    ]);
+    let query = "query ($ids: [ID!]!) { nodes(ids: $ids) { id } }";
+    let (_, stranger) = server
+        .graphql_as(
+            Some(&user_token(&state, &other)),
+            query,
+            json!({ "ids": ids }),
+        )
+        .await;
+    assert_eq!(
+        stranger["data"]["nodes"][0]["id"],
+        format!("Asset:{symbol}"),
+        "{stranger}"
+    );
+    assert_eq!(stranger["data"]["nodes"][1], Value::Null, "{stranger}");
+    assert_eq!(stranger["data"]["nodes"][2], Value::Null, "{stranger}");
+    assert_eq!(
+        error_codes(&stranger),
+        ["FORBIDDEN", "FORBIDDEN"],
+        "{stranger}"
+    );
+    let paths: Vec<&Value> = stranger["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| &e["path"])
+        .collect();
+    assert_eq!(
+        paths,
+        [&json!(["nodes", 1]), &json!(["nodes", 2])],
+        "{stranger}"
+    );
+    let (_, own) = server
+        .graphql_as(
+            Some(&user_token(&state, &owner)),
+            query,
+            json!({ "ids": ids }),
+        )
+        .await;
+    assert!(own["errors"].is_null(), "{own}");
+    assert_eq!(own["data"]["nodes"][1]["id"].as_str(), Some(trade.as_str()));
+    assert_eq!(
+        own["data"]["nodes"][2]["id"],
+        format!("Holding:{owner}:{symbol}")
+    );
+}

@@ -1,6 +1,6 @@
 //! The asset types.
 
-use async_graphql::{Context, ErrorExtensions, Object, Result, SimpleObject};
+use async_graphql::{Context, ErrorExtensions, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
 use crate::{
@@ -59,6 +59,11 @@ impl Asset {
 
 #[Object]
 impl Asset {
+    /// `Asset:<symbol>`.
+    pub(crate) async fn id(&self) -> ID {
+        crate::graphql::node::asset_id(&self.symbol)
+    }
+
     /// Ticker symbol, e.g. BTC.
     async fn symbol(&self) -> &str {
         &self.symbol
@@ -197,8 +202,10 @@ impl From<mongo::Link> for Link {
     }
 }
 
-/// The latest price of an asset.
+/// The latest price of an asset. Its id is the asset's symbol's (`Price:<symbol>`): a
+/// `priceUpdated` event replaces the price a client cache holds for that asset.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct Price {
     pub symbol: String,
     /// In USD.
@@ -207,6 +214,14 @@ pub struct Price {
     pub at: DateTime<Utc>,
     /// Where it was read from.
     pub source: PriceSource,
+}
+
+#[async_graphql::ComplexObject]
+impl Price {
+    /// `Price:<symbol>`.
+    pub(crate) async fn id(&self) -> ID {
+        crate::graphql::node::price_id(&self.symbol)
+    }
 }
 
 impl From<PriceValue> for Price {

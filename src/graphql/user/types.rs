@@ -33,7 +33,8 @@ pub struct User(pub UserRow);
 
 #[Object]
 impl User {
-    async fn id(&self) -> ID {
+    /// The user's UUID (what `user(id:)` and `tradeExecuted(userId:)` take).
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
@@ -293,6 +294,11 @@ pub struct Holding(pub HoldingRow);
 
 #[Object]
 impl Holding {
+    /// `Holding:<user id>:<symbol>`.
+    pub(crate) async fn id(&self) -> ID {
+        crate::graphql::node::holding_id(self.0.user_id, &self.0.symbol)
+    }
+
     /// The asset (its row comes with the holding's).
     async fn asset(&self) -> Asset {
         Asset::from_row(self.0.asset.clone())
@@ -341,7 +347,8 @@ pub struct Trade(pub TradeRow);
 
 #[Object]
 impl Trade {
-    async fn id(&self) -> ID {
+    /// The trade's UUID.
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 

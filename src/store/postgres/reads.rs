@@ -134,6 +134,18 @@ impl Postgres {
         .await
     }
 
+    /// Trades by id (any month: each partition's primary key starts with the id).
+    pub async fn trades_by_id(&self, ids: &[Uuid]) -> Result<Vec<TradeRow>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT id, tx_hash, user_id, symbol, side, quantity::float8 AS quantity, \
+                    price::float8 AS price, executed_at \
+             FROM trades WHERE id = ANY($1)",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+    }
+
     /// The same window of trades for each of `users`, in one statement.
     pub async fn trades_page(
         &self,
