@@ -156,6 +156,11 @@ pub struct Config {
     #[arg(long, env = "MERIDIAN_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
 
+    /// An OpenTelemetry collector's OTLP/HTTP base URL (e.g. `http://127.0.0.1:4318`):
+    /// spans go to `<url>/v1/traces`. Unset, nothing is exported.
+    #[arg(long, env = "MERIDIAN_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
     /// Authentication, rate limits, query limits and HTTP headers.
     #[command(flatten)]
     pub security: SecurityConfig,
@@ -381,6 +386,7 @@ impl fmt::Debug for Config {
             .field("ws_max_client_operations", &self.ws_max_client_operations)
             .field("cursor_secret", &self.cursor_secret.as_ref().map(|_| "***"))
             .field("log_format", &self.log_format)
+            .field("otlp_endpoint", &self.otlp_endpoint)
             .field(
                 "jwt_secret",
                 &self.security.jwt_secret.as_ref().map(|_| "***"),

@@ -96,43 +96,24 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
 }
 
 /// The span of one request: its method, path, `x-request-id` (the client's, or one made
-/// here) and, when the client sent a W3C `traceparent`, its trace id, so that every log
-/// line of the request can be found by either.
+/// here) and its trace id (joined to the client's W3C `traceparent` when it sent one), so
+/// that every log line of the request can be found by either.
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    let header = |name: &str| {
-        request
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-    };
-    tracing::info_span!(
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let span = tracing::info_span!(
         "request",
         method = %request.method(),
         path = request.uri().path(),
-        request_id = header("x-request-id"),
-        trace_id = trace_id(header("traceparent")).unwrap_or_default(),
-    )
-}
-
-/// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), if well-formed
-/// and not all zeros.
-fn trace_id(traceparent: &str) -> Option<&str> {
-    let mut parts = traceparent.trim().split('-');
-    let (version, trace, parent, flags) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let hex = |s: &str, n: usize| {
-        s.len() == n
-            && s.bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-    };
-    let valid = hex(version, 2)
-        && version != "ff"
-        && hex(trace, 32)
-        && trace.bytes().any(|b| b != b'0')
-        && hex(parent, 16)
-        && hex(flags, 2);
-    valid.then_some(trace)
+        request_id,
+        trace_id = tracing::field::Empty,
+    );
+    let trace_id = crate::telemetry::join_trace(&span, request.headers());
+    span.record("trace_id", trace_id.as_str());
+    span
 }
 
 /// Smallest response body worth compressing, in bytes.
@@ -167,22 +148,4 @@ async fn count_requests(State(state): State<HttpState>, request: Request, next: 
     metrics.observe_http(&route, response.status().as_u16());
     metrics.observe_http_duration(&route, started.elapsed());
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::trace_id;
-
-    #[test]
-    fn traceparent_gives_its_trace_id_when_well_formed() {
-        let id = "4bf92f3577b34da6a3ce929d0e0e4736";
-        assert_eq!(trace_id(&format!("00-{id}-00f067aa0ba902b7-01")), Some(id));
-        assert_eq!(
-            trace_id(&format!("00-{}-00f067aa0ba902b7-01", "0".repeat(32))),
-            None
-        );
-        assert_eq!(trace_id(&format!("ff-{id}-00f067aa0ba902b7-01")), None);
-        assert_eq!(trace_id("00-short-00f067aa0ba902b7-01"), None);
-        assert_eq!(trace_id("garbage"), None);
-    }
 }

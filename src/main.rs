@@ -10,13 +10,21 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = meridian::cli::Cli::parse();
-    meridian::telemetry::init(cli.config.log_format);
-    match meridian::cli::run(cli).await {
+    if let Err(err) =
+        meridian::telemetry::init(cli.config.log_format, cli.config.otlp_endpoint.as_deref())
+    {
+        eprintln!("error: MERIDIAN_OTLP_ENDPOINT: {err:#}");
+        return std::process::ExitCode::FAILURE;
+    }
+    let code = match meridian::cli::run(cli).await {
         Ok(code) => code,
         Err(err) => {
             tracing::error!(error = format!("{err:#}"), "meridian failed");
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    // The exporter's last batch goes out on its own thread; wait for it off the runtime.
+    let _ = tokio::task::spawn_blocking(meridian::telemetry::flush).await;
+    code
 }

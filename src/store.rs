@@ -9,6 +9,8 @@ pub mod redis;
 
 use std::{fmt, future::Future, time::Instant};
 
+use tracing::Instrument;
+
 use serde::Serialize;
 
 use crate::{
@@ -153,6 +155,7 @@ impl Stores {
     where
         F: Future<Output = Result<T, E>>,
         E: Into<StoreError>,
+        T: Rows,
     {
         if self.breakers.is_open(store) {
             self.metrics
@@ -161,7 +164,15 @@ impl Stores {
         }
         let started = Instant::now();
         let deadline = std::time::Duration::from_millis(self.timeout_ms);
-        let result = match tokio::time::timeout(deadline, fut).await {
+        let span = tracing::info_span!(
+            "store",
+            otel.name = format!("{store} {op}"),
+            store = store.as_str(),
+            op,
+            rows = tracing::field::Empty,
+            error = tracing::field::Empty,
+        );
+        let result = match tokio::time::timeout(deadline, fut.instrument(span.clone())).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) => Err(Error::from(err.into())),
             Err(_) => Err(Error::StoreTimeout {
@@ -171,6 +182,18 @@ impl Stores {
         };
         self.metrics
             .observe_store(store, op, started.elapsed(), result.is_ok());
+        if !span.is_disabled() {
+            match &result {
+                Ok(value) => {
+                    if let Some(rows) = value.rows() {
+                        span.record("rows", rows);
+                    }
+                }
+                Err(err) => {
+                    span.record("error", err.code());
+                }
+            }
+        }
         // Only an outage counts against the breaker: a store that answered "no" to one
         // request's data is up.
         let healthy = result
@@ -325,6 +348,7 @@ impl RequestStores {
     where
         F: Future<Output = Result<T, E>>,
         E: Into<StoreError>,
+        T: Rows,
     {
         self.trips.add(store);
         self.stores.call(store, op, fut).await
@@ -338,3 +362,43 @@ impl std::ops::Deref for RequestStores {
         &self.stores
     }
 }
+
+/// How many rows a store call returned, for its trace span (`None`: not a row set).
+pub trait Rows {
+    fn rows(&self) -> Option<u64> {
+        None
+    }
+}
+
+impl<T> Rows for Vec<T> {
+    fn rows(&self) -> Option<u64> {
+        Some(self.len() as u64)
+    }
+}
+
+impl<T> Rows for Option<T> {
+    fn rows(&self) -> Option<u64> {
+        Some(u64::from(self.is_some()))
+    }
+}
+
+impl<K, V, S> Rows for std::collections::HashMap<K, V, S> {
+    fn rows(&self) -> Option<u64> {
+        Some(self.len() as u64)
+    }
+}
+
+impl<A: Rows, B> Rows for (A, B) {
+    fn rows(&self) -> Option<u64> {
+        self.0.rows()
+    }
+}
+
+impl Rows for () {}
+impl Rows for u64 {}
+impl Rows for i64 {}
+impl Rows for bool {}
+impl Rows for String {}
+impl Rows for postgres::RegisterOutcome {}
+impl Rows for postgres::TradeOutcome {}
+impl Rows for redis::IngestProgress {}

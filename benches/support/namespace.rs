@@ -134,6 +134,7 @@ impl Namespace {
             ws_max_operations: 100,
             ws_max_client_operations: usize::MAX,
             log_format: meridian::telemetry::LogFormat::Text,
+            otlp_endpoint: None,
             security: meridian::config::SecurityConfig {
                 jwt_secret: Some(BENCH_JWT_SECRET.into()),
                 // Benchmarks measure the data path; rate limits would refuse the load.

@@ -194,6 +194,13 @@ impl Extension for ScopeExtension {
         };
         let timeout_ms = self.state.config().security.request_timeout_ms;
         let started = std::time::Instant::now();
+        let span = tracing::info_span!(
+            "graphql",
+            otel.name = format!("graphql {}", operation_name.unwrap_or("anonymous")),
+            operation = operation_name.unwrap_or_default(),
+            errors = tracing::field::Empty,
+        );
+        let run = tracing::Instrument::instrument(run, span.clone());
         let mut response =
             match tokio::time::timeout(std::time::Duration::from_millis(timeout_ms), run).await {
                 Ok(response) => response,
@@ -205,6 +212,7 @@ impl Extension for ScopeExtension {
         self.state
             .metrics()
             .observe_operation(operation_name, started.elapsed());
+        span.record("errors", response.errors.len());
         describe_schema(&mut response);
         if response.errors.iter().any(|e| !e.path.is_empty()) {
             let query = self.query.lock().ok().and_then(|mut q| q.take());

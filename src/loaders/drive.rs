@@ -74,6 +74,8 @@ impl BatchQueue {
     /// Queues a batch for the driver, or spawns it when no driver runs this request (so a
     /// load can never wait forever).
     pub fn spawn(&self, task: BoxFuture<'static, ()>) {
+        // The batch's store calls belong to the operation that asked for them.
+        let task = Box::pin(tracing::Instrument::in_current_span(task));
         if self.0.driven.load(Ordering::Acquire) {
             if let Ok(mut tasks) = self.0.tasks.lock() {
                 tasks.push(Box::pin(Gated {

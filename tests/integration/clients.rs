@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use meridian::{auth::Role, AppState};
 
-use crate::support::{closed_port, node, small_shape, user_token, TestEnv, TestServer};
+use crate::support::{closed_port, node, small_shape, user_token, wait_until, TestEnv, TestServer};
 
 /// The errors' (path, code) pairs.
 fn paths_and_codes(response: &Value) -> Vec<(Value, String)> {
@@ -586,4 +586,169 @@ async fn graphql_codegen_generates_types_from_the_live_url() {
         ]),
         "{found}"
     );
+}
+
+/// A small OTLP/HTTP receiver (JSON encoding): every span it was sent, flattened.
+async fn otlp_receiver() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use axum::{extract::State, routing::post, Json, Router};
+    type Spans = std::sync::Arc<std::sync::Mutex<Vec<Value>>>;
+    async fn receive(State(spans): State<Spans>, Json(body): Json<Value>) -> Json<Value> {
+        let mut spans = spans.lock().expect("spans");
+        for resource in body["resourceSpans"].as_array().into_iter().flatten() {
+            for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
+                for span in scope["spans"].as_array().into_iter().flatten() {
+                    let mut span = span.clone();
+                    span["resource"] = resource["resource"].clone();
+                    spans.push(span);
+                }
+            }
+        }
+        Json(json!({}))
+    }
+    let spans = Spans::default();
+    let app = Router::new()
+        .route("/v1/traces", post(receive))
+        .with_state(spans.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (port, spans)
+}
+
+/// A span attribute's value as a string, whatever its OTLP JSON type.
+fn attribute(span: &Value, key: &str) -> Option<String> {
+    let value = &span["attributes"]
+        .as_array()?
+        .iter()
+        .find(|a| a["key"] == key)?["value"];
+    value["stringValue"]
+        .as_str()
+        .map(str::to_owned)
+        .or_else(|| value["intValue"].as_str().map(str::to_owned))
+        .or_else(|| value["intValue"].as_i64().map(|n| n.to_string()))
+}
+
+/// A request with a W3C `traceparent`, served by a real `meridian serve` exporting to an
+/// OTLP receiver: its request, operation and store spans carry the client's trace id and
+/// nest under the client's span, and the request's log lines carry the trace id too.
+#[tokio::test]
+async fn a_traceparent_continues_into_exported_spans_and_log_lines() {
+    let env = TestEnv::migrated().await;
+    env.seed(&small_shape()).await;
+    let (receiver, spans) = otlp_receiver().await;
+    let port = closed_port();
+    let mut config = env.config.clone();
+    config.http_addr = format!("127.0.0.1:{port}").parse().expect("address");
+    let log_path = std::env::temp_dir().join(format!(
+        "meridian-otlp-{}.log",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let _server = crate::support::spawn_binary_with(
+        &config,
+        &[
+            (
+                "MERIDIAN_OTLP_ENDPOINT",
+                format!("http://127.0.0.1:{receiver}"),
+            ),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json".into()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "50".into()),
+            ("MERIDIAN_LOG_FORMAT", "json".into()),
+            ("MERIDIAN_LOG", "info,tower_http=debug".into()),
+        ],
+        log.into(),
+    );
+    let client = reqwest::Client::new();
+    crate::support::wait_until("meridian to listen", 60, || async {
+        client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok()
+    })
+    .await;
+
+    let trace = uuid::Uuid::new_v4().simple().to_string();
+    let parent = &uuid::Uuid::new_v4().simple().to_string()[..16];
+    let response: Value = client
+        .post(format!("http://127.0.0.1:{port}/graphql"))
+        .header("traceparent", format!("00-{trace}-{parent}-01"))
+        .json(&json!({
+            "query": "query Board { leaderboard(name: \"volume\", top: 3) { entries { user { username } } } }"
+        }))
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("JSON");
+    assert!(response["errors"].is_null(), "{response}");
+
+    let ours = || -> Vec<Value> {
+        let spans = spans.lock().expect("spans");
+        spans
+            .iter()
+            .filter(|s| s["traceId"].as_str() == Some(trace.as_str()))
+            .cloned()
+            .collect()
+    };
+    wait_until("the request's spans to be exported", 30, || {
+        let found = ours();
+        async move {
+            found.iter().any(|s| s["name"] == "request")
+                && found.iter().any(|s| s["name"] == "graphql Board")
+                && found
+                    .iter()
+                    .filter(|s| attribute(s, "store").is_some())
+                    .count()
+                    >= 2
+        }
+    })
+    .await;
+    let found = ours();
+    let named = |name: &str| {
+        found
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} span in {found:?}"))
+    };
+    let request = named("request");
+    assert_eq!(request["parentSpanId"].as_str(), Some(parent), "{request}");
+    assert_eq!(attribute(request, "path").as_deref(), Some("/graphql"));
+    assert_eq!(
+        attribute(&request["resource"], "service.name").or_else(|| {
+            request["resource"]["attributes"]
+                .as_array()
+                .and_then(|a| a.iter().find(|a| a["key"] == "service.name"))
+                .and_then(|a| a["value"]["stringValue"].as_str().map(str::to_owned))
+        }),
+        Some("meridian".into())
+    );
+    let operation = named("graphql Board");
+    assert_eq!(operation["parentSpanId"], request["spanId"], "{operation}");
+    let leaderboard = named("redis leaderboard_top");
+    assert_eq!(leaderboard["parentSpanId"], operation["spanId"]);
+    assert_eq!(attribute(leaderboard, "store").as_deref(), Some("redis"));
+    let users = named("postgres users_by_id");
+    assert_eq!(users["parentSpanId"], operation["spanId"]);
+    assert_eq!(attribute(users, "rows").as_deref(), Some("3"), "{users}");
+
+    // The request's log lines (tower_http's, at DEBUG here) carry the trace id.
+    let logged = std::fs::read_to_string(&log_path).expect("log");
+    let _ = std::fs::remove_file(&log_path);
+    let lines: Vec<Value> = logged
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|l: &Value| l["span"]["path"] == "/graphql")
+        .collect();
+    assert!(!lines.is_empty(), "no log line of the request in {logged}");
+    for line in &lines {
+        assert_eq!(
+            line["span"]["trace_id"].as_str(),
+            Some(trace.as_str()),
+            "{line}"
+        );
+    }
 }

@@ -107,6 +107,7 @@ impl TestEnv {
             // Tests open many subscribers from one address; those about it set it lower.
             ws_max_client_operations: 100_000,
             log_format: meridian::telemetry::LogFormat::Text,
+            otlp_endpoint: None,
             security: SecurityConfig {
                 jwt_secret: Some(TEST_JWT_SECRET.into()),
                 // Tests that need limits set them; the rest must not trip them.
@@ -410,12 +411,22 @@ pub fn user_token(state: &AppState, user_id: &str) -> String {
 
 /// Runs `meridian serve` as its own process with `config`.
 pub fn spawn_binary(config: &Config) -> Spawned {
+    spawn_binary_with(config, &[], std::process::Stdio::null())
+}
+
+/// Runs `meridian serve` with `config`, `extra` variables, and its log to `stderr`.
+pub fn spawn_binary_with(
+    config: &Config,
+    extra: &[(&str, String)],
+    stderr: std::process::Stdio,
+) -> Spawned {
     Spawned(
         std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
             .arg("serve")
             .envs(config_env(config))
+            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("meridian starts"),
     )
