@@ -104,6 +104,16 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    if !crate::telemetry::exporting() {
+        let trace_id = crate::telemetry::trace_id_of(request.headers());
+        return tracing::info_span!(
+            "request",
+            method = %request.method(),
+            path = request.uri().path(),
+            request_id,
+            trace_id,
+        );
+    }
     let span = tracing::info_span!(
         "request",
         method = %request.method(),

@@ -3,8 +3,8 @@
 //!
 //! Spans: `request` (one per HTTP request, in [`crate::http`]), `graphql` (one per
 //! operation) and `store` (one per round trip: store, op, rows), all at INFO. Without an
-//! endpoint no OpenTelemetry layer is installed, and the spans only give log lines their
-//! context (the request's trace id, the operation, the store call).
+//! endpoint no OpenTelemetry layer is installed and only the request span is built (it
+//! gives log lines their request and trace ids); the other two cost one atomic load.
 
 use std::sync::OnceLock;
 
@@ -34,6 +34,16 @@ static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 /// to `<endpoint>/v1/traces`, as protobuf unless `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`.
 pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_env("MERIDIAN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let Some(endpoint) = otlp_endpoint.filter(|e| !e.is_empty()) else {
+        // Without export, the plain fmt subscriber: the cheapest stack that logs. A second
+        // init (tests) keeps the first subscriber.
+        let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+        let _ = match format {
+            LogFormat::Text => builder.try_init(),
+            LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        };
+        return Ok(());
+    };
     let logs = match format {
         LogFormat::Text => fmt::layer().with_writer(std::io::stderr).boxed(),
         LogFormat::Json => fmt::layer()
@@ -42,21 +52,15 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<()
             .with_writer(std::io::stderr)
             .boxed(),
     };
-    let otel = match otlp_endpoint.filter(|e| !e.is_empty()) {
-        Some(endpoint) => {
-            let provider = provider(endpoint)?;
-            let tracer = opentelemetry::trace::TracerProvider::tracer(&provider, "meridian");
-            let _ = PROVIDER.set(provider);
-            Some(tracing_opentelemetry::layer().with_tracer(tracer))
-        }
-        None => None,
-    };
+    let provider = provider(endpoint)?;
+    let tracer = opentelemetry::trace::TracerProvider::tracer(&provider, "meridian");
+    let _ = PROVIDER.set(provider);
     // One filter for both layers: the spans exported are those MERIDIAN_LOG enables (the
-    // default `info` has them all). A second init (tests) keeps the first subscriber.
+    // default `info` has them all).
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(logs)
-        .with(otel)
+        .with(tracing_opentelemetry::layer().with_tracer(tracer))
         .try_init();
     Ok(())
 }
@@ -97,16 +101,18 @@ pub fn exporting() -> bool {
 }
 
 /// Joins `span` to the client's W3C trace (its `traceparent` header), and returns the
-/// trace id every log line of the request carries: the span's own when spans are
-/// exported, else the client's, else a new random one.
+/// trace id every log line of the request carries: the exported span's own.
 pub fn join_trace(span: &tracing::Span, headers: &axum::http::HeaderMap) -> String {
-    if exporting() {
-        let parent = TraceContextPropagator::new().extract(&Headers(headers));
-        // Fails only when the span is disabled, and then it has no trace to join.
-        let _ = span.set_parent(parent);
-        let context: Context = span.context();
-        return context.span().span_context().trace_id().to_string();
-    }
+    let parent = TraceContextPropagator::new().extract(&Headers(headers));
+    // Fails only when the span is disabled, and then it has no trace to join.
+    let _ = span.set_parent(parent);
+    let context: Context = span.context();
+    context.span().span_context().trace_id().to_string()
+}
+
+/// Without export, the trace id of a request's log lines: the client's `traceparent`'s,
+/// else a new random one.
+pub fn trace_id_of(headers: &axum::http::HeaderMap) -> String {
     headers
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
@@ -165,16 +171,15 @@ mod tests {
 
     #[test]
     fn without_export_a_request_gets_the_clients_trace_id_or_a_new_one() {
-        let span = tracing::Span::none();
         let mut headers = axum::http::HeaderMap::new();
-        let fresh = super::join_trace(&span, &headers);
+        let fresh = super::trace_id_of(&headers);
         assert_eq!(fresh.len(), 32);
-        assert_ne!(fresh, super::join_trace(&span, &headers));
+        assert_ne!(fresh, super::trace_id_of(&headers));
         let id = "4bf92f3577b34da6a3ce929d0e0e4736";
         headers.insert(
             "traceparent",
             format!("00-{id}-00f067aa0ba902b7-01").parse().unwrap(),
         );
-        assert_eq!(super::join_trace(&span, &headers), id);
+        assert_eq!(super::trace_id_of(&headers), id);
     }
 }

@@ -194,12 +194,17 @@ impl Extension for ScopeExtension {
         };
         let timeout_ms = self.state.config().security.request_timeout_ms;
         let started = std::time::Instant::now();
-        let span = tracing::info_span!(
-            "graphql",
-            otel.name = format!("graphql {}", operation_name.unwrap_or("anonymous")),
-            operation = operation_name.unwrap_or_default(),
-            errors = tracing::field::Empty,
-        );
+        // Only when spans are exported (see `Stores::call`).
+        let span = if crate::telemetry::exporting() {
+            tracing::info_span!(
+                "graphql",
+                otel.name = format!("graphql {}", operation_name.unwrap_or("anonymous")),
+                operation = operation_name.unwrap_or_default(),
+                errors = tracing::field::Empty,
+            )
+        } else {
+            tracing::Span::none()
+        };
         let run = tracing::Instrument::instrument(run, span.clone());
         let mut response =
             match tokio::time::timeout(std::time::Duration::from_millis(timeout_ms), run).await {

@@ -75,7 +75,11 @@ impl BatchQueue {
     /// load can never wait forever).
     pub fn spawn(&self, task: BoxFuture<'static, ()>) {
         // The batch's store calls belong to the operation that asked for them.
-        let task = Box::pin(tracing::Instrument::in_current_span(task));
+        let task = if crate::telemetry::exporting() {
+            Box::pin(tracing::Instrument::in_current_span(task))
+        } else {
+            task
+        };
         if self.0.driven.load(Ordering::Acquire) {
             if let Ok(mut tasks) = self.0.tasks.lock() {
                 tasks.push(Box::pin(Gated {
