@@ -65,6 +65,16 @@ pub enum Command {
         #[arg(long)]
         repair: bool,
     },
+    /// Put the outbox's dead letters back in the queue, with their attempts reset (all of
+    /// them, one destination's, or the ids given).
+    Redrive {
+        /// Only this destination's (clickhouse, redis or pubsub).
+        #[arg(long)]
+        destination: Option<String>,
+        /// Only these rows (as `meridian reconcile` lists them; repeatable).
+        #[arg(long = "id")]
+        ids: Vec<i64>,
+    },
 }
 
 /// A role `meridian token` can grant.
@@ -156,6 +166,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
                 Ok(ExitCode::FAILURE)
             }
+        }
+        Command::Redrive { destination, ids } => {
+            let state = connected_state(cli.config).await?;
+            let moved = state
+                .stores()
+                .postgres
+                .redrive_outbox(destination.as_deref(), &ids)
+                .await
+                .context("redriving the outbox's dead letters")?;
+            println!("redrive: {moved} dead letters queued again");
+            Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {
             let state = connected_state(cli.config).await?;

@@ -117,6 +117,10 @@ pub struct Config {
     #[arg(long, env = "MERIDIAN_RELAY_RETRY_MAX_MS", default_value_t = 30_000)]
     pub relay_retry_max_ms: u64,
 
+    /// Times a store may refuse an outbox row before it is set aside as a dead letter.
+    #[arg(long, env = "MERIDIAN_RELAY_MAX_ATTEMPTS", default_value_t = 10)]
+    pub relay_max_attempts: u32,
+
     /// Largest body `POST /ingest/prices` accepts, in bytes.
     #[arg(long, env = "MERIDIAN_INGEST_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub ingest_max_bytes: u64,
@@ -377,6 +381,7 @@ impl fmt::Debug for Config {
             .field("relay_poll_ms", &self.relay_poll_ms)
             .field("relay_retry_base_ms", &self.relay_retry_base_ms)
             .field("relay_retry_max_ms", &self.relay_retry_max_ms)
+            .field("relay_max_attempts", &self.relay_max_attempts)
             .field("ingest_max_bytes", &self.ingest_max_bytes)
             .field("http_header_timeout_ms", &self.http_header_timeout_ms)
             .field("http_body_timeout_ms", &self.http_body_timeout_ms)

@@ -23,6 +23,7 @@ pub struct Metrics {
     http_requests: IntCounterVec,
     relay_rows: IntCounterVec,
     outbox_pending: IntGaugeVec,
+    outbox_dead: IntGaugeVec,
     outbox_oldest: GaugeVec,
     http_duration: HistogramVec,
     operation_duration: HistogramVec,
@@ -114,6 +115,14 @@ impl Metrics {
             &["destination"],
         )
         .expect("static metric definition");
+        let outbox_dead = IntGaugeVec::new(
+            Opts::new(
+                "meridian_outbox_dead",
+                "Outbox rows set aside as dead letters (meridian redrive puts them back), by destination",
+            ),
+            &["destination"],
+        )
+        .expect("static metric definition");
         let outbox_oldest = GaugeVec::new(
             Opts::new(
                 "meridian_outbox_lag_seconds",
@@ -177,10 +186,11 @@ impl Metrics {
         ))
         .expect("static metric definition");
         for destination in TRADE_DESTINATIONS {
-            for outcome in ["delivered", "failed"] {
+            for outcome in ["delivered", "failed", "dead"] {
                 relay_rows.with_label_values(&[destination, outcome]);
             }
             outbox_pending.with_label_values(&[destination]).set(0);
+            outbox_dead.with_label_values(&[destination]).set(0);
             outbox_oldest.with_label_values(&[destination]).set(0.0);
         }
         let process = prometheus::process_collector::ProcessCollector::for_self();
@@ -191,6 +201,7 @@ impl Metrics {
             Box::new(http_requests.clone()),
             Box::new(relay_rows.clone()),
             Box::new(outbox_pending.clone()),
+            Box::new(outbox_dead.clone()),
             Box::new(outbox_oldest.clone()),
             Box::new(build_info),
             Box::new(http_duration.clone()),
@@ -215,6 +226,7 @@ impl Metrics {
             http_requests,
             relay_rows,
             outbox_pending,
+            outbox_dead,
             outbox_oldest,
             http_duration,
             operation_duration,
@@ -327,8 +339,12 @@ impl Metrics {
     }
 
     /// Records a relay batch.
-    pub fn observe_relay(&self, destination: &str, rows: u64, delivered: bool) {
-        let outcome = if delivered { "delivered" } else { "failed" };
+    /// Counts outbox rows the relay handled: `outcome` is `delivered`, `failed` (to be
+    /// retried) or `dead`.
+    pub fn observe_relay(&self, destination: &str, rows: u64, outcome: &str) {
+        if rows == 0 {
+            return;
+        }
         self.relay_rows
             .with_label_values(&[destination, outcome])
             .inc_by(rows);
@@ -341,6 +357,9 @@ impl Metrics {
             self.outbox_pending
                 .with_label_values(&[destination])
                 .set(entry.map_or(0, |b| b.pending));
+            self.outbox_dead
+                .with_label_values(&[destination])
+                .set(entry.map_or(0, |b| b.dead));
             self.outbox_oldest
                 .with_label_values(&[destination])
                 .set(entry.map_or(0.0, |b| b.oldest_secs));

@@ -8,7 +8,12 @@ use anyhow::Context;
 
 use crate::{
     events::{relay, TradeEvent},
-    store::{clickhouse::DayTotals, postgres::OutboxBacklog, redis::LEADERBOARDS, Stores},
+    store::{
+        clickhouse::DayTotals,
+        postgres::{DeadLetter, OutboxBacklog},
+        redis::LEADERBOARDS,
+        Stores,
+    },
 };
 
 /// Rows per insert while rebuilding ClickHouse.
@@ -19,6 +24,8 @@ const REBUILD_CHUNK: i64 = 10_000;
 pub struct Report {
     /// Outbox rows still to deliver (differences they explain are expected).
     pub pending: Vec<OutboxBacklog>,
+    /// Outbox rows set aside as dead letters (the first 100).
+    pub dead: Vec<DeadLetter>,
     pub clickhouse: Vec<String>,
     pub redis: Vec<String>,
 }
@@ -32,6 +39,7 @@ impl Report {
         let mut lines: Vec<String> = self
             .pending
             .iter()
+            .filter(|b| b.pending > 0)
             .map(|b| {
                 format!(
                     "outbox: {} events pending for {} (oldest {:.0}s)",
@@ -39,6 +47,12 @@ impl Report {
                 )
             })
             .collect();
+        lines.extend(self.dead.iter().map(|d| {
+            format!(
+                "outbox: dead letter {} for {} ({} of event {}, since {}) after {} attempts: {} (meridian redrive --id {} retries it)",
+                d.id, d.destination, d.kind, d.event_id, d.dead_at.to_rfc3339(), d.attempts, d.last_error, d.id
+            )
+        }));
         lines.extend(self.clickhouse.iter().map(|d| format!("clickhouse: {d}")));
         lines.extend(self.redis.iter().map(|d| format!("redis: {d}")));
         lines
@@ -56,6 +70,11 @@ pub async fn check(stores: &Stores) -> anyhow::Result<Report> {
         .outbox_backlog()
         .await
         .context("reading the outbox")?;
+    let dead = stores
+        .postgres
+        .dead_letters(100)
+        .await
+        .context("reading the outbox's dead letters")?;
     let pg = stores
         .postgres
         .trade_totals()
@@ -114,6 +133,7 @@ pub async fn check(stores: &Stores) -> anyhow::Result<Report> {
     }
     Ok(Report {
         pending,
+        dead,
         clickhouse,
         redis,
     })
@@ -161,7 +181,7 @@ pub async fn repair(stores: &Stores) -> anyhow::Result<Report> {
         .collect();
     if !blocked.is_empty() {
         anyhow::bail!(
-            "the outbox still has events for {}; let the relay deliver them (meridian serve or meridian relay) and run again",
+            "the outbox still has events for {}; let the relay deliver them (meridian serve or meridian relay; dead letters need meridian redrive first) and run again",
             blocked.iter().map(|b| b.destination.as_str()).collect::<Vec<_>>().join(" and ")
         );
     }

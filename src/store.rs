@@ -164,14 +164,20 @@ impl Stores {
         }
         let started = Instant::now();
         let deadline = std::time::Duration::from_millis(self.timeout_ms);
-        let span = tracing::info_span!(
-            "store",
-            otel.name = format!("{store} {op}"),
-            store = store.as_str(),
-            op,
-            rows = tracing::field::Empty,
-            error = tracing::field::Empty,
-        );
+        // Only when spans are exported: without an exporter they would cost every call
+        // and tell the logs nothing the request span does not.
+        let span = if crate::telemetry::exporting() {
+            tracing::info_span!(
+                "store",
+                otel.name = format!("{store} {op}"),
+                store = store.as_str(),
+                op,
+                rows = tracing::field::Empty,
+                error = tracing::field::Empty,
+            )
+        } else {
+            tracing::Span::none()
+        };
         let result = match tokio::time::timeout(deadline, fut.instrument(span.clone())).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) => Err(Error::from(err.into())),
@@ -402,3 +408,4 @@ impl Rows for String {}
 impl Rows for postgres::RegisterOutcome {}
 impl Rows for postgres::TradeOutcome {}
 impl Rows for redis::IngestProgress {}
+impl Rows for postgres::Settled {}

@@ -125,6 +125,7 @@ impl Namespace {
             relay_poll_ms: 50,
             relay_retry_base_ms: 250,
             relay_retry_max_ms: 30_000,
+            relay_max_attempts: 10,
             ingest_max_bytes: 1 << 30,
             http_header_timeout_ms: 10_000,
             http_body_timeout_ms: 30_000,

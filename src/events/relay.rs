@@ -9,6 +9,9 @@
 //!   read with FINAL;
 //! - redis: leaderboard increments guarded by a per-event marker, in one Lua script;
 //! - pubsub: at-least-once messages (a subscriber may see a redelivered event twice).
+//!
+//! A row its store keeps refusing, or whose payload cannot be read, becomes a dead letter
+//! (see [`relay_once`]) instead of blocking the rows behind it.
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -21,7 +24,7 @@ use crate::{
     app::AppState,
     store::{
         clickhouse::{ActivityRow, TradeEventRow},
-        postgres::{OutboxRow, OUTBOX_CHANNEL, TRADE_DESTINATIONS},
+        postgres::{Backoff, Settle, OUTBOX_CHANNEL, TRADE_DESTINATIONS},
         redis::LeaderboardDelta,
         StoreKind, Stores,
     },
@@ -35,6 +38,8 @@ pub struct RelaySettings {
     pub poll: Duration,
     pub retry_base: Duration,
     pub retry_max: Duration,
+    /// Refusals after which a row is set aside as a dead letter.
+    pub max_attempts: i32,
 }
 
 /// Runs the relay until `shutdown` resolves.
@@ -128,6 +133,12 @@ async fn worker(
 }
 
 /// Claims and delivers one batch of `destination`; returns how many rows it handled.
+///
+/// A batch is delivered whole when it can be. When its store refuses it (not an outage),
+/// its rows are delivered one by one, so that one bad row fails alone: it is retried
+/// with the backoff and dead-lettered after `max_attempts` refusals, and the rows behind it
+/// go through. A row whose payload cannot be read is dead at once. An outage fails the
+/// batch as it is, to be retried, and never counts toward dead-lettering.
 pub async fn relay_once(
     stores: &Stores,
     destination: &str,
@@ -143,42 +154,110 @@ pub async fn relay_once(
         .context("claiming outbox rows")?;
     let Some(claim) = claim else { return Ok(0) };
     let handled = claim.rows.len();
-    match deliver(stores, destination, &claim.rows).await {
-        Ok(()) => {
-            stores
-                .call(StoreKind::Postgres, "outbox_delivered", claim.delivered())
-                .await?;
-            stores
-                .metrics()
-                .observe_relay(destination, handled as u64, true);
+    let mut outcomes: Vec<(i64, Settle)> = Vec::with_capacity(handled);
+    let mut events: Vec<(i64, TradeEvent)> = Vec::with_capacity(handled);
+    for row in &claim.rows {
+        if row.kind != TRADE_RECORDED {
+            // Nothing to deliver for kinds this destination does not read.
+            outcomes.push((row.id, Settle::Delivered));
+            continue;
         }
-        Err(err) => {
-            let reason = format!("{err:#}");
-            tracing::info!(destination, rows = handled, error = %reason, "delivery failed; will retry");
-            let failed = claim.failed(&reason, settings.retry_base, settings.retry_max);
-            stores
-                .call(StoreKind::Postgres, "outbox_failed", failed)
-                .await?;
-            stores
-                .metrics()
-                .observe_relay(destination, handled as u64, false);
+        match serde_json::from_value::<TradeEvent>(row.payload.clone()) {
+            Ok(event) => events.push((row.id, event)),
+            Err(err) => outcomes.push((
+                row.id,
+                Settle::Dead(format!("outbox row {} is malformed: {err}", row.id)),
+            )),
         }
     }
+    if !events.is_empty() {
+        let batch: Vec<TradeEvent> = events.iter().map(|(_, e)| e.clone()).collect();
+        match deliver(stores, destination, &batch).await {
+            Ok(()) => outcomes.extend(events.iter().map(|(id, _)| (*id, Settle::Delivered))),
+            Err(err) if is_outage(&err) || events.len() == 1 => {
+                let outcome = failure(&err);
+                outcomes.extend(events.iter().map(|(id, _)| (*id, outcome.clone())));
+            }
+            Err(err) => {
+                tracing::info!(
+                    destination,
+                    rows = events.len(),
+                    error = format!("{err:#}"),
+                    "batch refused; delivering its rows one by one"
+                );
+                let mut outage: Option<Settle> = None;
+                for (id, event) in &events {
+                    if let Some(outcome) = &outage {
+                        outcomes.push((*id, outcome.clone()));
+                        continue;
+                    }
+                    match deliver(stores, destination, std::slice::from_ref(event)).await {
+                        Ok(()) => outcomes.push((*id, Settle::Delivered)),
+                        Err(err) => {
+                            let outcome = failure(&err);
+                            if matches!(outcome, Settle::Retry(_)) {
+                                outage = Some(outcome.clone());
+                            }
+                            outcomes.push((*id, outcome));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let backoff = Backoff {
+        base: settings.retry_base,
+        max: settings.retry_max,
+        max_attempts: settings.max_attempts,
+    };
+    let settled = stores
+        .call(
+            StoreKind::Postgres,
+            "outbox_settle",
+            claim.settle(&outcomes, backoff),
+        )
+        .await?;
+    if settled.retried > 0 || settled.dead > 0 {
+        let reasons: Vec<&str> = outcomes
+            .iter()
+            .filter_map(|(_, o)| match o {
+                Settle::Retry(e) | Settle::Rejected(e) | Settle::Dead(e) => Some(e.as_str()),
+                Settle::Delivered => None,
+            })
+            .take(3)
+            .collect();
+        tracing::warn!(
+            destination,
+            retried = settled.retried,
+            dead = settled.dead,
+            errors = ?reasons,
+            "outbox rows not delivered"
+        );
+    }
+    let metrics = stores.metrics();
+    metrics.observe_relay(destination, settled.delivered, "delivered");
+    metrics.observe_relay(destination, settled.retried, "failed");
+    metrics.observe_relay(destination, settled.dead, "dead");
     Ok(handled)
 }
 
-fn trade_events(rows: &[OutboxRow]) -> anyhow::Result<Vec<TradeEvent>> {
-    rows.iter()
-        .filter(|row| row.kind == TRADE_RECORDED)
-        .map(|row| {
-            serde_json::from_value(row.payload.clone())
-                .with_context(|| format!("outbox row {} is malformed", row.id))
-        })
-        .collect()
+/// Whether a delivery failed because its store is unavailable (not because of the rows):
+/// down, too slow, or behind an open circuit breaker.
+fn is_outage(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<crate::Error>()
+        .is_some_and(|e| e.is_store_outage() || matches!(e, crate::Error::CircuitOpen { .. }))
 }
 
-async fn deliver(stores: &Stores, destination: &str, rows: &[OutboxRow]) -> anyhow::Result<()> {
-    let events = trade_events(rows)?;
+fn failure(err: &anyhow::Error) -> Settle {
+    let reason = format!("{err:#}");
+    if is_outage(err) {
+        Settle::Retry(reason)
+    } else {
+        Settle::Rejected(reason)
+    }
+}
+
+async fn deliver(stores: &Stores, destination: &str, events: &[TradeEvent]) -> anyhow::Result<()> {
     match destination {
         "clickhouse" => {
             let trades: Vec<TradeEventRow> = events.iter().map(trade_event_row).collect();

@@ -6,7 +6,7 @@ mod reads;
 mod seed;
 mod writes;
 
-pub use outbox::{OutboxBacklog, OutboxClaim, OutboxRow};
+pub use outbox::{Backoff, DeadLetter, OutboxBacklog, OutboxClaim, OutboxRow, Settle, Settled};
 pub use reads::{AssetRow, HoldingRow, TradeRow, TradeWindow, UserRow};
 pub use seed::LeaderboardScore;
 pub use writes::{NewTrade, RegisterOutcome, TradeOutcome, OUTBOX_CHANNEL, TRADE_DESTINATIONS};

@@ -282,7 +282,7 @@ async fn refusals_and_errors_read_well_in_clients() {
 
 /// The metric families the README's table lists, each there once it has had traffic
 /// (`meridian_store_errors_total` appears with its first store error).
-const FAMILIES: [&str; 19] = [
+const FAMILIES: [&str; 20] = [
     "meridian_build_info",
     "meridian_http_requests_total",
     "meridian_http_request_duration_seconds",
@@ -297,6 +297,7 @@ const FAMILIES: [&str; 19] = [
     "meridian_fanout_reconnects_total",
     "meridian_relay_rows_total",
     "meridian_outbox_pending",
+    "meridian_outbox_dead",
     "meridian_outbox_lag_seconds",
     "process_resident_memory_bytes",
     "process_cpu_seconds_total",

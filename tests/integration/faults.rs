@@ -376,3 +376,158 @@ async fn postgres_killed_mid_write_keeps_every_acknowledged_trade() {
         before
     );
 }
+
+/// Inserts an outbox row no relay can read, for `destination`.
+async fn poisoned_row(state: &AppState, destination: &str) -> i64 {
+    sqlx::query_scalar(
+        "INSERT INTO outbox (event_id, kind, payload, destination, created_at, next_attempt_at) \
+         VALUES ($1, 'trade_recorded', '{\"not\": \"a trade\"}', $2, now() - interval '1 minute', now() - interval '1 minute') \
+         RETURNING id",
+    )
+    .bind(uuid::Uuid::new_v4())
+    .bind(destination)
+    .fetch_one(state.stores().postgres.pool())
+    .await
+    .expect("inserted")
+}
+
+/// A malformed outbox row (inserted by hand, oldest in the queue) is set aside as a dead
+/// letter, the trades behind it are delivered, reconcile lists it, metrics count it, and
+/// `meridian redrive` queues it again.
+#[tokio::test]
+async fn a_poisoned_outbox_row_is_dead_lettered_and_the_rows_behind_it_flow() {
+    let env = TestEnv::migrated().await;
+    env.seed(&shape()).await;
+    let state = env.state().await;
+    let mut poisoned = Vec::new();
+    for destination in ["clickhouse", "redis", "pubsub"] {
+        poisoned.push(poisoned_row(&state, destination).await);
+    }
+    let seeded = trade_count(&state).await;
+    let server = env.spawn().await;
+    record_trades(&server.client, &server.url("/graphql"), &state).await;
+    wait_until("every good row to be delivered", 60, || drained(&state)).await;
+    assert_eq!(
+        clickhouse_count(&state, true).await as i64,
+        seeded + TRADES as i64
+    );
+
+    let dead: Vec<(i64, String, i32, String)> = sqlx::query_as(
+        "SELECT id, destination, attempts, last_error FROM outbox \
+         WHERE dead_at IS NOT NULL AND delivered_at IS NULL ORDER BY id",
+    )
+    .fetch_all(state.stores().postgres.pool())
+    .await
+    .expect("dead letters");
+    assert_eq!(dead.iter().map(|d| d.0).collect::<Vec<_>>(), poisoned);
+    for (_, _, attempts, error) in &dead {
+        assert_eq!(*attempts, 1, "a malformed row is dead at its first attempt");
+        assert!(error.contains("malformed"), "{error}");
+    }
+    let report = reconcile::check(state.stores()).await.expect("reconcile");
+    assert!(report.is_clean(), "{}", report.lines().join("\n"));
+    assert_eq!(report.dead.len(), 3);
+    assert_eq!(
+        report
+            .lines()
+            .iter()
+            .filter(|l| l.starts_with("outbox: dead letter"))
+            .count(),
+        3
+    );
+    let metrics = || async {
+        server
+            .client
+            .get(server.url("/metrics"))
+            .send()
+            .await
+            .expect("scraped")
+            .text()
+            .await
+            .expect("text")
+    };
+    wait_until("the dead letters to show in /metrics", 30, || async {
+        let text = metrics().await;
+        ["clickhouse", "redis", "pubsub"].iter().all(|d| {
+            text.contains(&format!("meridian_outbox_dead{{destination=\"{d}\"}} 1"))
+                && text.contains(&format!(
+                    "meridian_relay_rows_total{{destination=\"{d}\",outcome=\"dead\"}} 1"
+                ))
+        })
+    })
+    .await;
+
+    // `meridian redrive` puts one back; still unreadable, it is dead again at once.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(["redrive", "--id", &poisoned[2].to_string()])
+        .envs(crate::support::config_env(&env.config))
+        .output()
+        .expect("meridian redrive runs");
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "redrive: 1 dead letters queued again"
+    );
+    wait_until("the redriven row to be dead again", 30, || async {
+        let row: (i32, bool) =
+            sqlx::query_as("SELECT attempts, dead_at IS NOT NULL FROM outbox WHERE id = $1")
+                .bind(poisoned[2])
+                .fetch_one(state.stores().postgres.pool())
+                .await
+                .expect("row");
+        row == (1, true)
+    })
+    .await;
+}
+
+/// A row its store refuses is retried, and dead after `max_attempts` refusals; a row whose
+/// store is down is retried however long the outage lasts.
+#[tokio::test]
+async fn refusals_count_toward_dead_letters_and_outages_do_not() {
+    use meridian::store::postgres::{Backoff, Settle};
+    let env = TestEnv::migrated().await;
+    let state = env.state().await;
+    let postgres = &state.stores().postgres;
+    let refused = poisoned_row(&state, "clickhouse").await;
+    let unavailable = poisoned_row(&state, "redis").await;
+    let backoff = Backoff {
+        base: Duration::ZERO,
+        max: Duration::ZERO,
+        max_attempts: 3,
+    };
+    let mut dead_after = None;
+    for attempt in 1..=5 {
+        let claim = postgres
+            .claim_outbox("clickhouse", 10)
+            .await
+            .expect("claim");
+        // Once dead, the row is no longer claimed.
+        if let Some(claim) = claim {
+            assert_eq!(claim.rows.len(), 1);
+            let settled = claim
+                .settle(&[(refused, Settle::Rejected("refused".into()))], backoff)
+                .await
+                .expect("settled");
+            if settled.dead == 1 {
+                dead_after = Some(attempt);
+            }
+        }
+        let claim = postgres.claim_outbox("redis", 10).await.expect("claim");
+        let claim = claim.expect("an outage never dead-letters");
+        let settled = claim
+            .settle(
+                &[(unavailable, Settle::Retry("store down".into()))],
+                backoff,
+            )
+            .await
+            .expect("settled");
+        assert_eq!((settled.retried, settled.dead), (1, 0));
+    }
+    assert_eq!(dead_after, Some(3));
+    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM outbox WHERE id = $1")
+        .bind(unavailable)
+        .fetch_one(postgres.pool())
+        .await
+        .expect("attempts");
+    assert_eq!(attempts, 5);
+}

@@ -98,6 +98,7 @@ impl TestEnv {
             relay_poll_ms: 100,
             relay_retry_base_ms: 50,
             relay_retry_max_ms: 500,
+            relay_max_attempts: 10,
             ingest_max_bytes: 64 * 1024 * 1024,
             http_header_timeout_ms: 10_000,
             http_body_timeout_ms: 30_000,
@@ -639,6 +640,10 @@ pub fn config_env(config: &Config) -> Vec<(&'static str, String)> {
         (
             "MERIDIAN_RELAY_RETRY_MAX_MS",
             config.relay_retry_max_ms.to_string(),
+        ),
+        (
+            "MERIDIAN_RELAY_MAX_ATTEMPTS",
+            config.relay_max_attempts.to_string(),
         ),
         ("MERIDIAN_LOG", "warn".to_owned()),
         (

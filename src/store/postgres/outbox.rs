@@ -1,6 +1,7 @@
 //! The outbox, as the relay sees it: claim pending rows of one destination (locked, so
-//! that several relays never deliver the same row at once), then mark them delivered or
-//! failed in the same transaction.
+//! that several relays never deliver the same row at once), then settle each one
+//! (delivered, to retry, or dead) in the same transaction. Dead letters stay in the table
+//! with `dead_at` set until [`Postgres::redrive_outbox`] puts them back.
 
 use std::time::Duration;
 
@@ -18,19 +19,20 @@ pub struct OutboxRow {
     pub attempts: i32,
 }
 
-/// Rows claimed for delivery; their locks last until [`OutboxClaim::delivered`] or
-/// [`OutboxClaim::failed`] (or until the claim is dropped, which releases them as they
-/// were).
+/// Rows claimed for delivery; their locks last until [`OutboxClaim::settle`] (or until the
+/// claim is dropped, which releases them as they were).
 pub struct OutboxClaim {
     tx: Transaction<'static, Pg>,
     pub rows: Vec<OutboxRow>,
 }
 
-/// Pending rows of one destination.
+/// Pending rows and dead letters of one destination.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboxBacklog {
     pub destination: String,
     pub pending: i64,
+    /// Rows set aside as dead letters.
+    pub dead: i64,
     /// Age of the oldest pending row, in seconds.
     pub oldest_secs: f64,
 }
@@ -46,7 +48,8 @@ impl Postgres {
         let mut tx = self.pool.begin().await?;
         let rows: Vec<OutboxRow> = sqlx::query_as(
             "SELECT id, event_id, kind, payload, attempts FROM outbox \
-             WHERE destination = $1 AND delivered_at IS NULL AND next_attempt_at <= now() \
+             WHERE destination = $1 AND delivered_at IS NULL AND dead_at IS NULL \
+               AND next_attempt_at <= now() \
              ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
         )
         .bind(destination)
@@ -60,47 +63,154 @@ impl Postgres {
         Ok(Some(OutboxClaim { tx, rows }))
     }
 
-    /// Pending rows and the age of the oldest, per destination.
+    /// Pending rows, dead letters and the age of the oldest pending row, per destination.
     pub async fn outbox_backlog(&self) -> Result<Vec<OutboxBacklog>, sqlx::Error> {
         sqlx::query_as(
-            "SELECT destination, count(*) AS pending, \
-                    COALESCE(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest_secs \
+            "SELECT destination, count(*) FILTER (WHERE dead_at IS NULL) AS pending, \
+                    count(*) FILTER (WHERE dead_at IS NOT NULL) AS dead, \
+                    COALESCE(extract(epoch FROM now() - min(created_at) FILTER (WHERE dead_at IS NULL)), 0)::float8 AS oldest_secs \
              FROM outbox WHERE delivered_at IS NULL GROUP BY destination ORDER BY destination",
         )
         .fetch_all(&self.pool)
         .await
     }
+
+    /// The dead letters, oldest first (at most `limit`).
+    pub async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT id, event_id, destination, kind, attempts, COALESCE(last_error, '') AS last_error, dead_at \
+             FROM outbox WHERE delivered_at IS NULL AND dead_at IS NOT NULL ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Puts dead letters back in the queue with their attempts reset: those of
+    /// `destination` (all when None), or only `ids` when given. Returns how many.
+    pub async fn redrive_outbox(
+        &self,
+        destination: Option<&str>,
+        ids: &[i64],
+    ) -> Result<u64, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let moved = sqlx::query(
+            "UPDATE outbox SET dead_at = NULL, attempts = 0, next_attempt_at = now() \
+             WHERE delivered_at IS NULL AND dead_at IS NOT NULL \
+               AND ($1::text IS NULL OR destination = $1) \
+               AND (cardinality($2::bigint[]) = 0 OR id = ANY($2))",
+        )
+        .bind(destination)
+        .bind(ids)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(super::OUTBOX_CHANNEL)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(moved)
+    }
+}
+
+/// A dead letter, as `meridian reconcile` lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub event_id: Uuid,
+    pub destination: String,
+    pub kind: String,
+    pub attempts: i32,
+    pub last_error: String,
+    pub dead_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What became of one claimed row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settle {
+    Delivered,
+    /// Its store was unavailable: retried after the backoff, and never dead-lettered
+    /// for it (an outage is not the row's fault).
+    Retry(String),
+    /// Its store refused it: retried after the backoff, and dead once it has been
+    /// refused `max_attempts` times.
+    Rejected(String),
+    /// Dead at once (a payload no retry can make readable).
+    Dead(String),
+}
+
+/// How failed rows are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+    pub max_attempts: i32,
+}
+
+/// How many claimed rows ended each way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Settled {
+    pub delivered: u64,
+    pub retried: u64,
+    pub dead: u64,
 }
 
 impl OutboxClaim {
-    pub async fn delivered(mut self) -> Result<(), sqlx::Error> {
-        let ids: Vec<i64> = self.rows.iter().map(|r| r.id).collect();
-        sqlx::query("UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY($1)")
-            .bind(ids)
-            .execute(&mut *self.tx)
-            .await?;
-        self.tx.commit().await
-    }
-
-    /// Records a failed attempt; each row is retried after `base x 2^attempts`, at most `max`.
-    pub async fn failed(
+    /// Records each row's outcome and releases the claim. A failed row is retried after
+    /// `base x 2^attempts` (at most `max`).
+    pub async fn settle(
         mut self,
-        error: &str,
-        base: Duration,
-        max: Duration,
-    ) -> Result<(), sqlx::Error> {
-        let ids: Vec<i64> = self.rows.iter().map(|r| r.id).collect();
-        sqlx::query(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = $2, \
-               next_attempt_at = now() + make_interval(secs => least($3 * power(2, least(attempts, 20)), $4)) \
-             WHERE id = ANY($1)",
-        )
-        .bind(ids)
-        .bind(error.chars().take(500).collect::<String>())
-        .bind(base.as_secs_f64())
-        .bind(max.as_secs_f64())
-        .execute(&mut *self.tx)
-        .await?;
-        self.tx.commit().await
+        outcomes: &[(i64, Settle)],
+        backoff: Backoff,
+    ) -> Result<Settled, sqlx::Error> {
+        let mut settled = Settled::default();
+        let delivered: Vec<i64> = outcomes
+            .iter()
+            .filter(|(_, o)| *o == Settle::Delivered)
+            .map(|(id, _)| *id)
+            .collect();
+        settled.delivered = delivered.len() as u64;
+        if !delivered.is_empty() {
+            sqlx::query("UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY($1)")
+                .bind(&delivered)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        let (mut ids, mut errors, mut counts, mut dead) = (vec![], vec![], vec![], vec![]);
+        for (id, outcome) in outcomes {
+            let (error, counted, now) = match outcome {
+                Settle::Delivered => continue,
+                Settle::Retry(e) => (e, false, false),
+                Settle::Rejected(e) => (e, true, false),
+                Settle::Dead(e) => (e, true, true),
+            };
+            ids.push(*id);
+            errors.push(error.chars().take(500).collect::<String>());
+            counts.push(counted);
+            dead.push(now);
+        }
+        if !ids.is_empty() {
+            let dead_now: Vec<bool> = sqlx::query_scalar(
+                "UPDATE outbox o SET attempts = o.attempts + 1, last_error = f.error, \
+                   next_attempt_at = now() + make_interval(secs => least($3 * power(2, least(o.attempts, 20)), $4)), \
+                   dead_at = CASE WHEN f.dead OR (f.counts AND o.attempts + 1 >= $5) THEN now() END \
+                 FROM unnest($1::bigint[], $2::text[], $6::bool[], $7::bool[]) AS f(id, error, counts, dead) \
+                 WHERE o.id = f.id RETURNING o.dead_at IS NOT NULL",
+            )
+            .bind(&ids)
+            .bind(&errors)
+            .bind(backoff.base.as_secs_f64())
+            .bind(backoff.max.as_secs_f64())
+            .bind(backoff.max_attempts)
+            .bind(&counts)
+            .bind(&dead)
+            .fetch_all(&mut *self.tx)
+            .await?;
+            settled.dead = dead_now.iter().filter(|d| **d).count() as u64;
+            settled.retried = dead_now.len() as u64 - settled.dead;
+        }
+        self.tx.commit().await?;
+        Ok(settled)
     }
 }
