@@ -15,7 +15,8 @@
 //! - [`error`] the one error type, and the `extensions.code` each error carries.
 //! - [`symbols`] the catalogue's symbols, remembered per instance so that checking one
 //!   costs no round trip.
-//! - [`telemetry`] tracing set-up (text or JSON logs).
+//! - [`telemetry`] tracing set-up: text or JSON logs, and OpenTelemetry spans exported
+//!   over OTLP when `MERIDIAN_OTLP_ENDPOINT` is set.
 
 pub mod app;
 pub mod auth;
