@@ -26,6 +26,10 @@ struct Inner {
     auth: crate::auth::Authenticator,
     allow_list: Option<Arc<crate::graphql::guard::AllowList>>,
     symbols: crate::symbols::SymbolDirectory,
+    /// Cancelled once, when the process is asked to stop; everything long-lived watches it.
+    shutdown: tokio_util::sync::CancellationToken,
+    /// Tasks that must end before the process does (websocket sessions).
+    tasks: tokio_util::task::TaskTracker,
 }
 
 impl AppState {
@@ -60,6 +64,8 @@ impl AppState {
             auth,
             allow_list,
             symbols: Default::default(),
+            shutdown: tokio_util::sync::CancellationToken::new(),
+            tasks: tokio_util::task::TaskTracker::new(),
         })))
     }
 
@@ -111,35 +117,54 @@ impl AppState {
     pub fn cursors(&self) -> &CursorCodec {
         &self.0.cursors
     }
+
+    /// Cancelled when the process is asked to stop.
+    pub fn shutdown(&self) -> &tokio_util::sync::CancellationToken {
+        &self.0.shutdown
+    }
+
+    /// Tasks the process waits for (up to the grace period) before it exits.
+    pub fn tasks(&self) -> &tokio_util::task::TaskTracker {
+        &self.0.tasks
+    }
 }
 
-/// Serves HTTP on `listener` until `shutdown` resolves, then lets in-flight requests
-/// finish (up to a grace period). Runs the outbox relay alongside when configured.
+/// Serves HTTP on `listener` until `shutdown` resolves, then stops everything through the
+/// state's one cancellation token: the listener stops accepting, in-flight requests finish,
+/// websocket clients get a 1001 close frame, and the relay ends after its current batch
+/// (its claimed rows are delivered or, if the grace period ends first, released as the
+/// process exits). The process waits for all of that up to a grace period.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
+    let token = state.shutdown().clone();
+    {
+        let token = token.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            token.cancel();
+        });
+    }
     let relay = state.config().relay.then(|| {
         tokio::spawn(crate::events::relay::run(
             state.clone(),
-            stopped(stop_rx.clone()),
+            token.clone().cancelled_owned(),
         ))
     });
 
     let schema = graphql::build(state.clone());
     let state_header_timeout_ms = state.config().http_header_timeout_ms;
+    let tasks = state.tasks().clone();
     let router = http::router(state, schema);
     let header_timeout = Duration::from_millis(state_header_timeout_ms);
-    let server = http::serve::serve(listener, router, header_timeout, stopped(stop_rx.clone()));
+    let server = http::serve::serve(
+        listener,
+        router,
+        header_timeout,
+        token.clone().cancelled_owned(),
+    );
     let server = tokio::spawn(async move {
         server.await;
         Ok::<(), std::io::Error>(())
@@ -147,11 +172,12 @@ pub async fn run(
     tokio::pin!(server);
     let served = tokio::select! {
         result = &mut server => Some(result),
-        () = stopped(stop_rx) => None,
+        () = token.cancelled() => None,
     };
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
     let served = match served {
         Some(result) => result,
-        None => match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+        None => match tokio::time::timeout_at(deadline, &mut server).await {
             Ok(result) => result,
             Err(_) => {
                 tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; closing them");
@@ -160,10 +186,20 @@ pub async fn run(
             }
         },
     };
+    tasks.close();
+    if tokio::time::timeout_at(deadline, tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("websocket sessions still closing after {SHUTDOWN_GRACE:?}");
+    }
     if let Some(relay) = relay {
-        match tokio::time::timeout(SHUTDOWN_GRACE, relay).await {
+        match tokio::time::timeout_at(deadline, relay).await {
             Ok(Ok(Err(err))) => tracing::error!(error = format!("{err:#}"), "relay failed"),
             Ok(Err(err)) => tracing::error!(%err, "relay task failed"),
+            Err(_) => tracing::warn!(
+                "relay still delivering after {SHUTDOWN_GRACE:?}; its claimed rows are released"
+            ),
             _ => {}
         }
     }

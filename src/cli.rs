@@ -233,24 +233,16 @@ async fn serve(config: Config, simulate: Option<simulate::Rates>) -> anyhow::Res
     let state = AppState::new(config).await?;
     tracing::info!("listening on http://{addr}; GraphiQL at http://{addr}/graphql");
     eprintln!("meridian: GraphiQL at http://{addr}/graphql");
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let feed = simulate.map(|rates| {
         let state = state.clone();
-        let mut stop = stop_rx.clone();
+        let stopped = state.shutdown().clone().cancelled_owned();
         tokio::spawn(async move {
-            let stopped = async move {
-                let _ = stop.wait_for(|s| *s).await;
-            };
             if let Err(err) = simulate::run(state, rates, stopped).await {
                 tracing::error!(error = format!("{err:#}"), "the demo feed stopped");
             }
         })
     });
-    app::run(listener, state, async move {
-        shutdown::signal().await;
-        let _ = stop_tx.send(true);
-    })
-    .await?;
+    app::run(listener, state, shutdown::signal()).await?;
     if let Some(feed) = feed {
         let _ = feed.await;
     }

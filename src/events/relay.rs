@@ -17,7 +17,8 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use sqlx::postgres::PgListener;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use super::{TradeEvent, TRADE_RECORDED};
 use crate::{
@@ -49,21 +50,21 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let settings = state.relay_settings();
     let wake = Arc::new(Notify::new());
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(listen(state.clone(), wake.clone(), stop_rx.clone()));
+    tasks.spawn(listen(state.clone(), wake.clone(), stop.clone()));
     for destination in TRADE_DESTINATIONS {
         tasks.spawn(worker(
             state.clone(),
             destination,
             settings.clone(),
             wake.clone(),
-            stop_rx.clone(),
+            stop.clone(),
         ));
     }
-    tasks.spawn(report_backlog(state.clone(), stop_rx.clone()));
+    tasks.spawn(report_backlog(state.clone(), stop.clone()));
     shutdown.await;
-    let _ = stop_tx.send(true);
+    stop.cancel();
     while let Some(result) = tasks.join_next().await {
         result.context("relay task panicked")?;
     }
@@ -71,7 +72,7 @@ pub async fn run(
 }
 
 /// Wakes the workers on every outbox notification; reconnects after a failure.
-async fn listen(state: AppState, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+async fn listen(state: AppState, wake: Arc<Notify>, stop: CancellationToken) {
     loop {
         let connected = async {
             let mut listener = PgListener::connect_with(state.stores().postgres.pool()).await?;
@@ -89,11 +90,11 @@ async fn listen(state: AppState, wake: Arc<Notify>, mut stop: watch::Receiver<bo
                     tracing::debug!(%err, "outbox listener lost; workers poll meanwhile");
                 }
             }
-            _ = stop.changed() => return,
+            () = stop.cancelled() => return,
         }
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = stop.changed() => return,
+            () = stop.cancelled() => return,
         }
     }
 }
@@ -103,10 +104,10 @@ async fn worker(
     destination: &'static str,
     settings: RelaySettings,
     wake: Arc<Notify>,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     loop {
-        if *stop.borrow() {
+        if stop.is_cancelled() {
             return;
         }
         let notified = wake.notified();
@@ -127,7 +128,7 @@ async fn worker(
         tokio::select! {
             () = notified => {}
             () = tokio::time::sleep(settings.poll) => {}
-            _ = stop.changed() => return,
+            () = stop.cancelled() => return,
         }
     }
 }
@@ -352,7 +353,7 @@ fn unix(at: chrono::DateTime<chrono::Utc>) -> u32 {
 }
 
 /// Publishes the outbox backlog to the metrics every few seconds.
-async fn report_backlog(state: AppState, mut stop: watch::Receiver<bool>) {
+async fn report_backlog(state: AppState, stop: CancellationToken) {
     loop {
         let stores = state.stores();
         if let Ok(backlog) = stores
@@ -367,7 +368,7 @@ async fn report_backlog(state: AppState, mut stop: watch::Receiver<bool>) {
         }
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(2)) => {}
-            _ = stop.changed() => return,
+            () = stop.cancelled() => return,
         }
     }
 }

@@ -251,6 +251,9 @@ fn operation_label(state: &HttpState, request: &async_graphql::Request) -> Strin
 
 async fn serve(socket: WebSocket, state: HttpState, identity: Identity, protocol: Protocol) {
     let _open = Counted::new(state.app.metrics().ws_connections().clone());
+    // The process waits for this session to send its close frame before it exits.
+    let _tracked = state.app.tasks().token();
+    let shutdown = state.app.shutdown().clone();
     let (mut sink, mut incoming) = socket.split();
     let (out, mut queued) = mpsc::channel::<Message>(OUTBOX);
     let writer = tokio::spawn(async move {
@@ -283,6 +286,9 @@ async fn serve(socket: WebSocket, state: HttpState, identity: Identity, protocol
 
     let close = loop {
         tokio::select! {
+            () = shutdown.cancelled() => {
+                break Some(Close(1001, "Meridian is shutting down".into()));
+            }
             () = &mut init_deadline, if conn.viewer.is_none() => {
                 break Some(Close(4408, "Connection initialisation timeout".into()));
             }

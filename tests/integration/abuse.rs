@@ -16,7 +16,7 @@ use crate::support::{
     wait_until, TestEnv, TestServer,
 };
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The id of the seeded users' first.
@@ -38,7 +38,7 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 /// A graphql-transport-ws connection past `connection_ack`.
-async fn open_socket(port: u16, payload: Value) -> Socket {
+pub(crate) async fn open_socket(port: u16, payload: Value) -> Socket {
     let mut request = format!("ws://127.0.0.1:{port}/graphql/ws")
         .into_client_request()
         .expect("request");
@@ -59,7 +59,7 @@ async fn open_socket(port: u16, payload: Value) -> Socket {
     socket
 }
 
-async fn send(socket: &mut Socket, message: Value) {
+pub(crate) async fn send(socket: &mut Socket, message: Value) {
     socket
         .send(Message::text(message.to_string()))
         .await

@@ -531,3 +531,75 @@ async fn refusals_count_toward_dead_letters_and_outages_do_not() {
         .expect("attempts");
     assert_eq!(attempts, 5);
 }
+
+/// SIGTERM with a graphql-ws client subscribed and the relay busy: the client gets a 1001
+/// close frame, the process exits by itself (status 0) within the grace period, and the
+/// outbox it leaves is whole: a new relay delivers the rest and reconcile agrees.
+#[tokio::test]
+async fn sigterm_closes_websockets_with_1001_and_leaves_the_outbox_whole() {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::{protocol::frame::coding::CloseCode, Message};
+
+    let env = TestEnv::migrated().await;
+    env.seed(&shape()).await;
+    let state = env.state().await;
+    let seeded = trade_count(&state).await;
+    let port = crate::support::closed_port();
+    let mut config = env.config.clone();
+    config.http_addr = format!("127.0.0.1:{port}").parse().expect("address");
+    let mut child = crate::support::spawn_binary(&config);
+    let client = crate::support::client_as(&crate::support::token_for(
+        &state,
+        "operator",
+        &[meridian::auth::Role::Admin, meridian::auth::Role::Service],
+    ));
+    let url = format!("http://127.0.0.1:{port}/graphql");
+    wait_until("meridian to listen", 60, || async {
+        client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok()
+    })
+    .await;
+    let mut socket = crate::abuse::open_socket(port, json!({})).await;
+    crate::abuse::send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": {
+            "query": "subscription { priceUpdated(symbols: [\"BTC\"]) { price } }" } }),
+    )
+    .await;
+    record_trades(&client, &url, &state).await;
+    child.terminate();
+
+    let close = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                other => panic!("the socket ended without a close frame: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("a close frame within 20 s")
+    .expect("a close code");
+    assert_eq!(close.code, CloseCode::Away, "{close:?}");
+    wait_until("meridian to exit", 30, || {
+        let exited = child.exited();
+        async move { exited.is_some() }
+    })
+    .await;
+    let status = child.exited().expect("exited");
+    assert!(status.success(), "{status:?}");
+
+    // Whatever the relay had not delivered is still in the outbox, unclaimed.
+    let server = env.spawn().await;
+    wait_until("the outbox to drain", 60, || drained(&state)).await;
+    assert_eq!(
+        clickhouse_count(&state, true).await as i64,
+        seeded + TRADES as i64
+    );
+    assert_reconciled(&state).await;
+    drop(server);
+}

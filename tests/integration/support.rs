@@ -442,6 +442,20 @@ impl Spawned {
         self.0.id()
     }
 
+    /// Sends SIGTERM (the orderly stop a supervisor sends).
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// The exit status, once the process has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.0.try_wait().expect("try_wait")
+    }
+
     /// SIGKILL, then wait for it to be gone.
     pub fn kill(&mut self) -> std::io::Result<()> {
         self.0.kill()?;
