@@ -12,8 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
 
 use crate::support::{
-    closed_port, error_codes, fragment_bomb, small_shape, spawn_binary, token_for, user_token,
-    wait_until, TestEnv, TestServer,
+    error_codes, fragment_bomb, small_shape, token_for, user_token, wait_until, TestEnv, TestServer,
 };
 
 pub(crate) type Socket =
@@ -126,21 +125,9 @@ async fn serve_process(
     env: &TestEnv,
     edit: impl FnOnce(&mut meridian::Config),
 ) -> (crate::support::Spawned, u16) {
-    let port = closed_port();
     let mut config = env.config.clone();
-    config.http_addr = format!("127.0.0.1:{port}").parse().expect("address");
     edit(&mut config);
-    let child = spawn_binary(&config);
-    let client = reqwest::Client::new();
-    wait_until("meridian to listen", 60, || async {
-        client
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-            .is_ok()
-    })
-    .await;
-    (child, port)
+    crate::support::serve_listening(&config, &[], std::process::Stdio::null()).await
 }
 
 async fn post(client: &reqwest::Client, port: u16, body: Value) -> (u16, Value) {

@@ -639,16 +639,13 @@ async fn a_traceparent_continues_into_exported_spans_and_log_lines() {
     let env = TestEnv::migrated().await;
     env.seed(&small_shape()).await;
     let (receiver, spans) = otlp_receiver().await;
-    let port = closed_port();
-    let mut config = env.config.clone();
-    config.http_addr = format!("127.0.0.1:{port}").parse().expect("address");
     let log_path = std::env::temp_dir().join(format!(
         "meridian-otlp-{}.log",
         uuid::Uuid::new_v4().simple()
     ));
     let log = std::fs::File::create(&log_path).expect("log file");
-    let _server = crate::support::spawn_binary_with(
-        &config,
+    let (_server, port) = crate::support::serve_listening(
+        &env.config,
         &[
             (
                 "MERIDIAN_OTLP_ENDPOINT",
@@ -660,16 +657,9 @@ async fn a_traceparent_continues_into_exported_spans_and_log_lines() {
             ("MERIDIAN_LOG", "info,tower_http=debug".into()),
         ],
         log.into(),
-    );
-    let client = reqwest::Client::new();
-    crate::support::wait_until("meridian to listen", 60, || async {
-        client
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-            .is_ok()
-    })
+    )
     .await;
+    let client = reqwest::Client::new();
 
     let trace = uuid::Uuid::new_v4().simple().to_string();
     let parent = &uuid::Uuid::new_v4().simple().to_string()[..16];

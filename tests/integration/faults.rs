@@ -544,24 +544,14 @@ async fn sigterm_closes_websockets_with_1001_and_leaves_the_outbox_whole() {
     env.seed(&shape()).await;
     let state = env.state().await;
     let seeded = trade_count(&state).await;
-    let port = crate::support::closed_port();
-    let mut config = env.config.clone();
-    config.http_addr = format!("127.0.0.1:{port}").parse().expect("address");
-    let mut child = crate::support::spawn_binary(&config);
+    let (mut child, port) =
+        crate::support::serve_listening(&env.config, &[], std::process::Stdio::null()).await;
     let client = crate::support::client_as(&crate::support::token_for(
         &state,
         "operator",
         &[meridian::auth::Role::Admin, meridian::auth::Role::Service],
     ));
     let url = format!("http://127.0.0.1:{port}/graphql");
-    wait_until("meridian to listen", 60, || async {
-        client
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-            .is_ok()
-    })
-    .await;
     let mut socket = crate::abuse::open_socket(port, json!({})).await;
     crate::abuse::send(
         &mut socket,

@@ -415,6 +415,29 @@ pub fn spawn_binary(config: &Config) -> Spawned {
     spawn_binary_with(config, &[], std::process::Stdio::null())
 }
 
+/// Runs `meridian serve` on a port of its own with `config` (its address replaced), `extra`
+/// variables and its log to `stderr`; returns once it answers `/healthz`.
+pub async fn serve_listening(
+    config: &Config,
+    extra: &[(&str, String)],
+    stderr: std::process::Stdio,
+) -> (Spawned, u16) {
+    let port = closed_port();
+    let mut config = config.clone();
+    config.http_addr = format!("127.0.0.1:{port}").parse().expect("address");
+    let child = spawn_binary_with(&config, extra, stderr);
+    let client = reqwest::Client::new();
+    wait_until("meridian to listen", 60, || async {
+        client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok()
+    })
+    .await;
+    (child, port)
+}
+
 /// Runs `meridian serve` with `config`, `extra` variables, and its log to `stderr`.
 pub fn spawn_binary_with(
     config: &Config,
