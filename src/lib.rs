@@ -2,16 +2,26 @@
 //!
 //! A tour of the modules, roughly in the order a request meets them:
 //!
-//! - [`cli`] the `meridian` subcommands (`serve`, `migrate`, `seed`, `schema`);
-//!   [`config`] the `MERIDIAN_*` environment variables they read.
+//! - [`cli`] the `meridian` subcommands (`serve`, `migrate`, `seed`, `schema`, `relay`,
+//!   `reconcile`, `redrive`, `simulate`, `token`); [`config`] the `MERIDIAN_*` environment
+//!   variables they read.
 //! - [`app`] the shared application state and `run()`, which serves HTTP until the
-//!   [`shutdown`] future resolves.
+//!   [`shutdown`] future resolves, then stops everything through one cancellation token.
 //! - [`http`] the routes: `/graphql` (queries and GraphiQL), `/graphql/ws`
-//!   (subscriptions), `/healthz`, `/readyz` and `/metrics`.
+//!   (subscriptions), `/ingest/prices`, `/dashboard`, `/healthz`, `/readyz` and `/metrics`.
+//! - [`auth`] who is calling (JWTs, wallet-signed sessions, roles); [`ratelimit`] the
+//!   allowances per principal and per IP, shared in Redis.
 //! - [`graphql`] the schema, one folder per domain, merged into [`graphql::AppSchema`].
+//! - [`loaders`] the request-scoped dataloaders: one round trip per store and key type
+//!   for each wave of a query.
 //! - [`store`] one adapter per store; each owns its client and its queries, and every
 //!   call goes through [`store::Stores::call`] for a timeout and [`metrics`].
-//! - [`migrate`] schema migrations for all four stores; [`seed`] the demo dataset.
+//! - [`ingest`] the price-tick write path shared by `ingestPrices` and `/ingest/prices`.
+//! - [`events`] what writes announce: the outbox relay (with its dead letters) and the
+//!   pub/sub fan-out that feeds subscriptions.
+//! - [`reconcile`] checks (and repairs) ClickHouse and Redis against PostgreSQL.
+//! - [`migrate`] schema migrations for all four stores; [`seed`] the demo dataset;
+//!   [`simulate`] the live demo feed.
 //! - [`error`] the one error type, and the `extensions.code` each error carries.
 //! - [`symbols`] the catalogue's symbols, remembered per instance so that checking one
 //!   costs no round trip.

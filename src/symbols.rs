@@ -1,8 +1,8 @@
 //! The catalogue's symbols, remembered by the instance so that checking a symbol (as every
 //! `priceUpdated` subscribe does) costs no round trip. One query loads them all; a symbol
-//! the copy lacks reloads it, at most once per [`MIN_RELOAD`] however many requests
+//! the copy lacks reloads it, at most once per `MIN_RELOAD` however many requests
 //! ask, so a flood of subscribes, known symbols or not, cannot queue on the PostgreSQL
-//! pool. Copies older than [`MAX_AGE`] are reloaded on their next use.
+//! pool. Copies older than `MAX_AGE` are reloaded on their next use.
 
 use std::{
     collections::HashSet,

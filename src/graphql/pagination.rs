@@ -1,8 +1,10 @@
 //! Relay pagination: page sizes and opaque, signed cursors.
 //!
-//! A cursor is `base64url(kind | position | mac)`, where the MAC (HMAC-SHA256, truncated to
-//! 16 bytes) covers the kind and the position. A garbled cursor, one forged without the key,
-//! or one from another connection (a different kind) is refused with BAD_USER_INPUT.
+//! A cursor is `base64url(position | mac)`: the position as text, then its MAC
+//! (HMAC-SHA256 over `kind NUL position`, truncated to its first 16 bytes). The kind (which
+//! connection the cursor belongs to) is not in the cursor, only in the MAC. A garbled
+//! cursor, one forged without the key, or one from another connection (a different kind)
+//! is refused with BAD_USER_INPUT.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use hmac::{Hmac, Mac};
@@ -33,14 +35,19 @@ impl CursorCodec {
         CursorCodec { key }
     }
 
-    fn mac(&self, kind: &str, position: &str) -> [u8; MAC_LEN] {
+    /// The MAC state over `kind NUL position`.
+    fn keyed(&self, kind: &str, position: &str) -> Hmac<Sha256> {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
             .expect("HMAC takes keys of any length");
         mac.update(kind.as_bytes());
         mac.update(b"\0");
         mac.update(position.as_bytes());
+        mac
+    }
+
+    fn mac(&self, kind: &str, position: &str) -> [u8; MAC_LEN] {
         let mut out = [0u8; MAC_LEN];
-        out.copy_from_slice(&mac.finalize().into_bytes()[..MAC_LEN]);
+        out.copy_from_slice(&self.keyed(kind, position).finalize().into_bytes()[..MAC_LEN]);
         out
     }
 
@@ -60,15 +67,10 @@ impl CursorCodec {
         }
         let (position, mac) = bytes.split_at(bytes.len() - MAC_LEN);
         let position = std::str::from_utf8(position).map_err(|_| invalid())?;
-        // Constant-time comparison of the MAC.
-        let expected = self.mac(kind, position);
-        let diff = expected
-            .iter()
-            .zip(mac)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        if diff != 0 {
-            return Err(invalid());
-        }
+        // The hmac crate compares in constant time.
+        self.keyed(kind, position)
+            .verify_truncated_left(mac)
+            .map_err(|_| invalid())?;
         Ok(position.to_owned())
     }
 }

@@ -18,7 +18,14 @@
 //! (`TOO_MANY_OPERATIONS`, `scope: connection`) or the client (its principal, or its IP
 //! when anonymous) runs `MERIDIAN_WS_MAX_CLIENT_OPERATIONS` on this instance over all its
 //! connections (`scope: client`). A connection authenticated with an expiring credential
-//! is closed with 4403 when it expires.
+//! is closed with 4403 when it expires, and every connection with 1001 when the process
+//! stops.
+//!
+//! Why not async-graphql's `GraphQLWebSocket`: it runs every operation inside one stream
+//! per connection, so none of the above fits in it. It has no per-operation task or abort,
+//! no caps on operations per connection or per client, no rate limit per `subscribe`, no
+//! close on credential expiry or shutdown, and it closes with codes of its own choosing
+//! where the graphql-transport-ws spec names others (4409, 4429, 1009).
 
 use std::{
     collections::HashMap,
@@ -319,7 +326,7 @@ async fn serve(socket: WebSocket, state: HttpState, identity: Identity, protocol
                 Some(Ok(Message::Binary(_))) => break Some(Close(4400, "binary messages are not GraphQL messages".into())),
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 // A frame over the size limit: 1009, as RFC 6455 says.
-                Some(Err(err)) if err.to_string().contains("too long") => {
+                Some(Err(err)) if is_too_long(&err) => {
                     break Some(Close(1009, format!("messages are limited to {MAX_MESSAGE} bytes")))
                 }
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break None,
@@ -339,6 +346,14 @@ async fn serve(socket: WebSocket, state: HttpState, identity: Identity, protocol
     drop(conn);
     drop(out);
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+}
+
+/// Whether a read failed because a frame or message was over the size limit.
+fn is_too_long(err: &axum::Error) -> bool {
+    use tungstenite::error::{CapacityError, Error};
+    std::error::Error::source(err)
+        .and_then(|inner| inner.downcast_ref::<Error>())
+        .is_some_and(|inner| matches!(inner, Error::Capacity(CapacityError::MessageTooLong { .. })))
 }
 
 fn text(value: &Value) -> Message {
