@@ -22,7 +22,8 @@
 //! - [`reconcile`] checks (and repairs) ClickHouse and Redis against PostgreSQL.
 //! - [`migrate`] schema migrations for all four stores; [`seed`] the demo dataset;
 //!   [`simulate`] the live demo feed.
-//! - [`error`] the one error type, and the `extensions.code` each error carries.
+//! - [`error`] the one error type, and the `extensions.code` each error carries;
+//!   [`digest`] the SHA-256 hex digest `graphql` and `auth` share.
 //! - [`symbols`] the catalogue's symbols, remembered per instance so that checking one
 //!   costs no round trip.
 //! - [`telemetry`] tracing set-up: text or JSON logs, and OpenTelemetry spans exported
@@ -32,6 +33,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod digest;
 pub mod error;
 pub mod events;
 pub mod graphql;

@@ -35,7 +35,7 @@ pub struct NewSession {
 }
 
 fn token_hash(token: &str) -> String {
-    crate::graphql::guard::sha256_hex(token)
+    crate::digest::sha256_hex(token)
 }
 
 /// Random hex from two v4 UUIDs (244 random bits, from the OS generator).

@@ -14,12 +14,12 @@
 
 use std::{collections::HashMap, sync::Arc};
 
+use crate::digest::sha256_hex;
 use async_graphql::{
     extensions::{ExtensionContext, NextValidation},
     parser::types::{ExecutableDocument, Selection, SelectionSet},
     Request, ServerError, ServerResult, ValidationResult,
 };
-use sha2::{Digest, Sha256};
 
 use crate::{app::AppState, config::PersistedQueries, error::Error, store::StoreKind};
 
@@ -51,14 +51,6 @@ fn one_line(message: &str, at: Option<&async_graphql::Pos>) -> String {
         ),
         None => format!("syntax error: {said}"),
     }
-}
-
-/// The SHA-256 of a document, as lowercase hex.
-pub fn sha256_hex(document: &str) -> String {
-    Sha256::digest(document.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Registered documents by hash, from `MERIDIAN_PERSISTED_QUERIES_FILE`.

@@ -498,7 +498,7 @@ async fn query_limits_persisted_queries_and_the_execution_timeout() {
 
     // Automatic persisted queries: unknown hash, register, then by hash alone.
     let query = "{ asset(symbol: \"BTC\") { name } }";
-    let hash = meridian::graphql::guard::sha256_hex(query);
+    let hash = meridian::digest::sha256_hex(query);
     let by_hash =
         json!({ "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } });
     let send = |body: Value| {
@@ -542,7 +542,7 @@ async fn query_limits_persisted_queries_and_the_execution_timeout() {
     ));
     std::fs::write(
         &list,
-        json!({ meridian::graphql::guard::sha256_hex(allowed): allowed }).to_string(),
+        json!({ meridian::digest::sha256_hex(allowed): allowed }).to_string(),
     )
     .expect("written");
     let mut config = env.config.clone();
