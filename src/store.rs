@@ -157,7 +157,8 @@ impl Stores {
         E: Into<StoreError>,
         T: Rows,
     {
-        if self.breakers.is_open(store) {
+        let admission = self.breakers.admit(store);
+        if admission == breaker::Admission::Refused {
             self.metrics
                 .observe_store(store, op, std::time::Duration::ZERO, false);
             return Err(Error::CircuitOpen { store });
@@ -206,9 +207,14 @@ impl Stores {
             .as_ref()
             .err()
             .is_none_or(|err| !err.is_store_outage());
-        if self.breakers.record(store, healthy) == breaker::Transition::Opened {
-            self.metrics.set_breaker(store, true);
-            tokio::spawn(self.clone().probe_until_up(store));
+        let trial = admission == breaker::Admission::Trial;
+        match self.breakers.record(store, healthy, trial) {
+            breaker::Transition::Opened => {
+                self.metrics.set_breaker(store, true);
+                tokio::spawn(self.clone().probe_until_up(store));
+            }
+            breaker::Transition::Closed => self.metrics.set_breaker(store, false),
+            breaker::Transition::Reopened | breaker::Transition::None => {}
         }
         result
     }
@@ -223,6 +229,10 @@ impl Stores {
         let deadline = std::time::Duration::from_millis(self.timeout_ms);
         loop {
             tokio::time::sleep(self.breakers.cooldown).await;
+            if !self.breakers.is_open(store) {
+                // A trial call closed it first.
+                return;
+            }
             let ping = async {
                 match store {
                     StoreKind::Postgres => self.postgres.ping().await.map_err(StoreError::from),
