@@ -297,32 +297,7 @@ pub struct SecurityConfig {
 
 impl Default for SecurityConfig {
     fn default() -> Self {
-        SecurityConfig {
-            jwt_secret: None,
-            jwks_file: None,
-            jwt_issuer: "meridian".into(),
-            jwt_audience: "meridian".into(),
-            session_ttl_secs: 86_400,
-            login_challenge_ttl_secs: 300,
-            rate_limit_principal: 600,
-            rate_limit_ip: 1200,
-            rate_limit_window_secs: 60,
-            trusted_proxies: 0,
-            max_depth: 12,
-            max_complexity: 20_000,
-            max_fields: 2_000,
-            max_aliases: 30,
-            max_root_fields: 20,
-            max_tokens: 5_000,
-            max_body_bytes: 1024 * 1024,
-            request_timeout_ms: 10_000,
-            introspection: true,
-            persisted_queries: PersistedQueries::Apq,
-            persisted_queries_file: None,
-            apq_ttl_secs: 86_400,
-            cors_origins: String::new(),
-            hsts: false,
-        }
+        defaults()
     }
 }
 
@@ -344,12 +319,24 @@ pub struct ResilienceConfig {
 
 impl Default for ResilienceConfig {
     fn default() -> Self {
-        ResilienceConfig {
-            breaker_failures: 5,
-            breaker_cooldown_ms: 1_000,
-            stale_cache_secs: 300,
-        }
+        defaults()
     }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        defaults()
+    }
+}
+
+/// Every setting of `T` at the default its `#[arg]` declares (the one place defaults are
+/// written), from an empty command line with the environment ignored.
+fn defaults<T: clap::Args + clap::FromArgMatches>() -> T {
+    let command = T::augment_args(clap::Command::new("meridian")).mut_args(|arg| arg.env(None));
+    let matches = command
+        .try_get_matches_from(["meridian"])
+        .expect("every setting has a default");
+    T::from_arg_matches(&matches).expect("the defaults parse")
 }
 
 impl Config {
@@ -437,5 +424,21 @@ mod tests {
         assert_eq!(redact_url("redis://:pw@cache/"), "redis://:***@cache/");
         assert_eq!(redact_url("mongodb://h:1/db"), "mongodb://h:1/db");
         assert_eq!(redact_url("not a url"), "not a url");
+    }
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_declared_ones_whatever_the_environment() {
+        let config = Config::default();
+        assert_eq!(config.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.relay_max_attempts, 10);
+        assert_eq!(config.security.max_depth, 12);
+        assert_eq!(config.security.rate_limit_ip, 1200);
+        assert_eq!(config.resilience.breaker_failures, 5);
+        assert!(config.otlp_endpoint.is_none());
     }
 }

@@ -263,10 +263,17 @@ async fn stats24h_is_cached_in_redis() {
         .await
         .expect("last");
     assert_eq!(stats["last"].as_f64(), Some(last));
-    assert_eq!(
-        last_at.timestamp(),
-        shape().end.timestamp() - shape().end.timestamp().rem_euclid(60)
-    );
+    // The newest tick's time, read back from ClickHouse (not recomputed from `shape()`,
+    // whose end is "now" at each call).
+    let newest: u32 = state
+        .stores()
+        .clickhouse
+        .client()
+        .query("SELECT toUInt32(max(ts)) FROM price_ticks WHERE symbol = 'SOL'")
+        .fetch_one()
+        .await
+        .expect("newest tick");
+    assert_eq!(last_at.timestamp(), i64::from(newest));
     let (open, last) = (
         stats["open"].as_f64().expect("open"),
         stats["last"].as_f64().expect("last"),

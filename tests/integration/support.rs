@@ -5,7 +5,7 @@ use std::{collections::HashMap, net::SocketAddr, sync::OnceLock};
 use meridian::{
     app,
     auth::{jwt::mint_hs256, Role},
-    config::{ResilienceConfig, SecurityConfig},
+    config::SecurityConfig,
     migrate, seed, AppState, Config,
 };
 
@@ -77,6 +77,7 @@ impl TestEnv {
             .await
             .expect("create database");
         admin.close().await;
+        // The declared defaults, with what tests need different.
         let config = Config {
             http_addr: "127.0.0.1:0".parse().expect("valid address"),
             postgres_url: with_path(&admin_postgres_url, &name),
@@ -85,30 +86,15 @@ impl TestEnv {
             redis_prefix: format!("{name}:"),
             clickhouse_url: stack_var("MERIDIAN_CLICKHOUSE_URL"),
             clickhouse_database: name.clone(),
-            clickhouse_user: "default".into(),
-            clickhouse_password: String::new(),
             mongo_url: with_path(&stack_var("MERIDIAN_MONGO_URL"), &name),
-            store_timeout_ms: 2000,
-            max_page_size: 100,
-            max_series_points: 1500,
-            stats_cache_ttl_secs: 30,
             cursor_secret: Some("test-cursor-secret".into()),
-            relay: true,
-            relay_batch: 500,
+            // Fast retries and polls, so that tests about the relay finish quickly.
             relay_poll_ms: 100,
             relay_retry_base_ms: 50,
             relay_retry_max_ms: 500,
-            relay_max_attempts: 10,
             ingest_max_bytes: 64 * 1024 * 1024,
-            http_header_timeout_ms: 10_000,
-            http_body_timeout_ms: 30_000,
-            ws_init_timeout_ms: 10_000,
-            ws_keepalive_ms: 15_000,
-            ws_max_operations: 100,
             // Tests open many subscribers from one address; those about it set it lower.
             ws_max_client_operations: 100_000,
-            log_format: meridian::telemetry::LogFormat::Text,
-            otlp_endpoint: None,
             security: SecurityConfig {
                 jwt_secret: Some(TEST_JWT_SECRET.into()),
                 // Tests that need limits set them; the rest must not trip them.
@@ -116,7 +102,7 @@ impl TestEnv {
                 rate_limit_ip: 0,
                 ..SecurityConfig::default()
             },
-            resilience: ResilienceConfig::default(),
+            ..Config::default()
         };
         TestEnv {
             config,
