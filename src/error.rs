@@ -221,9 +221,9 @@ impl Error {
     }
 }
 
-impl ErrorExtensions for Error {
-    fn extend(&self) -> async_graphql::Error {
-        // Driver and internal details go to the log, never to the client.
+impl Error {
+    /// Logs what the client is not told: driver and internal details.
+    fn log(&self) {
         match self {
             Error::StoreUnavailable { source, .. } => {
                 tracing::warn!(error = %source, "{self}");
@@ -234,24 +234,121 @@ impl ErrorExtensions for Error {
             Error::Internal(err) => tracing::error!(error = format!("{err:#}"), "internal error"),
             _ => {}
         }
-        async_graphql::Error::new(self.to_string()).extend_with(|_, ext| {
-            ext.set("code", self.code());
-            match self {
-                Error::StoreUnavailable { store, .. } | Error::StoreTimeout { store, .. } => {
-                    ext.set("store", store.as_str());
-                }
-                Error::CircuitOpen { store } => {
-                    ext.set("store", store.as_str());
-                    ext.set("circuit", "open");
-                }
-                Error::RateLimited { retry_after_secs } => {
-                    ext.set("retryAfter", *retry_after_secs);
-                }
-                Error::InvalidField { field, .. } | Error::Conflict { field, .. } => {
-                    ext.set("field", field.as_str());
-                }
-                _ => {}
+    }
+
+    /// Writes `extensions.code` and the error's details.
+    fn fill(&self, ext: &mut async_graphql::ErrorExtensionValues) {
+        ext.set("code", self.code());
+        match self {
+            Error::StoreUnavailable { store, .. } | Error::StoreTimeout { store, .. } => {
+                ext.set("store", store.as_str());
             }
-        })
+            Error::CircuitOpen { store } => {
+                ext.set("store", store.as_str());
+                ext.set("circuit", "open");
+            }
+            Error::RateLimited { retry_after_secs } => {
+                ext.set("retryAfter", *retry_after_secs);
+            }
+            Error::InvalidField { field, .. } | Error::Conflict { field, .. } => {
+                ext.set("field", field.as_str());
+            }
+            _ => {}
+        }
+    }
+}
+
+impl ErrorExtensions for Error {
+    fn extend(&self) -> async_graphql::Error {
+        // Driver and internal details go to the log, never to the client.
+        self.log();
+        async_graphql::Error::new(self.to_string()).extend_with(|_, ext| self.fill(ext))
+    }
+}
+
+/// The one place a resolver's failure gets its `extensions.code`: every error of a
+/// response that came from a [`Error`] (returned with `?`, which keeps it as the GraphQL
+/// error's source), or from one shared by a whole dataloader batch (`Arc<Error>`), gets its
+/// code and details here, and each distinct failure is logged once, however many fields
+/// it failed. Errors that already carry a code keep it.
+pub fn code_errors(errors: &mut [async_graphql::ServerError]) {
+    let mut logged: Vec<*const Error> = Vec::new();
+    for err in errors {
+        let Some(any) = err.source.clone() else {
+            continue;
+        };
+        let source = any
+            .downcast_ref::<Error>()
+            .or_else(|| any.downcast_ref::<std::sync::Arc<Error>>().map(|e| &**e));
+        let Some(source) = source else { continue };
+        let seen = source as *const Error;
+        if !logged.contains(&seen) {
+            source.log();
+            logged.push(seen);
+        }
+        let ext = err.extensions.get_or_insert_with(Default::default);
+        if ext.get("code").is_none() {
+            source.fill(ext);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn server_error(err: async_graphql::Error) -> async_graphql::ServerError {
+        err.into_server_error(Default::default())
+    }
+
+    fn code(err: &async_graphql::ServerError) -> Option<String> {
+        match err.extensions.as_ref()?.get("code")? {
+            async_graphql::Value::String(code) => Some(code.clone()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn errors_returned_with_question_mark_get_their_codes_in_one_place() {
+        let shared = Arc::new(Error::StoreTimeout {
+            store: StoreKind::Redis,
+            timeout_ms: 5,
+        });
+        let mut errors = vec![
+            // What `?` makes of a batch failure shared by two fields, and of a plain one.
+            server_error(async_graphql::Error::from(shared.clone())),
+            server_error(async_graphql::Error::from(shared)),
+            server_error(async_graphql::Error::from(Error::field(
+                "input.symbol",
+                "is bad",
+            ))),
+            // One that already has a code keeps it; one from elsewhere is left alone.
+            server_error(Error::NotFound("x".into()).extend()),
+            server_error(async_graphql::Error::new("not ours")),
+        ];
+        code_errors(&mut errors);
+        let codes: Vec<Option<String>> = errors.iter().map(code).collect();
+        assert_eq!(
+            codes,
+            [
+                Some("STORE_UNAVAILABLE".into()),
+                Some("STORE_UNAVAILABLE".into()),
+                Some("BAD_USER_INPUT".into()),
+                Some("NOT_FOUND".into()),
+                None,
+            ]
+        );
+        let store = errors[0]
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("store").cloned());
+        assert_eq!(store, Some(async_graphql::Value::from("redis")));
+        let field = errors[2]
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("field").cloned());
+        assert_eq!(field, Some(async_graphql::Value::from("input.symbol")));
     }
 }

@@ -103,9 +103,7 @@ impl AuthMutation {
             .map_err(|e| Error::field("address", e.to_string()).extend())?;
         let app = scope::app(ctx)?;
         let ttl = app.config().security.login_challenge_ttl_secs;
-        let (message, expires_at) = session::challenge(app.stores(), &address, ttl)
-            .await
-            .map_err(|e| e.extend())?;
+        let (message, expires_at) = session::challenge(app.stores(), &address, ttl).await?;
         Ok(LoginChallenge {
             message,
             expires_at,
@@ -123,8 +121,7 @@ impl AuthMutation {
             .map_err(|e| Error::field("address", e.to_string()).extend())?;
         let user = scope::loaders(ctx)?
             .load_one(UserByAddress(address.clone()))
-            .await
-            .map_err(|e| e.extend())?
+            .await?
             .ok_or_else(|| {
                 Error::Unauthenticated("no user is registered with this address".into()).extend()
             })?;
@@ -143,9 +140,9 @@ impl AuthMutation {
     /// Revokes the session this request was made with. False when the request was not
     /// made with a session (a JWT cannot be revoked; it expires).
     async fn logout(&self, ctx: &Context<'_>) -> Result<bool> {
-        let principal = scope::viewer(ctx).principal().map_err(|e| e.extend())?;
+        let principal = scope::viewer(ctx).principal()?;
         session::logout(scope::app(ctx)?.stores(), principal)
             .await
-            .map_err(|e| e.extend())
+            .map_err(Into::into)
     }
 }

@@ -25,7 +25,7 @@ impl LeaderboardQuery {
         name: String,
         top: Option<i32>,
     ) -> Result<Leaderboard> {
-        check_board(&name).map_err(|e| e.extend())?;
+        check_board(&name)?;
         let top = check_top(ctx, top)?;
         read(ctx, name, top).await
     }
@@ -53,8 +53,7 @@ pub async fn read(ctx: &Context<'_>, name: String, top: usize) -> Result<Leaderb
             "leaderboard_top",
             stores.redis.leaderboard_top(&name, top),
         )
-        .await
-        .map_err(|e| e.extend())?;
+        .await?;
     let entries = members
         .into_iter()
         .enumerate()
@@ -146,6 +145,6 @@ impl LeaderboardEntry {
             }
         };
         let (row, (), ()) = tokio::join!(loaders.load_one(UserById(id)), profile, holdings);
-        Ok(row.map_err(|e| e.extend())?.map(User))
+        Ok(row?.map(User))
     }
 }

@@ -53,11 +53,7 @@ impl LiveSubscription {
         }
         // Checked against the instance's copy of the catalogue: no round trip per subscribe.
         let app = scope::app(ctx)?;
-        let unknown = app
-            .symbols()
-            .first_unknown(app.stores(), &wanted)
-            .await
-            .map_err(|e| e.extend())?;
+        let unknown = app.symbols().first_unknown(app.stores(), &wanted).await?;
         if let Some(i) = unknown {
             return Err(
                 Error::field(format!("symbols[{i}]"), format!("no asset {}", wanted[i])).extend(),
@@ -93,7 +89,7 @@ impl LiveSubscription {
         name: String,
         top: Option<i32>,
     ) -> Result<impl Stream<Item = Result<Leaderboard>> + 'ctx> {
-        leaderboard::check_board(&name).map_err(|e| e.extend())?;
+        leaderboard::check_board(&name)?;
         let top = leaderboard::check_top(ctx, top)?;
         let app = scope::app(ctx)?;
         let changes = app
@@ -126,17 +122,17 @@ impl LiveSubscription {
         user_id: Option<ID>,
     ) -> Result<impl Stream<Item = Result<Trade>> + 'ctx> {
         let viewer = scope::viewer(ctx);
-        let principal = viewer.principal().map_err(|e| e.extend())?;
+        let principal = viewer.principal()?;
         let user: Option<uuid::Uuid> = match user_id {
             Some(id) => {
                 let id = id
                     .parse()
                     .map_err(|_| Error::field("userId", "is not a user id (UUID)").extend())?;
-                viewer.may_see(id).map_err(|e| e.extend())?;
+                viewer.may_see(id)?;
                 Some(id)
             }
             None if principal.is_admin() => None,
-            None => Some(viewer.user_id().map_err(|e| e.extend())?),
+            None => Some(viewer.user_id()?),
         };
         let app = scope::app(ctx)?;
         let events = app

@@ -103,7 +103,7 @@ impl NodeQuery {
     /// Private objects (trades, holdings) are FORBIDDEN to anyone but their owner or an
     /// admin.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
-        let id = GlobalId::parse(&id).map_err(|e| e.extend())?;
+        let id = GlobalId::parse(&id)?;
         fetch(ctx, id).await
     }
 
@@ -123,8 +123,7 @@ impl NodeQuery {
         let parsed = ids
             .iter()
             .map(|id| GlobalId::parse(id))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.extend())?;
+            .collect::<Result<Vec<_>, _>>()?;
         // Each id succeeds or fails alone: a forbidden trade nulls its own entry (an
         // `Option` around the `Result` makes the entry nullable and keeps its error).
         let found = futures::future::join_all(parsed.into_iter().map(|id| fetch(ctx, id))).await;
@@ -142,12 +141,12 @@ async fn fetch(ctx: &Context<'_>, id: GlobalId) -> Result<Option<Node>> {
                 loaders.load_one(UserById(id)),
                 loaders.load_one(TradeById(id))
             );
-            if let Some(user) = user.map_err(|e| e.extend())? {
+            if let Some(user) = user? {
                 return Ok(Some(Node::User(User(user))));
             }
-            match trade.map_err(|e| e.extend())? {
+            match trade? {
                 Some(trade) => {
-                    viewer.may_see(trade.user_id).map_err(|e| e.extend())?;
+                    viewer.may_see(trade.user_id)?;
                     Ok(Some(Node::Trade(Trade(trade))))
                 }
                 None => Ok(None),
@@ -155,20 +154,15 @@ async fn fetch(ctx: &Context<'_>, id: GlobalId) -> Result<Option<Node>> {
         }
         GlobalId::Asset(symbol) => Ok(loaders
             .load_one(AssetBySymbol(symbol))
-            .await
-            .map_err(|e| e.extend())?
+            .await?
             .map(|row| Node::Asset(Asset::from_row(row)))),
         GlobalId::Price(symbol) => Ok(loaders
             .load_one(PriceOf(symbol))
-            .await
-            .map_err(|e| e.extend())?
+            .await?
             .map(|price| Node::Price(Price::from(price)))),
         GlobalId::Holding(user, symbol) => {
-            viewer.may_see(user).map_err(|e| e.extend())?;
-            let holdings = loaders
-                .load_one(HoldingsOf(user))
-                .await
-                .map_err(|e| e.extend())?;
+            viewer.may_see(user)?;
+            let holdings = loaders.load_one(HoldingsOf(user)).await?;
             Ok(holdings
                 .unwrap_or_default()
                 .into_iter()
@@ -176,7 +170,7 @@ async fn fetch(ctx: &Context<'_>, id: GlobalId) -> Result<Option<Node>> {
                 .map(|h| Node::Holding(Holding(h))))
         }
         GlobalId::Leaderboard(name, top) => {
-            leaderboard::check_board(&name).map_err(|e| e.extend())?;
+            leaderboard::check_board(&name)?;
             let max = scope::app(ctx)?.config().max_page_size as usize;
             if top == 0 || top > max {
                 return Ok(None);

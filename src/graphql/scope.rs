@@ -180,6 +180,22 @@ impl Extension for ScopeExtension {
         })
     }
 
+    /// Subscription events bypass `execute`: their errors get their codes here.
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: futures::stream::BoxStream<'s, Response>,
+        next: async_graphql::extensions::NextSubscribe<'_>,
+    ) -> futures::stream::BoxStream<'s, Response> {
+        use futures::StreamExt;
+        next.run(ctx, stream)
+            .map(|mut response| {
+                crate::error::code_errors(&mut response.errors);
+                response
+            })
+            .boxed()
+    }
+
     async fn execute(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -217,6 +233,7 @@ impl Extension for ScopeExtension {
         self.state
             .metrics()
             .observe_operation(operation_name, started.elapsed());
+        crate::error::code_errors(&mut response.errors);
         span.record("errors", response.errors.len());
         describe_schema(&mut response);
         if response.errors.iter().any(|e| !e.path.is_empty()) {

@@ -50,14 +50,12 @@ impl AssetMutation {
         ctx: &Context<'_>,
         ticks: Vec<PriceTickInput>,
     ) -> Result<IngestResult> {
-        scope::viewer(ctx)
-            .require_any(&[crate::auth::Role::Service])
-            .map_err(|e| e.extend())?;
+        scope::viewer(ctx).require_any(&[crate::auth::Role::Service])?;
         if ticks.is_empty() || ticks.len() > MAX_TICKS {
             return Err(Error::field("ticks", format!("send 1 to {MAX_TICKS} ticks")).extend());
         }
         let stores = scope::stores(ctx)?;
-        let known = KnownSymbols::load(stores).await.map_err(|e| e.extend())?;
+        let known = KnownSymbols::load(stores).await?;
         let now = ingest::now();
         let mut rows = Vec::with_capacity(ticks.len());
         for (i, tick) in ticks.into_iter().enumerate() {
@@ -81,11 +79,10 @@ impl AssetMutation {
         };
         stores
             .call(StoreKind::ClickHouse, "insert_ticks", write)
-            .await
-            .map_err(|e| e.extend())?;
+            .await?;
         let mut latest = Latest::default();
         rows.iter().for_each(|row| latest.observe(row));
-        let prices = latest.publish(stores).await.map_err(|e| e.extend())?;
+        let prices = latest.publish(stores).await?;
         Ok(IngestResult {
             accepted: rows.len() as i32,
             prices: prices

@@ -23,11 +23,10 @@ pub struct AssetQuery;
 impl AssetQuery {
     /// One asset by symbol (case-insensitive). Null, with NOT_FOUND, when there is none.
     async fn asset(&self, ctx: &Context<'_>, symbol: String) -> Result<Option<Asset>> {
-        let symbol = normalise_symbol(&symbol).map_err(|e| e.extend())?;
+        let symbol = normalise_symbol(&symbol)?;
         let row = scope::loaders(ctx)?
             .load_one(AssetBySymbol(symbol.clone()))
-            .await
-            .map_err(|e| e.extend())?;
+            .await?;
         match row {
             Some(row) => Ok(Some(Asset::from_row(row))),
             None => Err(Error::NotFound(format!("no asset {symbol}")).extend()),
@@ -44,13 +43,9 @@ impl AssetQuery {
         tag: Option<String>,
     ) -> Result<Connection<String, Asset>> {
         let app = scope::app(ctx)?;
-        let limit = pagination::page_size(first, DEFAULT_PAGE, app.config().max_page_size)
-            .map_err(|e| e.extend())?;
+        let limit = pagination::page_size(first, DEFAULT_PAGE, app.config().max_page_size)?;
         let codec = app.cursors();
-        let after = after
-            .map(|c| codec.decode(CURSOR_KIND, &c))
-            .transpose()
-            .map_err(|e| e.extend())?;
+        let after = after.map(|c| codec.decode(CURSOR_KIND, &c)).transpose()?;
         let stores = scope::stores(ctx)?;
         let tagged = match &tag {
             Some(tag) => Some(
@@ -60,8 +55,7 @@ impl AssetQuery {
                         "symbols_with_tag",
                         stores.mongo.symbols_with_tag(tag),
                     )
-                    .await
-                    .map_err(|e| e.extend())?,
+                    .await?,
             ),
             None => None,
         };
@@ -73,8 +67,7 @@ impl AssetQuery {
                     .postgres
                     .assets_page(after.as_deref(), tagged.as_deref(), limit as i64 + 1),
             )
-            .await
-            .map_err(|e| e.extend())?;
+            .await?;
         let has_next = rows.len() > limit;
         let mut connection = Connection::new(after.is_some(), has_next);
         connection.edges.extend(

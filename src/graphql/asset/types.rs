@@ -49,8 +49,7 @@ impl Asset {
         }
         let row = scope::loaders(ctx)?
             .load_one(AssetBySymbol(self.symbol.clone()))
-            .await
-            .map_err(|e| e.extend())?;
+            .await?;
         row.ok_or_else(|| {
             Error::Internal(anyhow::anyhow!("asset {} is missing", self.symbol)).extend()
         })
@@ -86,8 +85,7 @@ impl Asset {
     async fn metadata(&self, ctx: &Context<'_>) -> Result<Option<AssetMetadata>> {
         let doc = scope::loaders(ctx)?
             .load_one(MetadataOf(self.symbol.clone()))
-            .await
-            .map_err(|e| e.extend())?;
+            .await?;
         Ok(doc.map(AssetMetadata::from))
     }
 
@@ -95,8 +93,7 @@ impl Asset {
     async fn price(&self, ctx: &Context<'_>) -> Result<Option<Price>> {
         let price = scope::loaders(ctx)?
             .load_one(PriceOf(self.symbol.clone()))
-            .await
-            .map_err(|e| e.extend())?;
+            .await?;
         Ok(price.map(Price::from))
     }
 
@@ -109,7 +106,7 @@ impl Asset {
         to: DateTime<Utc>,
     ) -> Result<Vec<Candle>> {
         let max = scope::app(ctx)?.config().max_series_points;
-        let w = series::window(from, to, interval, max).map_err(|e| e.extend())?;
+        let w = series::window(from, to, interval, max)?;
         let key = CandlesOf {
             symbol: self.symbol.clone(),
             bucket_secs: w.bucket_secs,
@@ -118,8 +115,7 @@ impl Asset {
         };
         let rows = scope::loaders(ctx)?
             .load_one(key)
-            .await
-            .map_err(|e| e.extend())?
+            .await?
             .unwrap_or_default();
         let candle = |r: crate::store::clickhouse::CandleRow| -> Result<Candle, Error> {
             Ok(Candle {
@@ -135,7 +131,7 @@ impl Asset {
         rows.into_iter()
             .map(candle)
             .collect::<Result<_, _>>()
-            .map_err(|e| e.extend())
+            .map_err(Into::into)
     }
 
     /// Statistics over the last 24 hours (ClickHouse, cached in Redis); null without ticks.
@@ -143,12 +139,11 @@ impl Asset {
     async fn stats24h(&self, ctx: &Context<'_>) -> Result<Option<AssetStats>> {
         let stats = scope::loaders(ctx)?
             .load_one(Stats24hOf(self.symbol.clone()))
-            .await
-            .map_err(|e| e.extend())?;
+            .await?;
         let Some(s) = stats else {
             return Ok(None);
         };
-        let finite = |value, what| Error::finite(value, what).map_err(|e| e.extend());
+        let finite = |value, what| Error::finite(value, what);
         Ok(Some(AssetStats {
             open: finite(s.open, "open")?,
             last: finite(s.last, "last")?,

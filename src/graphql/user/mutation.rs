@@ -88,9 +88,7 @@ impl UserMutation {
     /// Creates a user (admin or service role). A taken address or username is a
     /// CONFLICT naming the field.
     async fn register_user(&self, ctx: &Context<'_>, input: RegisterUserInput) -> Result<User> {
-        scope::viewer(ctx)
-            .require_any(&[Role::Admin, Role::Service])
-            .map_err(|e| e.extend())?;
+        scope::viewer(ctx).require_any(&[Role::Admin, Role::Service])?;
         let address = normalise_address(&input.address)
             .map_err(|e| Error::field("input.address", e.to_string()).extend())?;
         let username = input.username.trim();
@@ -114,8 +112,7 @@ impl UserMutation {
                     .postgres
                     .register_user(Uuid::new_v4(), &address, username),
             )
-            .await
-            .map_err(|e| e.extend())?;
+            .await?;
         match outcome {
             RegisterOutcome::Created(row) => Ok(User(row)),
             RegisterOutcome::AddressTaken => {
@@ -139,16 +136,15 @@ impl UserMutation {
         let user_id = match user_id {
             Some(id) => {
                 let id = parse_user_id("userId", &id)?;
-                viewer.may_act_for(id, false).map_err(|e| e.extend())?;
+                viewer.may_act_for(id, false)?;
                 id
             }
-            None => viewer.user_id().map_err(|e| e.extend())?,
+            None => viewer.user_id()?,
         };
-        let set = profile_changes(input).map_err(|e| e.extend())?;
+        let set = profile_changes(input)?;
         let user = scope::loaders(ctx)?
             .load_one(UserById(user_id))
-            .await
-            .map_err(|e| e.extend())?
+            .await?
             .ok_or_else(|| Error::NotFound(format!("no user {user_id}")).extend())?;
         let stores = scope::stores(ctx)?;
         let doc = stores
@@ -159,8 +155,7 @@ impl UserMutation {
                     .mongo
                     .upsert_profile(&user_id.to_string(), set, &user.username),
             )
-            .await
-            .map_err(|e| e.extend())?;
+            .await?;
         doc.map(Profile::from).ok_or_else(|| {
             Error::Internal(anyhow::anyhow!("profile upsert returned nothing")).extend()
         })
@@ -172,10 +167,8 @@ impl UserMutation {
     ///
     /// A user records trades only for themselves; an admin or a service for anyone.
     async fn record_trade(&self, ctx: &Context<'_>, input: RecordTradeInput) -> Result<Trade> {
-        let trade = new_trade(input).map_err(|e| e.extend())?;
-        scope::viewer(ctx)
-            .may_act_for(trade.user_id, true)
-            .map_err(|e| e.extend())?;
+        let trade = new_trade(input)?;
+        scope::viewer(ctx).may_act_for(trade.user_id, true)?;
         let event_id = Uuid::new_v4();
         let row = TradeRow {
             id: trade.id,
@@ -195,8 +188,7 @@ impl UserMutation {
                 "record_trade",
                 stores.postgres.record_trade(&trade, event_id, &payload),
             )
-            .await
-            .map_err(|e| e.extend())?;
+            .await?;
         match outcome {
             TradeOutcome::Recorded(row) | TradeOutcome::AlreadyRecorded(row) => Ok(Trade(row)),
             TradeOutcome::HashTaken(_) => Err(conflict(

@@ -23,11 +23,8 @@ pub struct UserQuery;
 impl UserQuery {
     /// The signed-in user (UNAUTHENTICATED without credentials).
     async fn me(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        let id = scope::viewer(ctx).user_id().map_err(|e| e.extend())?;
-        let row = scope::loaders(ctx)?
-            .load_one(UserById(id))
-            .await
-            .map_err(|e| e.extend())?;
+        let id = scope::viewer(ctx).user_id()?;
+        let row = scope::loaders(ctx)?.load_one(UserById(id)).await?;
         match row {
             Some(row) => Ok(Some(User(row))),
             None => Err(Error::NotFound(format!("no user {id}")).extend()),
@@ -51,7 +48,7 @@ impl UserQuery {
                 loaders.load_one(UserById(uuid)).await
             }
             (None, Some(address)) => {
-                let address = normalise_address(&address).map_err(|e| e.extend())?;
+                let address = normalise_address(&address)?;
                 loaders.load_one(UserByAddress(address)).await
             }
             _ => {
@@ -59,8 +56,7 @@ impl UserQuery {
                     Error::BadUserInput("give exactly one of `id` and `address`".into()).extend(),
                 )
             }
-        }
-        .map_err(|e| e.extend())?;
+        }?;
         match row {
             Some(row) => Ok(Some(User(row))),
             None => Err(Error::NotFound("no such user".into()).extend()),
@@ -76,13 +72,11 @@ impl UserQuery {
         after: Option<String>,
     ) -> Result<Connection<String, User>> {
         let app = scope::app(ctx)?;
-        let limit = pagination::page_size(first, DEFAULT_PAGE, app.config().max_page_size)
-            .map_err(|e| e.extend())?;
+        let limit = pagination::page_size(first, DEFAULT_PAGE, app.config().max_page_size)?;
         let codec = app.cursors();
         let after = after
             .map(|cursor| codec.decode_keyset(CURSOR_KIND, &cursor))
-            .transpose()
-            .map_err(|e| e.extend())?;
+            .transpose()?;
         let stores = scope::stores(ctx)?;
         let rows = stores
             .call(
@@ -90,8 +84,7 @@ impl UserQuery {
                 "users_page",
                 stores.postgres.users_page(after, limit as i64 + 1),
             )
-            .await
-            .map_err(|e| e.extend())?;
+            .await?;
         let has_next = rows.len() > limit;
         let mut connection = Connection::new(after.is_some(), has_next);
         connection

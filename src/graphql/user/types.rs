@@ -53,10 +53,7 @@ impl User {
 
     /// Display name, bio, links and preferences (MongoDB).
     async fn profile(&self, ctx: &Context<'_>) -> Result<Option<Profile>> {
-        let doc = scope::loaders(ctx)?
-            .load_one(ProfileOf(self.0.id))
-            .await
-            .map_err(|e| e.extend())?;
+        let doc = scope::loaders(ctx)?.load_one(ProfileOf(self.0.id)).await?;
         Ok(doc.map(Profile::from))
     }
 
@@ -69,8 +66,7 @@ impl User {
         let loaders = scope::loaders(ctx)?;
         let rows = loaders
             .load_one(HoldingsOf(self.0.id))
-            .await
-            .map_err(|e| e.extend())?
+            .await?
             .unwrap_or_default();
         prefetch_asset_fields(ctx, loaders, &rows).await;
         Ok(Some(rows.into_iter().map(Holding).collect()))
@@ -83,13 +79,11 @@ impl User {
         let loaders = scope::loaders(ctx)?;
         let holdings = loaders
             .load_one(HoldingsOf(self.0.id))
-            .await
-            .map_err(|e| e.extend())?
+            .await?
             .unwrap_or_default();
         let prices = loaders
             .load_many(holdings.iter().map(|h| PriceOf(h.symbol.clone())))
-            .await
-            .map_err(|e| e.extend())?;
+            .await?;
         let mut total = 0.0;
         for holding in &holdings {
             match prices.get(&PriceOf(holding.symbol.clone())) {
@@ -97,9 +91,7 @@ impl User {
                 None => return Ok(None),
             }
         }
-        Ok(Some(
-            Error::finite(total, "portfolioValue").map_err(|e| e.extend())?,
-        ))
+        Ok(Some(Error::finite(total, "portfolioValue")?))
     }
 
     /// The user's trades, newest first, optionally within [from, to) (PostgreSQL).
@@ -115,13 +107,11 @@ impl User {
     ) -> Result<Option<Connection<String, Trade>>> {
         self.private(ctx)?;
         let app = scope::app(ctx)?;
-        let limit = pagination::page_size(first, DEFAULT_PAGE, app.config().max_page_size)
-            .map_err(|e| e.extend())?;
+        let limit = pagination::page_size(first, DEFAULT_PAGE, app.config().max_page_size)?;
         let codec = app.cursors();
         let before = after
             .map(|cursor| codec.decode_keyset(TRADES_CURSOR, &cursor))
-            .transpose()
-            .map_err(|e| e.extend())?;
+            .transpose()?;
         if let (Some(from), Some(to)) = (from, to) {
             if from >= to {
                 return Err(Error::BadUserInput("`from` must be before `to`".into()).extend());
@@ -138,8 +128,7 @@ impl User {
                 user: self.0.id,
                 window,
             })
-            .await
-            .map_err(|e| e.extend())?
+            .await?
             .unwrap_or_default();
         let has_next = rows.len() > limit;
         let mut connection = Connection::new(before.is_some(), has_next);
@@ -162,7 +151,7 @@ impl User {
     ) -> Result<Option<Vec<ActivityBucket>>> {
         self.private(ctx)?;
         let max = scope::app(ctx)?.config().max_series_points;
-        let w = series::window(from, to, interval, max).map_err(|e| e.extend())?;
+        let w = series::window(from, to, interval, max)?;
         let key = ActivityOf {
             user: self.0.id,
             bucket_secs: w.bucket_secs,
@@ -171,8 +160,7 @@ impl User {
         };
         let rows = scope::loaders(ctx)?
             .load_one(key)
-            .await
-            .map_err(|e| e.extend())?
+            .await?
             .unwrap_or_default();
         Ok(Some(
             rows.into_iter()
@@ -189,14 +177,13 @@ impl User {
 
     /// The user's rank on a leaderboard (Redis); null when not on it.
     async fn rank(&self, ctx: &Context<'_>, board: String) -> Result<Option<LeaderboardEntry>> {
-        leaderboard::check_board(&board).map_err(|e| e.extend())?;
+        leaderboard::check_board(&board)?;
         let standing = scope::loaders(ctx)?
             .load_one(StandingOf {
                 board,
                 user: self.0.id,
             })
-            .await
-            .map_err(|e| e.extend())?;
+            .await?;
         Ok(standing.map(|s| LeaderboardEntry {
             rank: s.rank,
             score: s.score,
@@ -233,9 +220,7 @@ async fn prefetch_asset_fields(ctx: &Context<'_>, loaders: &Loaders, rows: &[Hol
 impl User {
     /// FORBIDDEN (or UNAUTHENTICATED) unless the viewer is this user or an admin.
     fn private(&self, ctx: &Context<'_>) -> Result<()> {
-        scope::viewer(ctx)
-            .may_see(self.0.id)
-            .map_err(|e| e.extend())
+        scope::viewer(ctx).may_see(self.0.id).map_err(Into::into)
     }
 }
 
@@ -269,8 +254,7 @@ impl Profile {
         match owner {
             Ok(owner) => scope::viewer(ctx).may_see(owner),
             Err(_) => scope::viewer(ctx).require_any(&[Role::Admin]).map(drop),
-        }
-        .map_err(|e| e.extend())?;
+        }?;
         Ok(Some(Json(self.preferences.clone())))
     }
 }
@@ -317,12 +301,11 @@ impl Holding {
     async fn value(&self, ctx: &Context<'_>) -> Result<Option<f64>> {
         let price = scope::loaders(ctx)?
             .load_one(PriceOf(self.0.symbol.clone()))
-            .await
-            .map_err(|e| e.extend())?;
+            .await?;
         price
             .map(|p| Error::finite(self.0.quantity * p.price, "value"))
             .transpose()
-            .map_err(|e| e.extend())
+            .map_err(Into::into)
     }
 
     /// value - cost basis, in USD; null without a price.
@@ -331,7 +314,7 @@ impl Holding {
         value
             .map(|v| Error::finite(v - self.0.cost_basis, "pnl"))
             .transpose()
-            .map_err(|e| e.extend())
+            .map_err(Into::into)
     }
 }
 
@@ -391,8 +374,7 @@ impl Trade {
     async fn user(&self, ctx: &Context<'_>) -> Result<User> {
         let row = scope::loaders(ctx)?
             .load_one(UserById(self.0.user_id))
-            .await
-            .map_err(|e| e.extend())?;
+            .await?;
         row.map(User).ok_or_else(|| {
             Error::Internal(anyhow::anyhow!("trade {} has no user", self.0.id)).extend()
         })
