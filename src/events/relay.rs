@@ -156,7 +156,9 @@ pub async fn relay_once(
     let Some(claim) = claim else { return Ok(0) };
     let handled = claim.rows.len();
     let mut outcomes: Vec<(i64, Settle)> = Vec::with_capacity(handled);
-    let mut events: Vec<(i64, TradeEvent)> = Vec::with_capacity(handled);
+    // The readable trade events, and their rows' ids, index for index.
+    let mut ids: Vec<i64> = Vec::with_capacity(handled);
+    let mut events: Vec<TradeEvent> = Vec::with_capacity(handled);
     for row in &claim.rows {
         if row.kind != TRADE_RECORDED {
             // Nothing to deliver for kinds this destination does not read.
@@ -164,7 +166,10 @@ pub async fn relay_once(
             continue;
         }
         match serde_json::from_value::<TradeEvent>(row.payload.clone()) {
-            Ok(event) => events.push((row.id, event)),
+            Ok(event) => {
+                ids.push(row.id);
+                events.push(event);
+            }
             Err(err) => outcomes.push((
                 row.id,
                 Settle::Dead(format!("outbox row {} is malformed: {err}", row.id)),
@@ -172,12 +177,11 @@ pub async fn relay_once(
         }
     }
     if !events.is_empty() {
-        let batch: Vec<TradeEvent> = events.iter().map(|(_, e)| e.clone()).collect();
-        match deliver(stores, destination, &batch).await {
-            Ok(()) => outcomes.extend(events.iter().map(|(id, _)| (*id, Settle::Delivered))),
+        match deliver(stores, destination, &events).await {
+            Ok(()) => outcomes.extend(ids.iter().map(|id| (*id, Settle::Delivered))),
             Err(err) if is_outage(&err) || events.len() == 1 => {
                 let outcome = failure(&err);
-                outcomes.extend(events.iter().map(|(id, _)| (*id, outcome.clone())));
+                outcomes.extend(ids.iter().map(|id| (*id, outcome.clone())));
             }
             Err(err) => {
                 tracing::info!(
@@ -187,21 +191,20 @@ pub async fn relay_once(
                     "batch refused; delivering its rows one by one"
                 );
                 let mut outage: Option<Settle> = None;
-                for (id, event) in &events {
-                    if let Some(outcome) = &outage {
-                        outcomes.push((*id, outcome.clone()));
-                        continue;
-                    }
-                    match deliver(stores, destination, std::slice::from_ref(event)).await {
-                        Ok(()) => outcomes.push((*id, Settle::Delivered)),
-                        Err(err) => {
-                            let outcome = failure(&err);
-                            if matches!(outcome, Settle::Retry(_)) {
-                                outage = Some(outcome.clone());
+                for (id, event) in ids.iter().zip(&events) {
+                    let outcome = match &outage {
+                        Some(outcome) => outcome.clone(),
+                        None => {
+                            match deliver(stores, destination, std::slice::from_ref(event)).await {
+                                Ok(()) => Settle::Delivered,
+                                Err(err) => failure(&err),
                             }
-                            outcomes.push((*id, outcome));
                         }
+                    };
+                    if matches!(outcome, Settle::Retry(_)) {
+                        outage = Some(outcome.clone());
                     }
+                    outcomes.push((*id, outcome));
                 }
             }
         }

@@ -63,9 +63,12 @@ pub fn leaderboard_id(name: &str, top: usize) -> ID {
 }
 
 fn malformed(id: &str) -> Error {
+    // Quoted at most 64 characters long: a hostile megabyte id is not echoed back.
+    let shown: String = id.chars().take(64).collect();
+    let more = if shown.len() < id.len() { "..." } else { "" };
     Error::BadUserInput(format!(
-        "{id:?} is not a Meridian id (a user's or trade's UUID, or `Type:key` as an \
-         object's `id` field gives it)"
+        "{shown:?}{more} is not a Meridian id (a user's or trade's UUID, or `Type:key` as \
+         an object's `id` field gives it)"
     ))
 }
 
@@ -208,6 +211,15 @@ mod tests {
             GlobalId::parse(&leaderboard_id("volume", 10)).unwrap(),
             GlobalId::Leaderboard("volume".into(), 10)
         );
+    }
+
+    #[test]
+    fn a_huge_malformed_id_is_not_echoed_whole() {
+        let huge = "x".repeat(100_000);
+        let Err(Error::BadUserInput(message)) = GlobalId::parse(&huge) else {
+            panic!("parsed");
+        };
+        assert!(message.len() < 300, "{} bytes", message.len());
     }
 
     #[test]

@@ -165,14 +165,6 @@ async fn redis_down_delays_leaderboards_and_loses_nothing() {
     assert_reconciled(&state).await;
 }
 
-/// Starts the `meridian` binary serving `env` on a fresh port.
-fn spawn_meridian(env: &TestEnv, port: u16) -> crate::support::Spawned {
-    let mut config = env.config.clone();
-    config.http_addr = format!("127.0.0.1:{port}").parse().expect("address");
-    config.relay_batch = 10;
-    crate::support::spawn_binary(&config)
-}
-
 #[tokio::test]
 async fn meridian_killed_mid_delivery_loses_and_doubles_nothing() {
     let clickhouse = PrivateStore::start("clickhouse");
@@ -180,23 +172,17 @@ async fn meridian_killed_mid_delivery_loses_and_doubles_nothing() {
     env.seed(&shape()).await;
     let state = env.state().await;
     let seeded = trade_count(&state).await;
-    let port = crate::support::closed_port();
-    let url = format!("http://127.0.0.1:{port}/graphql");
     let client = crate::support::client_as(&crate::support::token_for(
         &state,
         "operator",
         &[meridian::auth::Role::Service],
     ));
-
-    let mut child = spawn_meridian(&env, port);
-    wait_until("meridian to listen", 30, || async {
-        client
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-            .is_ok()
-    })
-    .await;
+    // Small batches, so that it can be killed part-way through the backlog.
+    let mut config = env.config.clone();
+    config.relay_batch = 10;
+    let (mut child, port) =
+        crate::support::serve_listening(&config, &[], std::process::Stdio::null()).await;
+    let url = format!("http://127.0.0.1:{port}/graphql");
     clickhouse.down();
     record_trades(&client, &url, &state).await;
     clickhouse.up();
@@ -213,7 +199,8 @@ async fn meridian_killed_mid_delivery_loses_and_doubles_nothing() {
         "the relay finished before it could be killed; the test proves nothing"
     );
 
-    let mut child = spawn_meridian(&env, port);
+    let (mut child, _) =
+        crate::support::serve_listening(&config, &[], std::process::Stdio::null()).await;
     wait_until("the backlog to drain after the restart", 60, || async {
         drained(&state).await
     })
