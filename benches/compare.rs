@@ -236,7 +236,7 @@ async fn run(config: &meridian::Config, seconds: u64, users: u32) -> anyhow::Res
     );
     let user: uuid::Uuid =
         sqlx::query_scalar("SELECT id FROM users ORDER BY created_at, id LIMIT 1")
-            .fetch_one(state.stores().postgres.pool())
+            .fetch_one(state.stores().postgres().pool())
             .await?;
     let day_from = end - chrono::Duration::days(1);
 

@@ -83,7 +83,7 @@ async fn run(config: &Config, subscribers: usize, rate: u64, seconds: u64) -> an
         end: chrono::Utc::now(),
     };
     seed::run(state.stores(), &shape, &seed::Progress::quiet()).await?;
-    let symbols = state.stores().postgres.asset_symbols().await?;
+    let symbols = state.stores().postgres().asset_symbols().await?;
 
     let envs = namespace::server_env(config);
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
@@ -139,7 +139,7 @@ async fn measure(
         "meridian subscription fan-out (release server process, loopback, {} cores)",
         std::thread::available_parallelism()?.get()
     );
-    let redis = &state.stores().redis;
+    let redis = &state.stores().redis();
     let price_symbols = symbols.to_vec();
     let prices = Phase {
         name: "priceUpdated (conflated per symbol)",

@@ -15,6 +15,7 @@ use meridian::{
     events::{relay, TradeEvent},
     migrate, seed,
     store::postgres::NewTrade,
+    values::{Symbol, TxHash},
     AppState, Config,
 };
 use rust_decimal::Decimal;
@@ -68,7 +69,7 @@ async fn run(config: Config, ticks: usize, streams: usize, trades: usize) -> any
 async fn count_ticks(state: &AppState) -> anyhow::Result<u64> {
     Ok(state
         .stores()
-        .clickhouse
+        .clickhouse()
         .client()
         .query("SELECT count() FROM price_ticks")
         .fetch_one()
@@ -81,7 +82,7 @@ async fn ingest(
     ticks: usize,
     streams: usize,
 ) -> anyhow::Result<()> {
-    let symbols: Vec<String> = state.stores().postgres.asset_symbols().await?;
+    let symbols: Vec<String> = state.stores().postgres().asset_symbols().await?;
     let start_ts = chrono::Utc::now().timestamp() - 86_400;
     let per_stream = ticks / streams;
     let bodies: Vec<Vec<u8>> = (0..streams)
@@ -145,7 +146,7 @@ async fn ingest(
 }
 
 async fn relay_rate(state: &AppState, trades: usize) -> anyhow::Result<()> {
-    let pg = &state.stores().postgres;
+    let pg = &state.stores().postgres();
     let users: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM users")
         .fetch_all(pg.pool())
         .await?;
@@ -154,9 +155,9 @@ async fn relay_rate(state: &AppState, trades: usize) -> anyhow::Result<()> {
     let record = |i: usize| {
         let trade = NewTrade {
             id: uuid::Uuid::new_v4(),
-            tx_hash: format!("0x{:064x}", 0xbe0000 + i),
+            tx_hash: TxHash::parse(&format!("0x{:064x}", 0xbe0000 + i)).expect("a hash"),
             user_id: users[i % users.len()],
-            symbol: symbols[i % symbols.len()].clone(),
+            symbol: Symbol::parse(&symbols[i % symbols.len()]).expect("a symbol"),
             side: "buy",
             quantity: Decimal::new(1 + (i % 9) as i64, 1),
             price: Decimal::new(1000 + (i % 500) as i64, 2),
@@ -166,9 +167,9 @@ async fn relay_rate(state: &AppState, trades: usize) -> anyhow::Result<()> {
             let event_id = uuid::Uuid::new_v4();
             let row = meridian::store::postgres::TradeRow {
                 id: trade.id,
-                tx_hash: trade.tx_hash.clone(),
+                tx_hash: trade.tx_hash.to_string(),
                 user_id: trade.user_id,
-                symbol: trade.symbol.clone(),
+                symbol: trade.symbol.to_string(),
                 side: "buy".into(),
                 quantity: 0.1 * (1 + i % 9) as f64,
                 price: (1000 + i % 500) as f64 / 100.0,

@@ -148,9 +148,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reconcile { repair } => {
             let state = connected_state(cli.config).await?;
             let report = if repair {
-                reconcile::repair(state.stores()).await?
+                reconcile::repair(&bulk(&state)).await?
             } else {
-                reconcile::check(state.stores()).await?
+                reconcile::check(&bulk(&state)).await?
             };
             for line in report.lines() {
                 println!("{line}");
@@ -171,7 +171,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let state = connected_state(cli.config).await?;
             let moved = state
                 .stores()
-                .postgres
+                .postgres()
                 .redrive_outbox(destination.as_deref(), &ids)
                 .await
                 .context("redriving the outbox's dead letters")?;
@@ -180,7 +180,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate => {
             let state = connected_state(cli.config).await?;
-            let report = migrate::run(state.stores()).await?;
+            let report = migrate::run(&bulk(&state)).await?;
             if report.is_noop() {
                 eprintln!("migrate: every store is up to date");
             } else {
@@ -203,7 +203,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 seed: args.seed,
                 end: args.end.unwrap_or_else(chrono::Utc::now),
             };
-            let report = seed::run(state.stores(), &shape, &seed::Progress::auto()).await?;
+            let report = seed::run(&bulk(&state), &shape, &seed::Progress::auto()).await?;
             eprintln!(
                 "seed: {} users, {} assets, {} trades, {} holdings, {} ticks, {} activity events in {:.1}s",
                 report.users,
@@ -248,6 +248,15 @@ async fn serve(config: Config, simulate: Option<simulate::Rates>) -> anyhow::Res
     }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Deadline of one store call in the bulk commands (seed, migrate, reconcile): one insert
+/// carries up to 200,000 rows, and a migration waits for another's lock.
+const BULK_CALL_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The stores for a bulk command.
+fn bulk(state: &AppState) -> crate::store::Stores {
+    state.stores().with_deadline(BULK_CALL_DEADLINE)
 }
 
 /// State for a one-off command, after checking that every store answers, so that a store

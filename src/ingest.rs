@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::{
     error::Error,
-    store::{clickhouse::TickRow, redis::LatestPrice, RequestStores, StoreKind, Stores},
+    store::{clickhouse::TickRow, redis::LatestPrice, Stores},
 };
 
 /// How far in the future a tick may be stamped (clock skew), in seconds.
@@ -48,13 +48,7 @@ pub struct KnownSymbols(HashSet<String>);
 
 impl KnownSymbols {
     pub async fn load(stores: &Stores) -> Result<Self, Error> {
-        let symbols = stores
-            .call(
-                StoreKind::Postgres,
-                "asset_symbols",
-                stores.postgres.asset_symbols(),
-            )
-            .await?;
+        let symbols = stores.postgres().asset_symbols().await?;
         Ok(KnownSymbols(symbols.into_iter().collect()))
     }
 }
@@ -127,6 +121,18 @@ pub fn check(
     })
 }
 
+/// Writes checked ticks to ClickHouse, then notes each symbol's newest price in `latest`
+/// (to be published with [`Latest::publish`] once the whole input is written). The one
+/// write path of every entry point: the mutation, `POST /ingest/prices` and the simulator.
+pub async fn write(stores: &Stores, rows: &[TickRow], latest: &mut Latest) -> Result<u64, Error> {
+    let written = stores
+        .clickhouse()
+        .insert_ticks(rows.iter().cloned(), |_| {})
+        .await?;
+    rows.iter().for_each(|row| latest.observe(row));
+    Ok(written)
+}
+
 /// The newest tick per symbol among `ticks`.
 #[derive(Default)]
 pub struct Latest(HashMap<String, LatestPrice>);
@@ -148,16 +154,10 @@ impl Latest {
     }
 
     /// Writes the newest prices to Redis (see the module docs); returns them.
-    pub async fn publish(self, stores: &RequestStores) -> Result<Vec<LatestPrice>, Error> {
+    pub async fn publish(self, stores: &Stores) -> Result<Vec<LatestPrice>, Error> {
         let mut prices: Vec<LatestPrice> = self.0.into_values().collect();
         prices.sort_by(|a, b| a.symbol.cmp(&b.symbol));
-        stores
-            .call(
-                StoreKind::Redis,
-                "set_prices_if_newer",
-                stores.redis.set_prices_if_newer(&prices),
-            )
-            .await?;
+        stores.redis().set_prices_if_newer(&prices).await?;
         Ok(prices)
     }
 }

@@ -12,11 +12,15 @@
 //! - [`auth`] who is calling (JWTs, wallet-signed sessions, roles); [`ratelimit`] the
 //!   allowances per principal and per IP, shared in Redis.
 //! - [`graphql`] the schema, one folder per domain, merged into [`graphql::AppSchema`].
+//! - [`values`] validated inputs (addresses, transaction hashes, symbols), parsed once
+//!   where they enter.
 //! - [`loaders`] the request-scoped dataloaders: one round trip per store and key type
-//!   for each wave of a query.
-//! - [`store`] one adapter per store; each owns its client and its queries, and every
-//!   call goes through [`store::Stores::call`] for a timeout and [`metrics`].
-//! - [`ingest`] the price-tick write path shared by `ingestPrices` and `/ingest/prices`.
+//!   for each wave of a query, their batches run on the request's own task.
+//! - [`store`] one adapter per store; each owns its client, its queries and its call
+//!   wrapper ([`store::call`]: deadline, [`metrics`], breaker, span), so callers only
+//!   see typed methods.
+//! - [`ingest`] the price-tick write path shared by `ingestPrices`, `/ingest/prices` and
+//!   the simulator.
 //! - [`events`] what writes announce: the outbox relay (with its dead letters) and the
 //!   pub/sub fan-out that feeds subscriptions.
 //! - [`reconcile`] checks (and repairs) ClickHouse and Redis against PostgreSQL.
@@ -50,6 +54,7 @@ pub mod simulate;
 pub mod store;
 pub mod symbols;
 pub mod telemetry;
+pub mod values;
 
 pub use app::AppState;
 pub use config::Config;

@@ -44,6 +44,36 @@ pub type LoadError = Arc<Error>;
 pub struct Batcher {
     pub(crate) stores: RequestStores,
     pub(crate) stats_ttl_secs: u64,
+    queue: BatchQueue,
+}
+
+/// The name of each key type's batches, as `meridian_batch_splits_total` labels them.
+pub const LOADERS: [&str; 13] = [
+    "activity",
+    "asset",
+    "candles",
+    "holdings",
+    "metadata",
+    "price",
+    "profile",
+    "standing",
+    "stats24h",
+    "trades_of",
+    "trade",
+    "user",
+    "user_by_address",
+];
+
+impl Batcher {
+    /// Marks one batch of `loader` as running, for as long as the guard lives, counting
+    /// it as a split wave when another batch of that loader is running too.
+    fn flight(&self, loader: &'static str) -> drive::Flight<'_> {
+        debug_assert!(LOADERS.contains(&loader), "{loader} is not in LOADERS");
+        let metrics = self.stores.metrics();
+        self.queue
+            .flights()
+            .start(loader, || metrics.count_batch_split(loader))
+    }
 }
 
 /// The request's dataloader (cached: a key is fetched at most once per request).
@@ -56,6 +86,7 @@ pub fn for_request(stores: RequestStores, stats_ttl_secs: u64, queue: BatchQueue
         Batcher {
             stores,
             stats_ttl_secs,
+            queue: queue.clone(),
         },
         move |task| queue.spawn(task),
         HashMapCache::default(),

@@ -33,6 +33,7 @@ pub struct Metrics {
     rate_limited: IntCounterVec,
     breaker_open: IntGaugeVec,
     fanout_reconnects: prometheus::IntCounter,
+    batch_splits: IntCounterVec,
     /// Operation names with a label of their own (at most [`MAX_OPERATION_NAMES`]).
     operation_names: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
@@ -185,6 +186,14 @@ impl Metrics {
             "Times the pub/sub fan-out lost its Redis connection and reconnected",
         ))
         .expect("static metric definition");
+        let batch_splits = counter(
+            "meridian_batch_splits_total",
+            "Loader batches that started while another batch of the same loader and request was still running (a wave of keys split in two), by loader",
+            &["loader"],
+        );
+        for loader in crate::loaders::LOADERS {
+            batch_splits.with_label_values(&[loader]);
+        }
         for destination in TRADE_DESTINATIONS {
             for outcome in ["delivered", "failed", "dead"] {
                 relay_rows.with_label_values(&[destination, outcome]);
@@ -212,6 +221,7 @@ impl Metrics {
             Box::new(rate_limited.clone()),
             Box::new(breaker_open.clone()),
             Box::new(fanout_reconnects.clone()),
+            Box::new(batch_splits.clone()),
             Box::new(process),
         ] {
             registry
@@ -236,6 +246,7 @@ impl Metrics {
             rate_limited,
             breaker_open,
             fanout_reconnects,
+            batch_splits,
             operation_names: Default::default(),
         }
     }
@@ -317,6 +328,11 @@ impl Metrics {
     /// The counter the fan-out increments on each reconnect.
     pub fn fanout_reconnects(&self) -> prometheus::IntCounter {
         self.fanout_reconnects.clone()
+    }
+
+    /// Counts a loader batch that split its wave (see `loaders::BatchQueue`).
+    pub fn count_batch_split(&self, loader: &str) {
+        self.batch_splits.with_label_values(&[loader]).inc();
     }
 
     /// Records one store round trip.

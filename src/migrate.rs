@@ -28,22 +28,22 @@ impl MigrationReport {
 /// Applies every pending migration, in the order Postgres, ClickHouse, MongoDB.
 pub async fn run(stores: &Stores) -> anyhow::Result<MigrationReport> {
     let lock = stores
-        .postgres
+        .postgres()
         .lock_migrations()
         .await
         .context("cannot take the migration lock in PostgreSQL")?;
     let postgres = stores
-        .postgres
+        .postgres()
         .migrate()
         .await
         .context("PostgreSQL migrations failed")?;
     let clickhouse = stores
-        .clickhouse
+        .clickhouse()
         .migrate()
         .await
         .context("ClickHouse migrations failed")?;
     let mongo_indexes = stores
-        .mongo
+        .mongo()
         .migrate()
         .await
         .context("MongoDB index creation failed")?;

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use crate::{
     auth::Principal,
     config::SecurityConfig,
-    store::{redis::RateState, StoreKind, Stores},
+    store::{redis::RateState, Stores},
 };
 
 /// One allowance's state, as `rateLimitStatus` and the response headers report it.
@@ -87,14 +87,7 @@ pub async fn check(
         .iter()
         .map(|(_, key, limit)| (key.clone(), *limit, period_ms))
         .collect();
-    let states = match stores
-        .call(
-            StoreKind::Redis,
-            "rate_limit",
-            stores.redis.rate_limit(&keys, cost),
-        )
-        .await
-    {
+    let states = match stores.redis().rate_limit(&keys, cost).await {
         Ok(states) => states,
         Err(err) => {
             tracing::warn!(error = %err, "rate limits not enforced: Redis did not answer");

@@ -66,29 +66,29 @@ fn close(a: f64, b: f64) -> bool {
 /// Compares ClickHouse and Redis with PostgreSQL.
 pub async fn check(stores: &Stores) -> anyhow::Result<Report> {
     let pending = stores
-        .postgres
+        .postgres()
         .outbox_backlog()
         .await
         .context("reading the outbox")?;
     let dead = stores
-        .postgres
+        .postgres()
         .dead_letters(100)
         .await
         .context("reading the outbox's dead letters")?;
     let pg = stores
-        .postgres
+        .postgres()
         .trade_totals()
         .await
         .context("reading PostgreSQL trades")?;
     let ch = stores
-        .clickhouse
+        .clickhouse()
         .trade_totals()
         .await
         .context("reading ClickHouse trade events")?;
     let clickhouse = compare_totals(&pg, &ch);
 
     let scores = stores
-        .postgres
+        .postgres()
         .leaderboard_scores()
         .await
         .context("computing scores in PostgreSQL")?;
@@ -108,7 +108,7 @@ pub async fn check(stores: &Stores) -> anyhow::Result<Report> {
             })
             .collect();
         let actual: BTreeMap<String, f64> = stores
-            .redis
+            .redis()
             .leaderboard_all(board)
             .await
             .context("reading Redis")?
@@ -191,7 +191,7 @@ pub async fn repair(stores: &Stores) -> anyhow::Result<Report> {
             .context("rebuilding ClickHouse trade events")?;
     }
     if !before.redis.is_empty() {
-        let scores = stores.postgres.leaderboard_scores().await?;
+        let scores = stores.postgres().leaderboard_scores().await?;
         let volume: Vec<(String, f64)> = scores
             .iter()
             .map(|s| (s.user_id.to_string(), s.volume))
@@ -200,8 +200,14 @@ pub async fn repair(stores: &Stores) -> anyhow::Result<Report> {
             .iter()
             .map(|s| (s.user_id.to_string(), s.trades))
             .collect();
-        stores.redis.replace_leaderboard("volume", &volume).await?;
-        stores.redis.replace_leaderboard("trades", &trades).await?;
+        stores
+            .redis()
+            .replace_leaderboard("volume", &volume)
+            .await?;
+        stores
+            .redis()
+            .replace_leaderboard("trades", &trades)
+            .await?;
     }
     check(stores).await
 }
@@ -209,10 +215,10 @@ pub async fn repair(stores: &Stores) -> anyhow::Result<Report> {
 /// Replaces `trade_events` with every PostgreSQL trade, and re-adds their activity rows
 /// (which collapse with any existing copy, being keyed by trade id).
 async fn rebuild_clickhouse(stores: &Stores) -> anyhow::Result<()> {
-    stores.clickhouse.truncate_trade_events().await?;
+    stores.clickhouse().truncate_trade_events().await?;
     let mut after = None;
     loop {
-        let trades = stores.postgres.trades_after(after, REBUILD_CHUNK).await?;
+        let trades = stores.postgres().trades_after(after, REBUILD_CHUNK).await?;
         let Some(last) = trades.last() else {
             return Ok(());
         };
@@ -220,7 +226,7 @@ async fn rebuild_clickhouse(stores: &Stores) -> anyhow::Result<()> {
         let events: Vec<TradeEvent> = trades.iter().map(|t| TradeEvent::new(t.id, t)).collect();
         let rows: Vec<_> = events.iter().map(relay::trade_event_row).collect();
         let activity: Vec<_> = events.iter().map(relay::activity_row).collect();
-        stores.clickhouse.insert_trade_events(&rows).await?;
-        stores.clickhouse.insert_activity(&activity).await?;
+        stores.clickhouse().insert_trade_events(&rows).await?;
+        stores.clickhouse().insert_activity(&activity).await?;
     }
 }

@@ -44,22 +44,22 @@ pub async fn run(
     let data = dataset::generate(shape);
 
     stores
-        .postgres
+        .postgres()
         .reset_demo_data()
         .await
         .context("resetting PostgreSQL")?;
     stores
-        .clickhouse
+        .clickhouse()
         .reset_demo_data()
         .await
         .context("resetting ClickHouse")?;
     stores
-        .redis
+        .redis()
         .reset_demo_data()
         .await
         .context("resetting Redis")?;
     stores
-        .mongo
+        .mongo()
         .reset_demo_data()
         .await
         .context("resetting MongoDB")?;
@@ -93,7 +93,7 @@ async fn write_postgres(
     data: &Dataset,
     progress: &Progress,
 ) -> anyhow::Result<()> {
-    let pg = &stores.postgres;
+    let pg = &stores.postgres();
     let stage = progress.stage(
         "postgres users+assets",
         (data.users.len() + data.assets.len()) as u64,
@@ -120,12 +120,12 @@ async fn write_mongo(stores: &Stores, data: &Dataset, progress: &Progress) -> an
         .enumerate()
         .map(|(i, u)| profile(i, u, data))
         .collect();
-    stores.mongo.insert_profiles(&profiles).await?;
+    stores.mongo().insert_profiles(&profiles).await?;
     finish(stage, profiles.len() as u64);
 
     let stage = progress.stage("mongodb asset metadata", data.assets.len() as u64);
     let metadata: Vec<AssetMetadataDoc> = data.assets.iter().map(asset_metadata).collect();
-    stores.mongo.insert_asset_metadata(&metadata).await?;
+    stores.mongo().insert_asset_metadata(&metadata).await?;
     finish(stage, metadata.len() as u64);
     Ok(())
 }
@@ -136,7 +136,7 @@ async fn write_clickhouse(
     data: &Dataset,
     progress: &Progress,
 ) -> anyhow::Result<usize> {
-    let ch = &stores.clickhouse;
+    let ch = &stores.clickhouse();
     let mut stage = progress.stage("clickhouse price ticks", data.tick_count());
     let ticks = data.paths.iter().flat_map(|path| {
         path.prices
@@ -212,11 +212,11 @@ async fn write_redis(stores: &Stores, data: &Dataset, progress: &Progress) -> an
             }
         })
         .collect();
-    stores.redis.set_latest_prices(&prices).await?;
+    stores.redis().set_latest_prices(&prices).await?;
     finish(stage, prices.len() as u64);
 
     // Leaderboards are computed from what Postgres holds, not from the generator.
-    let scores = stores.postgres.leaderboard_scores().await?;
+    let scores = stores.postgres().leaderboard_scores().await?;
     let stage = progress.stage("redis leaderboards", scores.len() as u64);
     let volume: Vec<(String, f64)> = scores
         .iter()
@@ -226,8 +226,14 @@ async fn write_redis(stores: &Stores, data: &Dataset, progress: &Progress) -> an
         .iter()
         .map(|s| (s.user_id.to_string(), s.trades))
         .collect();
-    stores.redis.replace_leaderboard("volume", &volume).await?;
-    stores.redis.replace_leaderboard("trades", &trades).await?;
+    stores
+        .redis()
+        .replace_leaderboard("volume", &volume)
+        .await?;
+    stores
+        .redis()
+        .replace_leaderboard("trades", &trades)
+        .await?;
     finish(stage, scores.len() as u64);
     Ok(())
 }

@@ -14,13 +14,13 @@ use uuid::Uuid;
 
 use crate::{
     events::TradeEvent,
-    ingest::Latest,
+    ingest::{self, Latest},
     seed::rng::Rng,
     store::{
         clickhouse::TickRow,
         postgres::{NewTrade, TradeRow},
-        RequestStores, StoreKind,
     },
+    values::{Symbol, TxHash},
     AppState,
 };
 
@@ -46,12 +46,12 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let stores = state.stores();
     let symbols = stores
-        .postgres
+        .postgres()
         .asset_symbols()
         .await
         .context("reading assets")?;
     let users: Vec<Uuid> = stores
-        .postgres
+        .postgres()
         .user_ids(1000)
         .await
         .context("reading users")?;
@@ -60,7 +60,7 @@ pub async fn run(
         "no assets or users: run `meridian seed` first"
     );
     let latest = stores
-        .redis
+        .redis()
         .latest_prices(&symbols)
         .await
         .context("reading prices")?;
@@ -116,18 +116,10 @@ async fn write_ticks(state: &AppState, ticks: &[TickRow]) -> Result<(), crate::E
     if ticks.is_empty() {
         return Ok(());
     }
-    let stores = RequestStores::new(state.stores().clone());
-    let ch = &stores.clickhouse;
-    stores
-        .call(
-            StoreKind::ClickHouse,
-            "insert_ticks",
-            ch.insert_ticks(ticks.iter().cloned(), |_| {}),
-        )
-        .await?;
+    let stores = state.stores();
     let mut latest = Latest::default();
-    ticks.iter().for_each(|t| latest.observe(t));
-    latest.publish(&stores).await.map(drop)
+    ingest::write(stores, ticks, &mut latest).await?;
+    latest.publish(stores).await.map(drop)
 }
 
 async fn record(
@@ -147,9 +139,11 @@ async fn record(
     }
     let trade = NewTrade {
         id: Uuid::new_v4(),
-        tx_hash: format!("0x{}", rng.hex(64)),
+        tx_hash: TxHash::parse(&format!("0x{}", rng.hex(64))).expect("64 hex digits"),
         user_id: user,
-        symbol: symbol.to_owned(),
+        symbol: Symbol::parse(symbol).map_err(|rule| {
+            crate::Error::Internal(anyhow::anyhow!("stored symbol {symbol:?} {rule}"))
+        })?,
         side: "buy",
         quantity,
         price,
@@ -158,9 +152,9 @@ async fn record(
     let event_id = Uuid::new_v4();
     let row = TradeRow {
         id: trade.id,
-        tx_hash: trade.tx_hash.clone(),
+        tx_hash: trade.tx_hash.to_string(),
         user_id: user,
-        symbol: trade.symbol.clone(),
+        symbol: trade.symbol.to_string(),
         side: "buy".into(),
         quantity: trade.quantity.to_f64().unwrap_or_default(),
         price: trade.price.to_f64().unwrap_or_default(),
@@ -170,11 +164,8 @@ async fn record(
         .map_err(|e| crate::Error::Internal(e.into()))?;
     let stores = state.stores();
     stores
-        .call(
-            StoreKind::Postgres,
-            "record_trade",
-            stores.postgres.record_trade(&trade, event_id, &payload),
-        )
+        .postgres()
+        .record_trade(&trade, event_id, &payload)
         .await
         .map(drop)
 }

@@ -1,23 +1,19 @@
-//! Store adapters. Each owns its client and its queries; [`Stores`] holds all four and
-//! [`Stores::call`] wraps every round trip with a deadline and metrics.
+//! Store adapters. Each owns its client, its queries and its call wrapper
+//! ([`call::Calls`]: deadline, metrics, breaker, span, round-trip count); [`Stores`] holds
+//! all four. Callers use the adapters' typed methods and never name a store kind.
 
 pub mod breaker;
+pub mod call;
 pub mod clickhouse;
 pub mod mongo;
 pub mod postgres;
 pub mod redis;
 
-use std::{fmt, future::Future, time::Instant};
-
-use tracing::Instrument;
+use std::{fmt, sync::Arc, time::Instant};
 
 use serde::Serialize;
 
-use crate::{
-    config::Config,
-    error::{Error, StoreError},
-    metrics::Metrics,
-};
+use crate::{config::Config, error::Error, metrics::Metrics};
 
 /// The four stores Meridian routes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -54,16 +50,14 @@ impl fmt::Display for StoreKind {
     }
 }
 
-/// The adapters of all four stores, with the deadline and metrics every call shares.
+/// The adapters of all four stores.
 #[derive(Clone)]
 pub struct Stores {
-    pub postgres: postgres::Postgres,
-    pub redis: redis::Redis,
-    pub clickhouse: clickhouse::ClickHouse,
-    pub mongo: mongo::Mongo,
-    metrics: Metrics,
-    timeout_ms: u64,
-    breakers: breaker::Breakers,
+    postgres: postgres::Postgres,
+    redis: redis::Redis,
+    clickhouse: clickhouse::ClickHouse,
+    mongo: mongo::Mongo,
+    shared: Arc<call::Shared>,
     /// Asset metadata last read from MongoDB, served (marked stale) while it is down.
     pub stale_metadata: StaleCache<mongo::AssetMetadataDoc>,
 }
@@ -122,131 +116,82 @@ impl Stores {
     /// Builds the clients. No connection is made here: a store that is down at start-up
     /// shows in readiness and in the fields it serves, and is used once it comes back.
     pub async fn new(config: &Config, metrics: Metrics) -> anyhow::Result<Self> {
-        Ok(Stores {
-            postgres: postgres::Postgres::new(config)?,
-            redis: redis::Redis::new(config)?,
-            clickhouse: clickhouse::ClickHouse::new(config),
-            mongo: mongo::Mongo::new(config).await?,
+        let shared = Arc::new(call::Shared {
             metrics,
-            timeout_ms: config.store_timeout_ms,
             breakers: breaker::Breakers::new(
                 config.resilience.breaker_failures,
                 std::time::Duration::from_millis(config.resilience.breaker_cooldown_ms.max(10)),
             ),
+        });
+        Ok(Stores {
+            postgres: postgres::Postgres::new(config, &shared)?,
+            redis: redis::Redis::new(config, &shared)?,
+            clickhouse: clickhouse::ClickHouse::new(config, &shared),
+            mongo: mongo::Mongo::new(config, &shared).await?,
+            shared,
             stale_metadata: StaleCache::new(std::time::Duration::from_secs(
                 config.resilience.stale_cache_secs,
             )),
         })
     }
 
-    /// The process metrics.
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
+    pub fn postgres(&self) -> &postgres::Postgres {
+        &self.postgres
     }
 
-    /// Runs one round trip to `store` under the configured deadline, counting it in the
-    /// `meridian_store_*` metrics. `op` names the operation in those metrics.
-    pub async fn call<T, E, F>(
-        &self,
-        store: StoreKind,
-        op: &'static str,
-        fut: F,
-    ) -> Result<T, Error>
-    where
-        F: Future<Output = Result<T, E>>,
-        E: Into<StoreError>,
-        T: Rows,
-    {
-        let admission = self.breakers.admit(store);
-        if admission == breaker::Admission::Refused {
-            self.metrics
-                .observe_store(store, op, std::time::Duration::ZERO, false);
-            return Err(Error::CircuitOpen { store });
+    pub fn redis(&self) -> &redis::Redis {
+        &self.redis
+    }
+
+    pub fn clickhouse(&self) -> &clickhouse::ClickHouse {
+        &self.clickhouse
+    }
+
+    pub fn mongo(&self) -> &mongo::Mongo {
+        &self.mongo
+    }
+
+    /// The process metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// The same stores, each call counted in `trips`.
+    fn counted(&self, trips: &RoundTrips) -> Stores {
+        Stores {
+            postgres: self.postgres.rebind(self.postgres.calls().counted(trips)),
+            redis: self.redis.rebind(self.redis.calls().counted(trips)),
+            clickhouse: self
+                .clickhouse
+                .rebind(self.clickhouse.calls().counted(trips)),
+            mongo: self.mongo.rebind(self.mongo.calls().counted(trips)),
+            ..self.clone()
         }
-        let started = Instant::now();
-        let deadline = std::time::Duration::from_millis(self.timeout_ms);
-        // Only when spans are exported: without an exporter they would cost every call
-        // and tell the logs nothing the request span does not.
-        let span = if crate::telemetry::exporting() {
-            tracing::info_span!(
-                "store",
-                otel.name = format!("{store} {op}"),
-                store = store.as_str(),
-                op,
-                rows = tracing::field::Empty,
-                error = tracing::field::Empty,
-            )
-        } else {
-            tracing::Span::none()
-        };
-        let result = match tokio::time::timeout(deadline, fut.instrument(span.clone())).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(err)) => Err(Error::from(err.into())),
-            Err(_) => Err(Error::StoreTimeout {
-                store,
-                timeout_ms: self.timeout_ms,
-            }),
-        };
-        self.metrics
-            .observe_store(store, op, started.elapsed(), result.is_ok());
-        if !span.is_disabled() {
-            match &result {
-                Ok(value) => {
-                    if let Some(rows) = value.rows() {
-                        span.record("rows", rows);
-                    }
-                }
-                Err(err) => {
-                    span.record("error", err.code());
-                }
-            }
+    }
+
+    /// The same stores with another per-call deadline: for bulk commands (seed,
+    /// reconcile), whose single inserts may carry hundreds of thousands of rows.
+    pub fn with_deadline(&self, deadline: std::time::Duration) -> Stores {
+        Stores {
+            postgres: self
+                .postgres
+                .rebind(self.postgres.calls().with_deadline(deadline)),
+            redis: self
+                .redis
+                .rebind(self.redis.calls().with_deadline(deadline)),
+            clickhouse: self
+                .clickhouse
+                .rebind(self.clickhouse.calls().with_deadline(deadline)),
+            mongo: self
+                .mongo
+                .rebind(self.mongo.calls().with_deadline(deadline)),
+            ..self.clone()
         }
-        // Only an outage counts against the breaker: a store that answered "no" to one
-        // request's data is up.
-        let healthy = result
-            .as_ref()
-            .err()
-            .is_none_or(|err| !err.is_store_outage());
-        let trial = admission == breaker::Admission::Trial;
-        match self.breakers.record(store, healthy, trial) {
-            breaker::Transition::Opened => {
-                self.metrics.set_breaker(store, true);
-                tokio::spawn(self.clone().probe_until_up(store));
-            }
-            breaker::Transition::Closed => self.metrics.set_breaker(store, false),
-            breaker::Transition::Reopened | breaker::Transition::None => {}
-        }
-        result
     }
 
     /// Whether `store`'s circuit breaker is open (calls fail fast).
     pub fn circuit_open(&self, store: StoreKind) -> bool {
-        self.breakers.is_open(store)
-    }
-
-    /// Pings `store` every cooldown until it answers, then closes its breaker.
-    async fn probe_until_up(self, store: StoreKind) {
-        let deadline = std::time::Duration::from_millis(self.timeout_ms);
-        loop {
-            tokio::time::sleep(self.breakers.cooldown).await;
-            if !self.breakers.is_open(store) {
-                // A trial call closed it first.
-                return;
-            }
-            let ping = async {
-                match store {
-                    StoreKind::Postgres => self.postgres.ping().await.map_err(StoreError::from),
-                    StoreKind::Redis => self.redis.ping().await.map_err(StoreError::from),
-                    StoreKind::ClickHouse => self.clickhouse.ping().await.map_err(StoreError::from),
-                    StoreKind::Mongo => self.mongo.ping().await.map_err(StoreError::from),
-                }
-            };
-            if matches!(tokio::time::timeout(deadline, ping).await, Ok(Ok(()))) {
-                self.breakers.close(store);
-                self.metrics.set_breaker(store, false);
-                return;
-            }
-        }
+        self.shared.breakers.is_open(store)
     }
 
     /// Pings all four stores concurrently.
@@ -254,10 +199,10 @@ impl Stores {
         let probe = |store: StoreKind| async move {
             let started = Instant::now();
             let result = match store {
-                StoreKind::Postgres => self.call(store, "ping", self.postgres.ping()).await,
-                StoreKind::Redis => self.call(store, "ping", self.redis.ping()).await,
-                StoreKind::ClickHouse => self.call(store, "ping", self.clickhouse.ping()).await,
-                StoreKind::Mongo => self.call(store, "ping", self.mongo.ping()).await,
+                StoreKind::Postgres => self.postgres.ping().await,
+                StoreKind::Redis => self.redis.ping().await,
+                StoreKind::ClickHouse => self.clickhouse.ping().await,
+                StoreKind::Mongo => self.mongo.ping().await,
             };
             StoreStatus {
                 store,
@@ -309,11 +254,25 @@ impl RoundTrips {
         self.0[Self::slot(store)].load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The counts now, in [`StoreKind::ALL`] order.
+    pub fn snapshot(&self) -> [u64; 4] {
+        StoreKind::ALL.map(|s| self.get(s))
+    }
+
     /// `{"postgres": n, "clickhouse": n, "redis": n, "mongodb": n}`.
     pub fn to_json(&self) -> serde_json::Value {
+        self.to_json_since([0; 4])
+    }
+
+    /// The round trips made since `before` (a [`RoundTrips::snapshot`]), as `to_json`.
+    pub fn to_json_since(&self, before: [u64; 4]) -> serde_json::Value {
         StoreKind::ALL
             .iter()
-            .map(|&s| (s.as_str().to_owned(), serde_json::Value::from(self.get(s))))
+            .zip(before)
+            .map(|(&s, was)| {
+                let spent = self.get(s).saturating_sub(was);
+                (s.as_str().to_owned(), serde_json::Value::from(spent))
+            })
             .collect::<serde_json::Map<_, _>>()
             .into()
     }
@@ -346,28 +305,14 @@ impl Degraded {
 }
 
 impl RequestStores {
+    /// The stores for one request: every call is counted in its [`RoundTrips`].
     pub fn new(stores: Stores) -> Self {
+        let trips = RoundTrips::default();
         RequestStores {
-            stores,
-            trips: RoundTrips::default(),
+            stores: stores.counted(&trips),
+            trips,
             degraded: Degraded::default(),
         }
-    }
-
-    /// One round trip to `store`, counted, under the store deadline.
-    pub async fn call<T, E, F>(
-        &self,
-        store: StoreKind,
-        op: &'static str,
-        fut: F,
-    ) -> Result<T, Error>
-    where
-        F: Future<Output = Result<T, E>>,
-        E: Into<StoreError>,
-        T: Rows,
-    {
-        self.trips.add(store);
-        self.stores.call(store, op, fut).await
     }
 }
 
@@ -419,3 +364,6 @@ impl Rows for postgres::RegisterOutcome {}
 impl Rows for postgres::TradeOutcome {}
 impl Rows for redis::IngestProgress {}
 impl Rows for postgres::Settled {}
+impl Rows for postgres::MigrationLock {}
+impl Rows for sqlx::postgres::PgListener {}
+impl Rows for mongo::ProfileDoc {}

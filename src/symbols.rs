@@ -10,10 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{
-    error::Error,
-    store::{StoreKind, Stores},
-};
+use crate::{error::Error, store::Stores};
 
 /// How long a loaded copy is trusted.
 const MAX_AGE: Duration = Duration::from_secs(30);
@@ -47,13 +44,7 @@ impl SymbolDirectory {
                 return Ok(missing(&set));
             }
         }
-        let symbols = stores
-            .call(
-                StoreKind::Postgres,
-                "asset_symbols",
-                stores.postgres.asset_symbols(),
-            )
-            .await?;
+        let symbols = stores.postgres().asset_symbols().await?;
         let set: Arc<HashSet<String>> = Arc::new(symbols.into_iter().collect());
         let found = missing(&set);
         *self.copy.write().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), set));

@@ -45,7 +45,11 @@ fn fail(err: impl std::fmt::Display) -> (axum::http::StatusCode, String) {
 /// (profiles), then MongoDB (metadata) alongside Redis (prices).
 async fn dashboard(State(f): State<Arc<Floor>>) -> Answer {
     let s = &f.stores;
-    let (top, _) = s.redis.leaderboard_top("volume", 50).await.map_err(fail)?;
+    let (top, _) = s
+        .redis()
+        .leaderboard_top("volume", 50)
+        .await
+        .map_err(fail)?;
     let ids: Vec<Uuid> = top.iter().filter_map(|(m, _)| m.parse().ok()).collect();
     let id_texts: Vec<String> = ids.iter().map(Uuid::to_string).collect();
     let rows = sqlx::query_as::<_, (Uuid, String, Option<String>, Option<f64>, Option<String>)>(
@@ -55,15 +59,15 @@ async fn dashboard(State(f): State<Arc<Floor>>) -> Answer {
          WHERE u.id = ANY($1) ORDER BY u.id, h.symbol",
     )
     .bind(&ids)
-    .fetch_all(s.postgres.pool());
-    let (rows, profiles) = tokio::join!(rows, s.mongo.profiles_by_user(&id_texts));
+    .fetch_all(s.postgres().pool());
+    let (rows, profiles) = tokio::join!(rows, s.mongo().profiles_by_user(&id_texts));
     let (rows, profiles) = (rows.map_err(fail)?, profiles.map_err(fail)?);
     let mut symbols: Vec<String> = rows.iter().filter_map(|r| r.2.clone()).collect();
     symbols.sort();
     symbols.dedup();
     let (metadata, prices) = tokio::join!(
-        s.mongo.asset_metadata_by_symbol(&symbols),
-        s.redis.latest_prices(&symbols)
+        s.mongo().asset_metadata_by_symbol(&symbols),
+        s.redis().latest_prices(&symbols)
     );
     let metadata: HashMap<String, Value> = metadata
         .map_err(fail)?
@@ -128,7 +132,7 @@ async fn users_with_holdings(State(f): State<Arc<Floor>>) -> Answer {
          LEFT JOIN assets a ON a.symbol = h.symbol \
          ORDER BY u.created_at, u.id, h.symbol",
     )
-    .fetch_all(f.stores.postgres.pool())
+    .fetch_all(f.stores.postgres().pool())
     .await
     .map_err(fail)?;
     let mut edges: Vec<Value> = Vec::with_capacity(50);
@@ -151,7 +155,7 @@ async fn users_with_holdings(State(f): State<Arc<Floor>>) -> Answer {
 async fn leaderboard(State(f): State<Arc<Floor>>) -> Answer {
     let (top, _) = f
         .stores
-        .redis
+        .redis()
         .leaderboard_top("volume", 10)
         .await
         .map_err(fail)?;
@@ -171,7 +175,7 @@ async fn user(State(f): State<Arc<Floor>>) -> Answer {
         "SELECT id, username, address FROM users WHERE id = $1",
     )
     .bind(f.user)
-    .fetch_one(f.stores.postgres.pool())
+    .fetch_one(f.stores.postgres().pool())
     .await
     .map_err(fail)?;
     Ok(Json(
@@ -183,7 +187,7 @@ async fn user(State(f): State<Arc<Floor>>) -> Answer {
 async fn candles(State(f): State<Arc<Floor>>) -> Answer {
     let rows = f
         .stores
-        .clickhouse
+        .clickhouse()
         .candles(&["BTC".to_owned()], 3600, f.candles_from, f.candles_to)
         .await
         .map_err(fail)?;
@@ -200,7 +204,7 @@ async fn candles(State(f): State<Arc<Floor>>) -> Answer {
 async fn profile(State(f): State<Arc<Floor>>) -> Answer {
     let docs = f
         .stores
-        .mongo
+        .mongo()
         .profiles_by_user(&[f.user.to_string()])
         .await
         .map_err(fail)?;

@@ -140,11 +140,11 @@ impl Namespace {
     /// Drops everything the namespace holds, in every store.
     pub async fn drop_all(self) -> anyhow::Result<()> {
         let state = AppState::new(self.config).await?;
-        let _ = state.stores().redis.reset_demo_data().await;
-        let _ = state.stores().mongo.database().drop().await;
+        let _ = state.stores().redis().reset_demo_data().await;
+        let _ = state.stores().mongo().database().drop().await;
         state
             .stores()
-            .mongo
+            .mongo()
             .database()
             .client()
             .clone()
@@ -153,12 +153,12 @@ impl Namespace {
         let drop_ch = format!("DROP DATABASE IF EXISTS `{}`", self.name);
         let _ = state
             .stores()
-            .clickhouse
+            .clickhouse()
             .client()
             .query(&drop_ch)
             .execute()
             .await;
-        state.stores().postgres.pool().close().await;
+        state.stores().postgres().pool().close().await;
         sqlx::query(&format!(
             "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
             self.name

@@ -11,11 +11,12 @@ use meridian::{
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     if let Ok(symbol) = normalise_symbol(&text) {
+        let symbol = symbol.as_str();
         assert!(!symbol.is_empty() && symbol.chars().all(|c| c.is_ascii_alphanumeric()));
     }
     if let Ok(address) = normalise_address(&text) {
-        assert_eq!(address.len(), 42);
-        assert!(address.starts_with("0x"));
+        assert_eq!(address.as_str().len(), 42);
+        assert!(address.as_str().starts_with("0x"));
     }
     if data.len() >= 17 {
         let n = |i: usize| i64::from_le_bytes(data[i..i + 8].try_into().expect("8 bytes"));

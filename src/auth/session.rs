@@ -11,10 +11,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{wallet, AuthError, Credential, Principal, Role, SESSION_PREFIX};
-use crate::{
-    error::Error,
-    store::{StoreKind, Stores},
-};
+use crate::{error::Error, store::Stores, values::Address};
 
 /// What Redis keeps for a session.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -47,7 +44,7 @@ fn random_hex() -> String {
 /// or expired.
 pub async fn challenge(
     stores: &Stores,
-    address: &str,
+    address: &Address,
     ttl_secs: u64,
 ) -> Result<(String, DateTime<Utc>), Error> {
     let expires_at = Utc::now() + chrono::Duration::seconds(ttl_secs as i64);
@@ -57,11 +54,8 @@ pub async fn challenge(
         expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
     stores
-        .call(
-            StoreKind::Redis,
-            "put_challenge",
-            stores.redis.put_challenge(address, &message, ttl_secs),
-        )
+        .redis()
+        .put_challenge(address.as_str(), &message, ttl_secs)
         .await?;
     Ok((message, expires_at))
 }
@@ -70,17 +64,14 @@ pub async fn challenge(
 /// with `address`). The challenge is consumed whether or not the signature is right.
 pub async fn login(
     stores: &Stores,
-    address: &str,
+    address: &Address,
     user_id: Uuid,
     signature: &str,
     ttl_secs: u64,
 ) -> Result<NewSession, AuthError> {
     let message = stores
-        .call(
-            StoreKind::Redis,
-            "take_challenge",
-            stores.redis.take_challenge(address),
-        )
+        .redis()
+        .take_challenge(address.as_str())
         .await?
         .ok_or_else(|| {
             AuthError::Invalid(
@@ -89,7 +80,7 @@ pub async fn login(
         })?;
     let signer =
         wallet::recover(&message, signature).map_err(|err| AuthError::Invalid(err.to_string()))?;
-    if signer != address {
+    if signer != address.as_str() {
         return Err(AuthError::Invalid(
             "the signature is not from this address".into(),
         ));
@@ -104,14 +95,8 @@ pub async fn login(
     };
     let value = serde_json::to_string(&record)
         .map_err(|err| Error::Internal(anyhow::anyhow!("session encoding: {err}")))?;
-    let key = stores.redis.session_key(&token_hash(&token));
-    stores
-        .call(
-            StoreKind::Redis,
-            "put_session",
-            stores.redis.put_session(&key, &value, ttl_secs),
-        )
-        .await?;
+    let key = stores.redis().session_key(&token_hash(&token));
+    stores.redis().put_session(&key, &value, ttl_secs).await?;
     Ok(NewSession {
         token,
         expires_at: record
@@ -123,13 +108,10 @@ pub async fn login(
 
 /// The principal of a session token.
 pub async fn lookup(stores: &Stores, token: &str) -> Result<Principal, AuthError> {
-    let key = stores.redis.session_key(&token_hash(token));
+    let key = stores.redis().session_key(&token_hash(token));
     let value = stores
-        .call(
-            StoreKind::Redis,
-            "get_session",
-            stores.redis.get_session(&key),
-        )
+        .redis()
+        .get_session(&key)
         .await?
         .ok_or_else(|| AuthError::Invalid("the session has expired or was revoked".into()))?;
     let record: SessionRecord = serde_json::from_str(&value)
@@ -146,15 +128,7 @@ pub async fn lookup(stores: &Stores, token: &str) -> Result<Principal, AuthError
 /// Revokes the session behind `principal`; false when it was not a session.
 pub async fn logout(stores: &Stores, principal: &Principal) -> Result<bool, Error> {
     match &principal.credential {
-        Credential::Session { key } => {
-            stores
-                .call(
-                    StoreKind::Redis,
-                    "delete_session",
-                    stores.redis.delete_session(key),
-                )
-                .await
-        }
+        Credential::Session { key } => stores.redis().delete_session(key).await,
         Credential::Jwt => Ok(false),
     }
 }

@@ -16,7 +16,6 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use sqlx::postgres::PgListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -27,7 +26,7 @@ use crate::{
         clickhouse::{ActivityRow, TradeEventRow},
         postgres::{Backoff, Settle, OUTBOX_CHANNEL, TRADE_DESTINATIONS},
         redis::LeaderboardDelta,
-        StoreKind, Stores,
+        Stores,
     },
 };
 
@@ -75,14 +74,13 @@ pub async fn run(
 async fn listen(state: AppState, wake: Arc<Notify>, stop: CancellationToken) {
     loop {
         let connected = async {
-            let mut listener = PgListener::connect_with(state.stores().postgres.pool()).await?;
-            listener.listen(OUTBOX_CHANNEL).await?;
+            let mut listener = state.stores().postgres().listen(OUTBOX_CHANNEL).await?;
             loop {
                 listener.recv().await?;
                 wake.notify_waiters();
             }
             #[allow(unreachable_code)]
-            Ok::<(), sqlx::Error>(())
+            Ok::<(), anyhow::Error>(())
         };
         tokio::select! {
             result = connected => {
@@ -146,11 +144,8 @@ pub async fn relay_once(
     settings: &RelaySettings,
 ) -> anyhow::Result<usize> {
     let claim = stores
-        .call(
-            StoreKind::Postgres,
-            "outbox_claim",
-            stores.postgres.claim_outbox(destination, settings.batch),
-        )
+        .postgres()
+        .claim_outbox(destination, settings.batch)
         .await
         .context("claiming outbox rows")?;
     let Some(claim) = claim else { return Ok(0) };
@@ -214,13 +209,7 @@ pub async fn relay_once(
         max: settings.retry_max,
         max_attempts: settings.max_attempts,
     };
-    let settled = stores
-        .call(
-            StoreKind::Postgres,
-            "outbox_settle",
-            claim.settle(&outcomes, backoff),
-        )
-        .await?;
+    let settled = claim.settle(&outcomes, backoff).await?;
     if settled.retried > 0 || settled.dead > 0 {
         let reasons: Vec<&str> = outcomes
             .iter()
@@ -266,20 +255,8 @@ async fn deliver(stores: &Stores, destination: &str, events: &[TradeEvent]) -> a
         "clickhouse" => {
             let trades: Vec<TradeEventRow> = events.iter().map(trade_event_row).collect();
             let activity: Vec<ActivityRow> = events.iter().map(activity_row).collect();
-            stores
-                .call(
-                    StoreKind::ClickHouse,
-                    "insert_trade_events",
-                    stores.clickhouse.insert_trade_events(&trades),
-                )
-                .await?;
-            stores
-                .call(
-                    StoreKind::ClickHouse,
-                    "insert_activity",
-                    stores.clickhouse.insert_activity(&activity),
-                )
-                .await?;
+            stores.clickhouse().insert_trade_events(&trades).await?;
+            stores.clickhouse().insert_activity(&activity).await?;
         }
         "redis" => {
             let deltas: Vec<LeaderboardDelta> = events
@@ -290,36 +267,26 @@ async fn deliver(stores: &Stores, destination: &str, events: &[TradeEvent]) -> a
                     notional: e.notional(),
                 })
                 .collect();
-            let applied = stores
-                .call(
-                    StoreKind::Redis,
-                    "apply_trades",
-                    stores.redis.apply_trades(&deltas),
-                )
-                .await?;
+            let applied = stores.redis().apply_trades(&deltas).await?;
             if applied > 0 {
                 let announce: Vec<(String, String)> = ["volume", "trades"]
                     .iter()
                     .map(|name| {
                         (
-                            stores.redis.leaderboard_channel(name),
+                            stores.redis().leaderboard_channel(name),
                             serde_json::json!({ "name": name }).to_string(),
                         )
                     })
                     .collect();
-                stores
-                    .call(StoreKind::Redis, "publish", stores.redis.publish(&announce))
-                    .await?;
+                stores.redis().publish(&announce).await?;
             }
         }
         "pubsub" => {
             let messages: Vec<(String, String)> = events
                 .iter()
-                .map(|e| Ok((stores.redis.trades_channel(), serde_json::to_string(e)?)))
+                .map(|e| Ok((stores.redis().trades_channel(), serde_json::to_string(e)?)))
                 .collect::<Result<_, serde_json::Error>>()?;
-            stores
-                .call(StoreKind::Redis, "publish", stores.redis.publish(&messages))
-                .await?;
+            stores.redis().publish(&messages).await?;
         }
         other => anyhow::bail!("unknown outbox destination {other}"),
     }
@@ -359,14 +326,7 @@ fn unix(at: chrono::DateTime<chrono::Utc>) -> u32 {
 async fn report_backlog(state: AppState, stop: CancellationToken) {
     loop {
         let stores = state.stores();
-        if let Ok(backlog) = stores
-            .call(
-                StoreKind::Postgres,
-                "outbox_backlog",
-                stores.postgres.outbox_backlog(),
-            )
-            .await
-        {
+        if let Ok(backlog) = stores.postgres().outbox_backlog().await {
             state.metrics().set_backlog(&backlog);
         }
         tokio::select! {

@@ -7,7 +7,7 @@ use crate::{
     error::Error,
     graphql::{scope, user::User},
     loaders::{HoldingsOf, ProfileOf, UserById},
-    store::{redis::LEADERBOARDS, StoreKind},
+    store::redis::LEADERBOARDS,
 };
 
 const DEFAULT_TOP: u32 = 10;
@@ -47,13 +47,7 @@ pub fn check_top(ctx: &Context<'_>, top: Option<i32>) -> Result<usize> {
 /// The top `top` entries of leaderboard `name`, now.
 pub async fn read(ctx: &Context<'_>, name: String, top: usize) -> Result<Leaderboard> {
     let stores = scope::stores(ctx)?;
-    let (members, size) = stores
-        .call(
-            StoreKind::Redis,
-            "leaderboard_top",
-            stores.redis.leaderboard_top(&name, top),
-        )
-        .await?;
+    let (members, size) = stores.redis().leaderboard_top(&name, top).await?;
     let entries = members
         .into_iter()
         .enumerate()

@@ -49,7 +49,7 @@ impl LiveSubscription {
         for (i, symbol) in symbols.iter().enumerate() {
             let symbol = normalise_symbol(symbol)
                 .map_err(|e| Error::field(format!("symbols[{i}]"), e.to_string()).extend())?;
-            wanted.push(symbol);
+            wanted.push(symbol.into_string());
         }
         // Checked against the instance's copy of the catalogue: no round trip per subscribe.
         let app = scope::app(ctx)?;
@@ -61,7 +61,7 @@ impl LiveSubscription {
         }
         let channels = wanted
             .iter()
-            .map(|s| app.stores().redis.price_channel(s))
+            .map(|s| app.stores().redis().price_channel(s))
             .collect();
         let events = app
             .fanout()
@@ -95,7 +95,7 @@ impl LiveSubscription {
         let changes = app
             .fanout()
             .subscribe(
-                vec![app.stores().redis.leaderboard_channel(&name)],
+                vec![app.stores().redis().leaderboard_channel(&name)],
                 Delivery::Latest,
             )
             .into_stream();
@@ -137,7 +137,7 @@ impl LiveSubscription {
         let app = scope::app(ctx)?;
         let events = app
             .fanout()
-            .subscribe(vec![app.stores().redis.trades_channel()], Delivery::Queue)
+            .subscribe(vec![app.stores().redis().trades_channel()], Delivery::Queue)
             .into_stream();
         Ok(events
             .filter_map(move |event| async move {

@@ -78,7 +78,11 @@ impl GlobalId {
             return Ok(GlobalId::Uuid(uuid));
         }
         let (kind, key) = id.split_once(':').ok_or_else(|| malformed(id))?;
-        let symbol = |s: &str| normalise_symbol(s).map_err(|_| malformed(id));
+        let symbol = |s: &str| {
+            normalise_symbol(s)
+                .map(crate::values::Symbol::into_string)
+                .map_err(|_| malformed(id))
+        };
         match kind {
             "Asset" => Ok(GlobalId::Asset(symbol(key)?)),
             "Price" => Ok(GlobalId::Price(symbol(key)?)),

@@ -118,6 +118,8 @@ impl ExtensionFactory for Scope {
             guard: super::guard::Guard::new(self.state.clone()),
             types: self.types.clone(),
             query: Default::default(),
+            stores: RequestStores::new(self.state.stores().clone()),
+            queue: BatchQueue::default(),
         })
     }
 }
@@ -129,6 +131,11 @@ struct ScopeExtension {
     types: Arc<std::sync::OnceLock<super::nulls::TypeMap>>,
     /// The document's text, kept for placing the nulls of field errors.
     query: std::sync::Mutex<Option<String>>,
+    /// The operation's stores and batch queue. Made with the extension (one per
+    /// operation) rather than in `prepare_request`, because the subscription hook runs
+    /// before `prepare_request` and must already hold them.
+    stores: RequestStores,
+    queue: BatchQueue,
 }
 
 #[async_trait::async_trait]
@@ -140,14 +147,12 @@ impl Extension for ScopeExtension {
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
         let request = self.guard.persisted(request).await?;
-        let stores = RequestStores::new(self.state.stores().clone());
-        let queue = BatchQueue::default();
         let loaders = loaders::for_request(
-            stores.clone(),
+            self.stores.clone(),
             self.state.config().stats_cache_ttl_secs,
-            queue.clone(),
+            self.queue.clone(),
         );
-        next.run(ctx, request.data(stores).data(loaders).data(queue))
+        next.run(ctx, request.data(self.stores.clone()).data(loaders))
             .await
     }
 
@@ -180,7 +185,8 @@ impl Extension for ScopeExtension {
         })
     }
 
-    /// Subscription events bypass `execute`: their errors get their codes here.
+    /// Subscription events bypass `execute`: their batches are driven, their errors
+    /// coded and (when asked for) their round trips reported here, event by event.
     fn subscribe<'s>(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -188,10 +194,26 @@ impl Extension for ScopeExtension {
         next: async_graphql::extensions::NextSubscribe<'_>,
     ) -> futures::stream::BoxStream<'s, Response> {
         use futures::StreamExt;
-        next.run(ctx, stream)
-            .map(|mut response| {
+        // This hook runs before the request is prepared: only the session's data (where a
+        // websocket opened with the trace header puts `TraceRequested`) is there yet.
+        let stream = self.queue.drive_stream(next.run(ctx, stream));
+        let trips = ctx
+            .data_opt::<TraceRequested>()
+            .map(|_| (self.stores.trips.clone(), self.stores.trips.snapshot()));
+        stream
+            .scan(trips, |trips, mut response| {
                 crate::error::code_errors(&mut response.errors);
-                response
+                if let Some((counter, before)) = trips {
+                    // This event's own round trips: the subscription's count less the
+                    // count at the previous event.
+                    let spent = counter.to_json_since(*before);
+                    *before = counter.snapshot();
+                    let meridian = serde_json::json!({ "roundTrips": spent });
+                    if let Ok(value) = Value::from_json(meridian) {
+                        response.extensions.insert("meridian".into(), value);
+                    }
+                }
+                futures::future::ready(Some(response))
             })
             .boxed()
     }
@@ -202,12 +224,7 @@ impl Extension for ScopeExtension {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> Response {
-        let run = async {
-            match ctx.data_opt::<BatchQueue>() {
-                Some(queue) => queue.drive(next.run(ctx, operation_name)).await,
-                None => next.run(ctx, operation_name).await,
-            }
-        };
+        let run = self.queue.drive(next.run(ctx, operation_name));
         let timeout_ms = self.state.config().security.request_timeout_ms;
         let started = std::time::Instant::now();
         // Only when spans are exported (see `Stores::call`).

@@ -37,17 +37,7 @@ pub async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
         })
         .collect();
     // The relay's backlog, for operators (it does not make the instance unready).
-    let postgres = &state.app.stores().postgres;
-    let relay = match state
-        .app
-        .stores()
-        .call(
-            crate::store::StoreKind::Postgres,
-            "outbox_backlog",
-            postgres.outbox_backlog(),
-        )
-        .await
-    {
+    let relay = match state.app.stores().postgres().outbox_backlog().await {
         Ok(backlog) => crate::store::postgres::TRADE_DESTINATIONS
             .iter()
             .map(|d| {

@@ -29,7 +29,7 @@ use super::HttpState;
 use crate::{
     error::Error,
     ingest::{self, KnownSymbols, Latest},
-    store::{clickhouse::TickRow, redis::IngestProgress, RequestStores, StoreKind},
+    store::{clickhouse::TickRow, redis::IngestProgress, RequestStores},
 };
 
 /// Ticks per ClickHouse insert.
@@ -107,26 +107,14 @@ impl Ingestion {
         match ingest::parse_line(bytes, &self.known, self.now) {
             None => {}
             Some(Err(message)) => self.summary.reject(self.line, message),
-            Some(Ok(row)) => {
-                self.latest.observe(&row);
-                self.batch.push(row);
-            }
+            Some(Ok(row)) => self.batch.push(row),
         }
     }
 
     async fn flush(&mut self) -> Result<(), Error> {
         if !self.batch.is_empty() {
             let rows = std::mem::take(&mut self.batch);
-            let count = rows.len() as u64;
-            let ch = &self.stores.clickhouse;
-            self.stores
-                .call(
-                    StoreKind::ClickHouse,
-                    "insert_ticks",
-                    ch.insert_ticks(rows.into_iter(), |_| {}),
-                )
-                .await?;
-            self.summary.accepted += count;
+            self.summary.accepted += ingest::write(&self.stores, &rows, &mut self.latest).await?;
         }
         self.committed = self.line;
         self.committed_rejected = self.summary.rejected;
@@ -157,13 +145,9 @@ impl Ingestion {
             rejected: self.committed_rejected,
             summary,
         };
-        let redis = &self.stores.redis;
-        self.stores
-            .call(
-                StoreKind::Redis,
-                "record_ingest_key",
-                redis.record_ingest_key(&idem.owner, &idem.key, &progress, idem.lease_ms),
-            )
+        let redis = &self.stores.redis();
+        redis
+            .record_ingest_key(&idem.owner, &idem.key, &progress, idem.lease_ms)
             .await?;
         idem.renewed = std::time::Instant::now();
         Ok(())
@@ -289,14 +273,8 @@ pub async fn prices(
             let owner = principal.subject.clone();
             // The lease outlasts the longest pause between chunks and a flush.
             let lease_ms = config.http_body_timeout_ms + 4 * config.store_timeout_ms;
-            let redis = &stores.redis;
-            let claimed = stores
-                .call(
-                    StoreKind::Redis,
-                    "claim_ingest_key",
-                    redis.claim_ingest_key(&owner, &key, lease_ms),
-                )
-                .await;
+            let redis = &stores.redis();
+            let claimed = redis.claim_ingest_key(&owner, &key, lease_ms).await;
             match claimed {
                 Err(err) => return unavailable(&err, None),
                 Ok(p) if p.state == "done" => {

@@ -87,11 +87,14 @@ pub async fn upgrade(
         } else {
             Protocol::Legacy
         };
+    let trace = headers
+        .get(super::graphql::TRACE_HEADER)
+        .is_some_and(|v| v.as_bytes() == b"1");
     ws.protocols([TRANSPORT_WS, LEGACY_WS])
         .max_message_size(MAX_MESSAGE)
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
-        .on_upgrade(move |socket| serve(socket, state, identity, protocol))
+        .on_upgrade(move |socket| serve(socket, state, identity, protocol, trace))
 }
 
 /// The auth hook: the credentials in `connection_init`'s payload, `{"Authorization":
@@ -197,6 +200,8 @@ struct Connection {
     out: mpsc::Sender<Message>,
     viewer: Option<Viewer>,
     operations: Arc<Mutex<HashMap<String, AbortHandle>>>,
+    /// The upgrade request sent `x-meridian-trace: 1`: every event reports its round trips.
+    trace: bool,
 }
 
 /// Why a connection is closed.
@@ -256,7 +261,13 @@ fn operation_label(state: &HttpState, request: &async_graphql::Request) -> Strin
     }
 }
 
-async fn serve(socket: WebSocket, state: HttpState, identity: Identity, protocol: Protocol) {
+async fn serve(
+    socket: WebSocket,
+    state: HttpState,
+    identity: Identity,
+    protocol: Protocol,
+    trace: bool,
+) {
     let _open = Counted::new(state.app.metrics().ws_connections().clone());
     // The process waits for this session to send its close frame before it exits.
     let _tracked = state.app.tasks().token();
@@ -280,6 +291,7 @@ async fn serve(socket: WebSocket, state: HttpState, identity: Identity, protocol
         out: out.clone(),
         viewer: None,
         operations: Arc::default(),
+        trace,
     };
     let init_deadline = tokio::time::sleep(Duration::from_millis(config.ws_init_timeout_ms));
     tokio::pin!(init_deadline);
@@ -518,6 +530,13 @@ impl Connection {
             };
         }
         let schema = self.state.schema.clone();
+        // Session data, because the subscription hook runs before the request's own data
+        // is attached.
+        let mut session = async_graphql::Data::default();
+        if self.trace {
+            session.insert(crate::graphql::scope::TraceRequested);
+        }
+        let session = Arc::new(session);
         let metrics = self.state.app.metrics().clone();
         let running = Counted::new(metrics.subscriptions(&operation_label(&self.state, &request)));
         let out = self.out.clone();
@@ -534,7 +553,7 @@ impl Connection {
             } else {
                 "data"
             };
-            let mut responses = schema.execute_stream(request);
+            let mut responses = schema.execute_stream_with_session_data(request, session);
             let mut first = true;
             while let Some(mut response) = responses.next().await {
                 crate::graphql::guard::ensure_codes(&mut response);

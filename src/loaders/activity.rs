@@ -7,7 +7,7 @@ use async_graphql::dataloader::Loader;
 use uuid::Uuid;
 
 use super::{shared, Batcher, LoadError};
-use crate::store::{clickhouse::ActivityBucketRow, StoreKind};
+use crate::store::clickhouse::ActivityBucketRow;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ActivityOf {
@@ -25,6 +25,7 @@ impl Loader<ActivityOf> for Batcher {
         &self,
         keys: &[ActivityOf],
     ) -> Result<HashMap<ActivityOf, Vec<ActivityBucketRow>>, LoadError> {
+        let _flight = self.flight("activity");
         let mut groups: HashMap<(u32, u32, u32), Vec<Uuid>> = HashMap::new();
         for key in keys {
             groups
@@ -38,11 +39,8 @@ impl Loader<ActivityOf> for Batcher {
                 let ids: Vec<String> = users.iter().map(Uuid::to_string).collect();
                 let rows = self
                     .stores
-                    .call(
-                        StoreKind::ClickHouse,
-                        "activity",
-                        self.stores.clickhouse.activity(&ids, bucket_secs, from, to),
-                    )
+                    .clickhouse()
+                    .activity(&ids, bucket_secs, from, to)
                     .await?;
                 Ok::<_, crate::Error>(((bucket_secs, from, to), users, rows))
             });

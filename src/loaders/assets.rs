@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use async_graphql::dataloader::Loader;
 
 use super::{shared, Batcher, LoadError};
-use crate::store::{postgres::AssetRow, StoreKind};
+use crate::store::postgres::AssetRow;
 
 /// An uppercase symbol.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -19,14 +19,12 @@ impl Loader<AssetBySymbol> for Batcher {
         &self,
         keys: &[AssetBySymbol],
     ) -> Result<HashMap<AssetBySymbol, AssetRow>, LoadError> {
+        let _flight = self.flight("asset");
         let symbols: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
         let rows = self
             .stores
-            .call(
-                StoreKind::Postgres,
-                "assets_by_symbol",
-                self.stores.postgres.assets_by_symbol(&symbols),
-            )
+            .postgres()
+            .assets_by_symbol(&symbols)
             .await
             .map_err(shared)?;
         Ok(rows

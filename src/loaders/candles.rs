@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use async_graphql::dataloader::Loader;
 
 use super::{shared, Batcher, LoadError};
-use crate::store::{clickhouse::CandleRow, StoreKind};
+use crate::store::clickhouse::CandleRow;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CandlesOf {
@@ -24,6 +24,7 @@ impl Loader<CandlesOf> for Batcher {
         &self,
         keys: &[CandlesOf],
     ) -> Result<HashMap<CandlesOf, Vec<CandleRow>>, LoadError> {
+        let _flight = self.flight("candles");
         let mut groups: HashMap<(u32, u32, u32), Vec<String>> = HashMap::new();
         for key in keys {
             groups
@@ -36,13 +37,8 @@ impl Loader<CandlesOf> for Batcher {
             .map(|((bucket_secs, from, to), symbols)| async move {
                 let rows = self
                     .stores
-                    .call(
-                        StoreKind::ClickHouse,
-                        "candles",
-                        self.stores
-                            .clickhouse
-                            .candles(&symbols, bucket_secs, from, to),
-                    )
+                    .clickhouse()
+                    .candles(&symbols, bucket_secs, from, to)
                     .await?;
                 Ok::<_, crate::Error>(((bucket_secs, from, to), symbols, rows))
             });

@@ -6,7 +6,7 @@ use async_graphql::dataloader::Loader;
 use uuid::Uuid;
 
 use super::{shared, Batcher, LoadError};
-use crate::store::{postgres::HoldingRow, StoreKind};
+use crate::store::postgres::HoldingRow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct HoldingsOf(pub Uuid);
@@ -19,14 +19,12 @@ impl Loader<HoldingsOf> for Batcher {
         &self,
         keys: &[HoldingsOf],
     ) -> Result<HashMap<HoldingsOf, Vec<HoldingRow>>, LoadError> {
+        let _flight = self.flight("holdings");
         let users: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let rows = self
             .stores
-            .call(
-                StoreKind::Postgres,
-                "holdings_by_user",
-                self.stores.postgres.holdings_by_user(&users),
-            )
+            .postgres()
+            .holdings_by_user(&users)
             .await
             .map_err(shared)?;
         // Every key gets an entry: a user without holdings has an empty list.

@@ -20,16 +20,9 @@ impl Loader<MetadataOf> for Batcher {
         &self,
         keys: &[MetadataOf],
     ) -> Result<HashMap<MetadataOf, AssetMetadataDoc>, LoadError> {
+        let _flight = self.flight("metadata");
         let symbols: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
-        let docs = match self
-            .stores
-            .call(
-                StoreKind::Mongo,
-                "asset_metadata_by_symbol",
-                self.stores.mongo.asset_metadata_by_symbol(&symbols),
-            )
-            .await
-        {
+        let docs = match self.stores.mongo().asset_metadata_by_symbol(&symbols).await {
             Ok(docs) => {
                 let cache = &self.stores.stale_metadata;
                 cache.remember(docs.iter().map(|d| (d.symbol.clone(), d.clone())));

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use async_graphql::{dataloader::Loader, Enum};
 
 use super::{shared, Batcher, LoadError};
-use crate::store::StoreKind;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PriceOf(pub String);
@@ -36,16 +35,9 @@ impl Loader<PriceOf> for Batcher {
     type Error = LoadError;
 
     async fn load(&self, keys: &[PriceOf]) -> Result<HashMap<PriceOf, PriceValue>, LoadError> {
+        let _flight = self.flight("price");
         let symbols: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
-        let (cached, redis_error) = match self
-            .stores
-            .call(
-                StoreKind::Redis,
-                "latest_prices",
-                self.stores.redis.latest_prices(&symbols),
-            )
-            .await
-        {
+        let (cached, redis_error) = match self.stores.redis().latest_prices(&symbols).await {
             Ok(cached) => (cached, None),
             Err(err) => (vec![None; symbols.len()], Some(err)),
         };
@@ -68,11 +60,8 @@ impl Loader<PriceOf> for Batcher {
         if !missing.is_empty() {
             let ticks = self
                 .stores
-                .call(
-                    StoreKind::ClickHouse,
-                    "last_ticks",
-                    self.stores.clickhouse.last_ticks(&missing),
-                )
+                .clickhouse()
+                .last_ticks(&missing)
                 .await
                 // With both down, the first failure is the one to report.
                 .map_err(|err| shared(redis_error.unwrap_or(err)))?;

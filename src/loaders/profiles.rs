@@ -6,7 +6,7 @@ use async_graphql::dataloader::Loader;
 use uuid::Uuid;
 
 use super::{shared, Batcher, LoadError};
-use crate::store::{mongo::ProfileDoc, StoreKind};
+use crate::store::mongo::ProfileDoc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ProfileOf(pub Uuid);
@@ -16,14 +16,12 @@ impl Loader<ProfileOf> for Batcher {
     type Error = LoadError;
 
     async fn load(&self, keys: &[ProfileOf]) -> Result<HashMap<ProfileOf, ProfileDoc>, LoadError> {
+        let _flight = self.flight("profile");
         let ids: Vec<String> = keys.iter().map(|k| k.0.to_string()).collect();
         let docs = self
             .stores
-            .call(
-                StoreKind::Mongo,
-                "profiles_by_user",
-                self.stores.mongo.profiles_by_user(&ids),
-            )
+            .mongo()
+            .profiles_by_user(&ids)
             .await
             .map_err(shared)?;
         Ok(docs

@@ -6,7 +6,7 @@ use async_graphql::dataloader::Loader;
 use uuid::Uuid;
 
 use super::{shared, Batcher, LoadError};
-use crate::store::{redis::Standing, StoreKind};
+use crate::store::redis::Standing;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StandingOf {
@@ -19,17 +19,15 @@ impl Loader<StandingOf> for Batcher {
     type Error = LoadError;
 
     async fn load(&self, keys: &[StandingOf]) -> Result<HashMap<StandingOf, Standing>, LoadError> {
+        let _flight = self.flight("standing");
         let wanted: Vec<(String, String)> = keys
             .iter()
             .map(|k| (k.board.clone(), k.user.to_string()))
             .collect();
         let standings = self
             .stores
-            .call(
-                StoreKind::Redis,
-                "standings",
-                self.stores.redis.standings(&wanted),
-            )
+            .redis()
+            .standings(&wanted)
             .await
             .map_err(shared)?;
         Ok(keys

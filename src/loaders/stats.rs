@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use async_graphql::dataloader::Loader;
 
 use super::{shared, Batcher, LoadError};
-use crate::store::{clickhouse::StatsRow, StoreKind};
+use crate::store::clickhouse::StatsRow;
 
 /// The window the statistics cover.
 pub const WINDOW_SECS: i64 = 24 * 60 * 60;
@@ -24,14 +24,12 @@ impl Loader<Stats24hOf> for Batcher {
     type Error = LoadError;
 
     async fn load(&self, keys: &[Stats24hOf]) -> Result<HashMap<Stats24hOf, StatsRow>, LoadError> {
+        let _flight = self.flight("stats24h");
         let names: Vec<String> = keys.iter().map(|k| cache_name(&k.0)).collect();
         let cached = self
             .stores
-            .call(
-                StoreKind::Redis,
-                "cache_get",
-                self.stores.redis.cache_get(&names),
-            )
+            .redis()
+            .cache_get(&names)
             .await
             .map_err(shared)?;
         let mut out = HashMap::with_capacity(keys.len());
@@ -50,11 +48,8 @@ impl Loader<Stats24hOf> for Batcher {
         let since = u32::try_from(chrono::Utc::now().timestamp() - WINDOW_SECS).unwrap_or(0);
         let computed = self
             .stores
-            .call(
-                StoreKind::ClickHouse,
-                "stats_since",
-                self.stores.clickhouse.stats_since(&missing, since),
-            )
+            .clickhouse()
+            .stats_since(&missing, since)
             .await
             .map_err(shared)?;
         let entries: Vec<(String, String)> = computed
@@ -63,8 +58,8 @@ impl Loader<Stats24hOf> for Batcher {
             .collect();
         if !entries.is_empty() {
             // A failed cache write costs the next request a recomputation, nothing more.
-            let write = self.stores.redis.cache_set(&entries, self.stats_ttl_secs);
-            if let Err(err) = self.stores.call(StoreKind::Redis, "cache_set", write).await {
+            let write = self.stores.redis().cache_set(&entries, self.stats_ttl_secs);
+            if let Err(err) = write.await {
                 tracing::warn!(error = %err, "cannot cache stats24h");
             }
         }

@@ -7,10 +7,7 @@ use async_graphql::dataloader::Loader;
 use uuid::Uuid;
 
 use super::{shared, Batcher, LoadError};
-use crate::store::{
-    postgres::{TradeRow, TradeWindow},
-    StoreKind,
-};
+use crate::store::postgres::{TradeRow, TradeWindow};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TradesOf {
@@ -23,19 +20,13 @@ impl Loader<TradesOf> for Batcher {
     type Error = LoadError;
 
     async fn load(&self, keys: &[TradesOf]) -> Result<HashMap<TradesOf, Vec<TradeRow>>, LoadError> {
+        let _flight = self.flight("trades_of");
         let mut groups: HashMap<&TradeWindow, Vec<Uuid>> = HashMap::new();
         for key in keys {
             groups.entry(&key.window).or_default().push(key.user);
         }
         let fetches = groups.into_iter().map(|(window, users)| async move {
-            let rows = self
-                .stores
-                .call(
-                    StoreKind::Postgres,
-                    "trades_page",
-                    self.stores.postgres.trades_page(&users, window),
-                )
-                .await?;
+            let rows = self.stores.postgres().trades_page(&users, window).await?;
             Ok::<_, crate::Error>((window, users, rows))
         });
         let mut out = HashMap::with_capacity(keys.len());
@@ -72,14 +63,12 @@ impl Loader<TradeById> for Batcher {
     type Error = LoadError;
 
     async fn load(&self, keys: &[TradeById]) -> Result<HashMap<TradeById, TradeRow>, LoadError> {
+        let _flight = self.flight("trade");
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let rows = self
             .stores
-            .call(
-                StoreKind::Postgres,
-                "trades_by_id",
-                self.stores.postgres.trades_by_id(&ids),
-            )
+            .postgres()
+            .trades_by_id(&ids)
             .await
             .map_err(shared)?;
         Ok(rows.into_iter().map(|t| (TradeById(t.id), t)).collect())

@@ -11,9 +11,10 @@ mod writes;
 pub use reads::{ActivityBucketRow, CandleRow, LastTickRow, StatsRow};
 
 pub use seed::{ActivityRow, TickRow, TradeEventRow};
-pub use writes::{DayTotals, TickWriter};
+pub use writes::DayTotals;
 
-use crate::config::Config;
+use super::call::{Calls, Shared};
+use crate::{config::Config, error::StoreError, store::StoreKind};
 
 /// The ClickHouse adapter: an HTTP client bound to Meridian's database.
 #[derive(Clone)]
@@ -22,24 +23,49 @@ pub struct ClickHouse {
     /// The same server without a database selected, for `CREATE DATABASE`.
     server: clickhouse::Client,
     database: String,
+    calls: Calls,
 }
 
 impl ClickHouse {
-    pub fn new(config: &Config) -> Self {
+    pub(crate) fn new(config: &Config, shared: &std::sync::Arc<Shared>) -> Self {
         let server = clickhouse::Client::default()
             .with_url(&config.clickhouse_url)
             .with_user(&config.clickhouse_user)
             .with_password(&config.clickhouse_password)
             .with_validation(false);
         let client = server.clone().with_database(&config.clickhouse_database);
+        let probe = server.clone();
+        let calls = Calls::new(
+            StoreKind::ClickHouse,
+            shared.clone(),
+            config.store_timeout(),
+            move || {
+                let server = probe.clone();
+                Box::pin(async move { ping(&server).await.map_err(StoreError::from) })
+            },
+        );
         ClickHouse {
             client,
             server,
             database: config.clickhouse_database.clone(),
+            calls,
         }
     }
 
-    /// The client, for tests and tools that check the store directly.
+    pub(crate) fn calls(&self) -> &Calls {
+        &self.calls
+    }
+
+    /// The same adapter with another call wrapper (see [`crate::store::Stores`]).
+    pub(crate) fn rebind(&self, calls: Calls) -> Self {
+        ClickHouse {
+            calls,
+            ..self.clone()
+        }
+    }
+
+    /// The client, for tests that check the store directly. Meridian's own code goes
+    /// through the typed methods, which own the call wrapper.
     pub fn client(&self) -> &clickhouse::Client {
         &self.client
     }
@@ -48,12 +74,11 @@ impl ClickHouse {
         &self.database
     }
 
-    #[tracing::instrument(skip(self))]
-    pub async fn ping(&self) -> Result<(), clickhouse::error::Error> {
-        self.server
-            .query("SELECT 1")
-            .fetch_one::<u8>()
-            .await
-            .map(drop)
+    pub async fn ping(&self) -> Result<(), crate::Error> {
+        self.calls.run("ping", ping(&self.server)).await
     }
+}
+
+async fn ping(server: &clickhouse::Client) -> Result<(), clickhouse::error::Error> {
+    server.query("SELECT 1").fetch_one::<u8>().await.map(drop)
 }

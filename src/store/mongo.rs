@@ -6,11 +6,13 @@ mod seed;
 mod writes;
 
 pub use seed::{AssetMetadataDoc, Link, ProfileDoc};
+pub use writes::{Preferences, ProfilePatch};
 
 use anyhow::Context;
 use mongodb::{bson::doc, options::ClientOptions, Client, Database};
 
-use crate::config::Config;
+use super::call::{Calls, Shared};
+use crate::{config::Config, error::StoreError, store::StoreKind};
 
 pub const PROFILES: &str = "profiles";
 pub const ASSET_METADATA: &str = "asset_metadata";
@@ -19,12 +21,16 @@ pub const ASSET_METADATA: &str = "asset_metadata";
 #[derive(Clone)]
 pub struct Mongo {
     db: Database,
+    calls: Calls,
 }
 
 impl Mongo {
     /// Parses the URL (resolving `mongodb+srv` records) and builds the client; the driver
     /// connects on first use.
-    pub async fn new(config: &Config) -> anyhow::Result<Self> {
+    pub(crate) async fn new(
+        config: &Config,
+        shared: &std::sync::Arc<Shared>,
+    ) -> anyhow::Result<Self> {
         let mut options = ClientOptions::parse(&config.mongo_url)
             .await
             .context("MERIDIAN_MONGO_URL is not a valid MongoDB URL")?;
@@ -36,18 +42,43 @@ impl Mongo {
             .clone()
             .unwrap_or_else(|| "meridian".into());
         let client = Client::with_options(options).context("cannot build the MongoDB client")?;
-        Ok(Mongo {
-            db: client.database(&database),
-        })
+        let db = client.database(&database);
+        let probe = db.clone();
+        let calls = Calls::new(
+            StoreKind::Mongo,
+            shared.clone(),
+            config.store_timeout(),
+            move || {
+                let db = probe.clone();
+                Box::pin(async move { ping(&db).await.map_err(StoreError::from) })
+            },
+        );
+        Ok(Mongo { db, calls })
     }
 
-    /// The database, for tests and tools that check the store directly.
+    pub(crate) fn calls(&self) -> &Calls {
+        &self.calls
+    }
+
+    /// The same adapter with another call wrapper (see [`crate::store::Stores`]).
+    pub(crate) fn rebind(&self, calls: Calls) -> Self {
+        Mongo {
+            calls,
+            ..self.clone()
+        }
+    }
+
+    /// The database, for tests that check the store directly. Meridian's own code goes
+    /// through the typed methods, which own the call wrapper.
     pub fn database(&self) -> &Database {
         &self.db
     }
 
-    #[tracing::instrument(skip(self))]
-    pub async fn ping(&self) -> Result<(), mongodb::error::Error> {
-        self.db.run_command(doc! { "ping": 1 }).await.map(drop)
+    pub async fn ping(&self) -> Result<(), crate::Error> {
+        self.calls.run("ping", ping(&self.db)).await
     }
+}
+
+async fn ping(db: &Database) -> Result<(), mongodb::error::Error> {
+    db.run_command(doc! { "ping": 1 }).await.map(drop)
 }

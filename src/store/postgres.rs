@@ -6,6 +6,7 @@ mod reads;
 mod seed;
 mod writes;
 
+pub use migrate::MigrationLock;
 pub use outbox::{Backoff, DeadLetter, OutboxBacklog, OutboxClaim, OutboxRow, Settle, Settled};
 pub use reads::{AssetRow, HoldingRow, TradeRow, TradeWindow, UserRow};
 pub use seed::LeaderboardScore;
@@ -20,7 +21,8 @@ use std::{
 use anyhow::Context;
 use sqlx::{postgres::PgPoolOptions, PgPool};
 
-use crate::config::Config;
+use super::call::{Calls, Shared};
+use crate::{config::Config, error::StoreError, store::StoreKind};
 
 /// The PostgreSQL adapter: a connection pool and the queries run on it.
 #[derive(Clone)]
@@ -28,30 +30,69 @@ pub struct Postgres {
     pool: PgPool,
     /// Trade partitions (year, month) known to exist.
     partitions: Arc<Mutex<HashSet<(i32, u32)>>>,
+    calls: Calls,
 }
 
 impl Postgres {
     /// Builds a lazy pool; connections are opened on first use.
-    pub fn new(config: &Config) -> anyhow::Result<Self> {
+    pub(crate) fn new(config: &Config, shared: &Arc<Shared>) -> anyhow::Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(config.postgres_pool_size)
             .acquire_timeout(config.store_timeout())
             .idle_timeout(Duration::from_secs(300))
             .connect_lazy(&config.postgres_url)
             .context("MERIDIAN_POSTGRES_URL is not a valid PostgreSQL URL")?;
+        let probe = pool.clone();
+        let calls = Calls::new(
+            StoreKind::Postgres,
+            shared.clone(),
+            config.store_timeout(),
+            move || {
+                let pool = probe.clone();
+                Box::pin(async move { ping(&pool).await.map_err(StoreError::from) })
+            },
+        );
         Ok(Postgres {
             pool,
             partitions: Arc::default(),
+            calls,
         })
     }
 
-    /// The pool, for tests and tools that check the store directly.
+    pub(crate) fn calls(&self) -> &Calls {
+        &self.calls
+    }
+
+    /// The same adapter with another call wrapper (see [`crate::store::Stores`]).
+    pub(crate) fn rebind(&self, calls: Calls) -> Self {
+        Postgres {
+            calls,
+            ..self.clone()
+        }
+    }
+
+    /// The pool, for tests that check the store directly. Meridian's own code goes
+    /// through the typed methods, which own the call wrapper.
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
 
-    #[tracing::instrument(skip(self))]
-    pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(drop)
+    pub async fn ping(&self) -> Result<(), crate::Error> {
+        self.calls.run("ping", ping(&self.pool)).await
     }
+
+    /// A listener for the outbox's notifications, on a connection of its own.
+    pub async fn listen(&self, channel: &str) -> Result<sqlx::postgres::PgListener, crate::Error> {
+        self.calls
+            .run("outbox_listen", async {
+                let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+                listener.listen(channel).await?;
+                Ok::<_, sqlx::Error>(listener)
+            })
+            .await
+    }
+}
+
+async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1").execute(pool).await.map(drop)
 }

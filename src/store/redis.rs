@@ -17,18 +17,20 @@ use std::time::Duration;
 use anyhow::Context;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::config::Config;
+use super::call::{Calls, Shared};
+use crate::{config::Config, error::StoreError, store::StoreKind};
 
 /// The Redis adapter: one multiplexed, self-reconnecting connection and a key prefix.
 #[derive(Clone)]
 pub struct Redis {
     conn: ConnectionManager,
     prefix: String,
+    calls: Calls,
 }
 
 impl Redis {
     /// Builds the connection lazily; it is opened on first use and re-opened after a drop.
-    pub fn new(config: &Config) -> anyhow::Result<Self> {
+    pub(crate) fn new(config: &Config, shared: &std::sync::Arc<Shared>) -> anyhow::Result<Self> {
         let client = redis::Client::open(config.redis_url.as_str())
             .context("MERIDIAN_REDIS_URL is not a valid Redis URL")?;
         let manager_config = ConnectionManagerConfig::new()
@@ -38,10 +40,33 @@ impl Redis {
             .set_max_delay(Duration::from_millis(500));
         let conn = ConnectionManager::new_lazy_with_config(client, manager_config)
             .context("cannot set up the Redis connection")?;
+        let probe = conn.clone();
+        let calls = Calls::new(
+            StoreKind::Redis,
+            shared.clone(),
+            config.store_timeout(),
+            move || {
+                let conn = probe.clone();
+                Box::pin(async move { ping(conn).await.map_err(StoreError::from) })
+            },
+        );
         Ok(Redis {
             conn,
             prefix: config.redis_prefix.clone(),
+            calls,
         })
+    }
+
+    pub(crate) fn calls(&self) -> &Calls {
+        &self.calls
+    }
+
+    /// The same adapter with another call wrapper (see [`crate::store::Stores`]).
+    pub(crate) fn rebind(&self, calls: Calls) -> Self {
+        Redis {
+            calls,
+            ..self.clone()
+        }
     }
 
     /// The full key for `name` under this deployment's prefix.
@@ -59,19 +84,22 @@ impl Redis {
         self.key(&format!("leaderboard:{name}"))
     }
 
-    /// A connection handle (cheap clone of the multiplexed connection).
+    /// A connection handle (cheap clone of the multiplexed connection), for tests that
+    /// check the store directly. Meridian's own code goes through the typed methods.
     pub fn conn(&self) -> ConnectionManager {
         self.conn.clone()
     }
 
-    #[tracing::instrument(skip(self))]
-    pub async fn ping(&self) -> Result<(), redis::RedisError> {
-        let mut conn = self.conn();
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .map(drop)
+    pub async fn ping(&self) -> Result<(), crate::Error> {
+        self.calls.run("ping", ping(self.conn())).await
     }
+}
+
+async fn ping(mut conn: ConnectionManager) -> Result<(), redis::RedisError> {
+    redis::cmd("PING")
+        .query_async::<String>(&mut conn)
+        .await
+        .map(drop)
 }
 
 /// The latest price of a symbol, as stored under `price:{symbol}`.

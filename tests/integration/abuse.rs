@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use meridian::auth::Role;
+use meridian::store::mongo::{Preferences, ProfilePatch};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
@@ -21,7 +22,7 @@ pub(crate) type Socket =
 /// The id of the seeded users' first.
 async fn first_user(server: &TestServer) -> String {
     sqlx::query_scalar("SELECT id::text FROM users ORDER BY id LIMIT 1")
-        .fetch_one(server.state.stores().postgres.pool())
+        .fetch_one(server.state.stores().postgres().pool())
         .await
         .expect("a user")
 }
@@ -66,7 +67,7 @@ pub(crate) async fn send(socket: &mut Socket, message: Value) {
 }
 
 /// The next JSON message (a client deadline keeps a hang from stalling the test).
-async fn next_json(socket: &mut Socket) -> Value {
+pub(crate) async fn next_json(socket: &mut Socket) -> Value {
     tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             match socket.next().await {
@@ -397,14 +398,12 @@ async fn data_a_store_refuses_never_opens_its_breaker() {
     // Past the edge, the driver's own refusal is not an outage either.
     let stores = server.state.stores();
     for _ in 0..10 {
-        let set = mongodb::bson::doc! { "preferences": { "a\u{0}b": 1 } };
-        let result = stores
-            .call(
-                meridian::store::StoreKind::Mongo,
-                "upsert_profile",
-                stores.mongo.upsert_profile(&user, set, "x"),
-            )
-            .await;
+        let preferences = Preferences::from_json(&json!({ "a\u{0}b": 1 })).expect("an object");
+        let patch = ProfilePatch {
+            preferences: Some(preferences),
+            ..ProfilePatch::default()
+        };
+        let result = stores.mongo().upsert_profile(&user, &patch, "x").await;
         let err = result.expect_err("MongoDB cannot store a key with NUL");
         assert_eq!(err.code(), "INTERNAL", "{err:?}");
     }
@@ -532,7 +531,7 @@ async fn unbounded_numbers_are_refused_and_overflow_is_an_error() {
     server
         .state
         .stores()
-        .clickhouse
+        .clickhouse()
         .insert_ticks(rows, |_| {})
         .await
         .expect("inserted");
@@ -672,7 +671,7 @@ async fn retried_ingests_store_each_tick_once() {
         server
             .state
             .stores()
-            .clickhouse
+            .clickhouse()
             .client()
             .query("SELECT count() FROM price_ticks WHERE symbol = 'SOL'")
             .fetch_one::<u64>()
@@ -725,7 +724,7 @@ async fn retried_ingests_store_each_tick_once() {
         summary: None,
     };
     stores
-        .redis
+        .redis()
         .record_ingest_key("operator", "batch-2", &partial, 60_000)
         .await
         .expect("recorded");
@@ -736,7 +735,7 @@ async fn retried_ingests_store_each_tick_once() {
 
     // While an attempt holds its key, a retry is refused rather than run beside it.
     stores
-        .redis
+        .redis()
         .claim_ingest_key("operator", "batch-3", 60_000)
         .await
         .expect("claimed");

@@ -113,7 +113,7 @@ fn string_arguments(user: &str) -> Vec<(&'static str, String, &'static str)> {
 
 /// Counts of what every store holds, to show refused requests changed nothing.
 async fn snapshot(state: &meridian::AppState) -> Value {
-    let pg = state.stores().postgres.pool();
+    let pg = state.stores().postgres().pool();
     let mut counts = serde_json::Map::new();
     for table in ["users", "trades", "holdings", "outbox", "trade_tx_hashes"] {
         let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
@@ -124,23 +124,23 @@ async fn snapshot(state: &meridian::AppState) -> Value {
     }
     let profiles = state
         .stores()
-        .mongo
+        .mongo()
         .database()
         .collection::<mongodb::bson::Document>("profiles")
         .count_documents(mongodb::bson::doc! {})
         .await
         .expect("profiles");
     counts.insert("profiles".into(), profiles.into());
-    let mut conn = state.stores().redis.conn();
+    let mut conn = state.stores().redis().conn();
     let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(state.stores().redis.key("*"))
+        .arg(state.stores().redis().key("*"))
         .query_async(&mut conn)
         .await
         .expect("keys");
     counts.insert("redis_keys".into(), keys.len().into());
     let ticks: u64 = state
         .stores()
-        .clickhouse
+        .clickhouse()
         .client()
         .query("SELECT count() FROM price_ticks")
         .fetch_one()
@@ -183,7 +183,7 @@ async fn hostile_requests_get_their_documented_answers_and_change_nothing() {
     .await;
 
     let user: String = sqlx::query_scalar("SELECT id::text FROM users ORDER BY id LIMIT 1")
-        .fetch_one(state.stores().postgres.pool())
+        .fetch_one(state.stores().postgres().pool())
         .await
         .expect("a user");
     let operator = token_for(&state, "operator", &[Role::Admin, Role::Service]);

@@ -35,7 +35,7 @@ async fn an_errored_field_is_null_in_data_with_its_error_pointing_at_it() {
     let server = env.spawn().await;
     let state = server.state.clone();
     let users: Vec<String> = sqlx::query_scalar("SELECT id::text FROM users ORDER BY id LIMIT 2")
-        .fetch_all(state.stores().postgres.pool())
+        .fetch_all(state.stores().postgres().pool())
         .await
         .expect("users");
     let anonymous = |query: &'static str| {

@@ -89,7 +89,7 @@ async fn drill(store: &'static str) {
     env.seed(&small_shape()).await;
     let server = env.spawn().await;
     let user: String = sqlx::query_scalar("SELECT id::text FROM users LIMIT 1")
-        .fetch_one(server.state.stores().postgres.pool())
+        .fetch_one(server.state.stores().postgres().pool())
         .await
         .expect("a user");
     let probes = probes(&user);

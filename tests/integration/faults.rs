@@ -27,7 +27,7 @@ fn shape() -> seed::Shape {
 /// every one must succeed.
 async fn record_trades(client: &reqwest::Client, url: &str, state: &AppState) {
     let users: Vec<String> = sqlx::query_scalar("SELECT id::text FROM users ORDER BY id")
-        .fetch_all(state.stores().postgres.pool())
+        .fetch_all(state.stores().postgres().pool())
         .await
         .expect("users");
     let symbols = ["BTC", "ETH", "SOL", "USDC"];
@@ -78,7 +78,7 @@ async fn drained(state: &AppState) -> bool {
 
 async fn trade_count(state: &AppState) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM trades")
-        .fetch_one(state.stores().postgres.pool())
+        .fetch_one(state.stores().postgres().pool())
         .await
         .expect("count")
 }
@@ -91,7 +91,7 @@ async fn clickhouse_count(state: &AppState, final_: bool) -> u64 {
     };
     state
         .stores()
-        .clickhouse
+        .clickhouse()
         .client()
         .query(sql)
         .fetch_one()
@@ -267,7 +267,7 @@ async fn postgres_killed_mid_write_keeps_every_acknowledged_trade() {
     let server = env.spawn().await;
     let state = server.state.clone();
     let users: Vec<String> = sqlx::query_scalar("SELECT id::text FROM users ORDER BY id")
-        .fetch_all(state.stores().postgres.pool())
+        .fetch_all(state.stores().postgres().pool())
         .await
         .expect("users");
     let before = trade_count(&state).await;
@@ -334,7 +334,7 @@ async fn postgres_killed_mid_write_keeps_every_acknowledged_trade() {
     let stored: Vec<String> =
         sqlx::query_scalar("SELECT tx_hash FROM trades WHERE tx_hash = ANY($1)")
             .bind(&acknowledged)
-            .fetch_all(state.stores().postgres.pool())
+            .fetch_all(state.stores().postgres().pool())
             .await
             .expect("stored trades");
     let stored: std::collections::HashSet<String> = stored.into_iter().collect();
@@ -373,7 +373,7 @@ async fn poisoned_row(state: &AppState, destination: &str) -> i64 {
     )
     .bind(uuid::Uuid::new_v4())
     .bind(destination)
-    .fetch_one(state.stores().postgres.pool())
+    .fetch_one(state.stores().postgres().pool())
     .await
     .expect("inserted")
 }
@@ -403,7 +403,7 @@ async fn a_poisoned_outbox_row_is_dead_lettered_and_the_rows_behind_it_flow() {
         "SELECT id, destination, attempts, last_error FROM outbox \
          WHERE dead_at IS NOT NULL AND delivered_at IS NULL ORDER BY id",
     )
-    .fetch_all(state.stores().postgres.pool())
+    .fetch_all(state.stores().postgres().pool())
     .await
     .expect("dead letters");
     assert_eq!(dead.iter().map(|d| d.0).collect::<Vec<_>>(), poisoned);
@@ -459,7 +459,7 @@ async fn a_poisoned_outbox_row_is_dead_lettered_and_the_rows_behind_it_flow() {
         let row: (i32, bool) =
             sqlx::query_as("SELECT attempts, dead_at IS NOT NULL FROM outbox WHERE id = $1")
                 .bind(poisoned[2])
-                .fetch_one(state.stores().postgres.pool())
+                .fetch_one(state.stores().postgres().pool())
                 .await
                 .expect("row");
         row == (1, true)
@@ -474,7 +474,7 @@ async fn refusals_count_toward_dead_letters_and_outages_do_not() {
     use meridian::store::postgres::{Backoff, Settle};
     let env = TestEnv::migrated().await;
     let state = env.state().await;
-    let postgres = &state.stores().postgres;
+    let postgres = &state.stores().postgres();
     let refused = poisoned_row(&state, "clickhouse").await;
     let unavailable = poisoned_row(&state, "redis").await;
     let backoff = Backoff {

@@ -32,16 +32,16 @@ async fn migrate_twice_the_second_run_changes_nothing() {
     );
     assert_eq!(first.clickhouse, vec![1, 2, 3]);
     assert_eq!(first.mongo_indexes.len(), 3);
-    let catalogue = pg_catalogue(stores.postgres.pool()).await;
+    let catalogue = pg_catalogue(stores.postgres().pool()).await;
     assert!(catalogue
         .iter()
         .any(|(t, c, _)| t == "trades" && c == "tx_hash"));
 
     let second = migrate::run(stores).await.expect("second run");
     assert!(second.is_noop(), "second run applied {second:?}");
-    assert_eq!(pg_catalogue(stores.postgres.pool()).await, catalogue);
+    assert_eq!(pg_catalogue(stores.postgres().pool()).await, catalogue);
     let recorded: u64 = stores
-        .clickhouse
+        .clickhouse()
         .client()
         .query("SELECT count() FROM schema_migrations")
         .fetch_one()
@@ -63,12 +63,12 @@ async fn two_concurrent_migrations_each_apply_once() {
     assert!(ra.is_noop() != rb.is_noop(), "A: {ra:?}, B: {rb:?}");
 
     let pg_rows: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
-        .fetch_one(a.stores().postgres.pool())
+        .fetch_one(a.stores().postgres().pool())
         .await
         .expect("count");
     let ch_rows: u64 = a
         .stores()
-        .clickhouse
+        .clickhouse()
         .client()
         .query("SELECT count() FROM schema_migrations")
         .fetch_one()
@@ -86,7 +86,7 @@ async fn two_concurrent_migrations_each_apply_once() {
 async fn postgres_constraints_refuse_bad_rows() {
     let env = TestEnv::migrated().await;
     let state = env.state().await;
-    let pool = state.stores().postgres.pool();
+    let pool = state.stores().postgres().pool();
     let user = "INSERT INTO users (id, address, username) VALUES (gen_random_uuid(), $1, $2)";
     let ok_address = format!("0x{}", "a".repeat(40));
     sqlx::query(user)
@@ -167,7 +167,7 @@ async fn seed_agrees_with_itself_across_stores() {
     let report = env.seed(&shape).await;
     let state = env.state().await;
     let stores = state.stores();
-    let pool = stores.postgres.pool();
+    let pool = stores.postgres().pool();
 
     // Every leaderboard score equals what Postgres computes from the trades.
     let expected: Vec<(String, f64, i64)> = sqlx::query_as(
@@ -177,13 +177,13 @@ async fn seed_agrees_with_itself_across_stores() {
     .await
     .expect("scores");
     assert_eq!(expected.len(), report.users, "every seeded user traded");
-    let mut conn = stores.redis.conn();
+    let mut conn = stores.redis().conn();
     let volume: HashMap<String, f64> = conn
-        .zrange_withscores(stores.redis.leaderboard_key("volume"), 0, -1)
+        .zrange_withscores(stores.redis().leaderboard_key("volume"), 0, -1)
         .await
         .expect("zrange");
     let trades: HashMap<String, f64> = conn
-        .zrange_withscores(stores.redis.leaderboard_key("trades"), 0, -1)
+        .zrange_withscores(stores.redis().leaderboard_key("trades"), 0, -1)
         .await
         .expect("zrange");
     assert_eq!(volume.len(), expected.len());
@@ -199,7 +199,7 @@ async fn seed_agrees_with_itself_across_stores() {
 
     // One tick per minute per asset over the days asked.
     let ticks: u64 = stores
-        .clickhouse
+        .clickhouse()
         .client()
         .query("SELECT count() FROM price_ticks")
         .fetch_one()
@@ -210,7 +210,7 @@ async fn seed_agrees_with_itself_across_stores() {
 
     // The latest price in Redis is the last tick in ClickHouse.
     let last: Vec<(String, f64)> = stores
-        .clickhouse
+        .clickhouse()
         .client()
         .query("SELECT symbol, argMax(price, ts) FROM price_ticks GROUP BY symbol ORDER BY symbol")
         .fetch_all()
@@ -219,7 +219,7 @@ async fn seed_agrees_with_itself_across_stores() {
     assert_eq!(last.len(), shape.assets as usize);
     for (symbol, price) in last {
         let raw: String = conn
-            .get(stores.redis.price_key(&symbol))
+            .get(stores.redis().price_key(&symbol))
             .await
             .expect("price key");
         let stored: meridian::store::redis::LatestPrice =
@@ -243,7 +243,7 @@ async fn seed_agrees_with_itself_across_stores() {
         .await
         .expect("count");
     let ch_trades: u64 = stores
-        .clickhouse
+        .clickhouse()
         .client()
         .query("SELECT count() FROM trade_events")
         .fetch_one()
@@ -252,7 +252,7 @@ async fn seed_agrees_with_itself_across_stores() {
     assert_eq!(ch_trades as i64, pg_trades);
 
     // A profile per user and metadata per asset in MongoDB.
-    let db = stores.mongo.database();
+    let db = stores.mongo().database();
     let profiles = db
         .collection::<mongodb::bson::Document>("profiles")
         .count_documents(mongodb::bson::doc! {})
@@ -273,11 +273,11 @@ async fn the_same_seed_gives_the_same_dataset() {
     let fingerprint = "SELECT md5(string_agg(tx_hash || side || quantity::text || price::text, ',' ORDER BY tx_hash)) FROM trades";
     let (sa, sb) = (a.state().await, b.state().await);
     let fa: String = sqlx::query_scalar(fingerprint)
-        .fetch_one(sa.stores().postgres.pool())
+        .fetch_one(sa.stores().postgres().pool())
         .await
         .expect("a");
     let fb: String = sqlx::query_scalar(fingerprint)
-        .fetch_one(sb.stores().postgres.pool())
+        .fetch_one(sb.stores().postgres().pool())
         .await
         .expect("b");
     assert_eq!(fa, fb);
@@ -285,7 +285,7 @@ async fn the_same_seed_gives_the_same_dataset() {
     // Seeding again replaces the data rather than adding to it.
     let again = a.seed(&small_shape()).await;
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM trades")
-        .fetch_one(sa.stores().postgres.pool())
+        .fetch_one(sa.stores().postgres().pool())
         .await
         .expect("count");
     assert_eq!(count as usize, again.trades);

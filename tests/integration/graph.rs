@@ -69,9 +69,9 @@ async fn the_dashboard_costs_one_round_trip_per_loader_whatever_n() {
     );
 
     // The order and scores are Redis's own.
-    let mut conn = state.stores().redis.conn();
+    let mut conn = state.stores().redis().conn();
     let expected: Vec<(String, f64)> = conn
-        .zrevrange_withscores(state.stores().redis.leaderboard_key("volume"), 0, 99)
+        .zrevrange_withscores(state.stores().redis().leaderboard_key("volume"), 0, 99)
         .await
         .expect("zrevrange");
     let entries = large["data"]["leaderboard"]["entries"]
@@ -111,15 +111,15 @@ async fn portfolio_value_is_postgres_holdings_times_redis_prices() {
     assert!(response["errors"].is_null(), "{response}");
     let holdings: Vec<(String, String, f64)> =
         sqlx::query_as("SELECT user_id::text, symbol, quantity::float8 FROM holdings")
-            .fetch_all(state.stores().postgres.pool())
+            .fetch_all(state.stores().postgres().pool())
             .await
             .expect("holdings");
-    let mut conn = state.stores().redis.conn();
+    let mut conn = state.stores().redis().conn();
     let mut prices: HashMap<String, f64> = HashMap::new();
     for (_, symbol, _) in &holdings {
         if !prices.contains_key(symbol) {
             let raw: String = conn
-                .get(state.stores().redis.price_key(symbol))
+                .get(state.stores().redis().price_key(symbol))
                 .await
                 .expect("price");
             let value: Value = serde_json::from_str(&raw).expect("JSON");
@@ -167,7 +167,7 @@ async fn candles_equal_a_direct_clickhouse_query() {
             .expect("candles");
         let expected: Vec<(u32, f64, f64, f64, f64, f64, u64)> = state
             .stores()
-            .clickhouse
+            .clickhouse()
             .client()
             .query(&format!(
                 "SELECT toUInt32({bucket_fn}(ts)) AS b, toFloat64(argMin(price, ts)), toFloat64(max(price)), \
@@ -199,9 +199,9 @@ async fn candles_equal_a_direct_clickhouse_query() {
 async fn a_price_redis_misses_comes_from_clickhouse() {
     let (env, state) = seeded().await;
     let server = env.spawn().await;
-    let mut conn = state.stores().redis.conn();
+    let mut conn = state.stores().redis().conn();
     let _: () = conn
-        .del(state.stores().redis.price_key("ETH"))
+        .del(state.stores().redis().price_key("ETH"))
         .await
         .expect("del");
     let (response, trips) = server
@@ -218,7 +218,7 @@ async fn a_price_redis_misses_comes_from_clickhouse() {
     assert_eq!(trips["redis"], 1);
     let last: f64 = state
         .stores()
-        .clickhouse
+        .clickhouse()
         .client()
         .query("SELECT toFloat64(argMax(price, ts)) FROM price_ticks WHERE symbol = 'ETH'")
         .fetch_one()
@@ -244,9 +244,9 @@ async fn stats24h_is_cached_in_redis() {
     );
     assert_eq!(first["data"], second["data"]);
 
-    let mut conn = state.stores().redis.conn();
+    let mut conn = state.stores().redis().conn();
     let ttl: i64 = conn
-        .ttl(state.stores().redis.cache_key("stats24h:SOL"))
+        .ttl(state.stores().redis().cache_key("stats24h:SOL"))
         .await
         .expect("ttl");
     assert!((1..=30).contains(&ttl), "ttl {ttl}");
@@ -256,7 +256,7 @@ async fn stats24h_is_cached_in_redis() {
         .expect("time");
     let last: f64 = state
         .stores()
-        .clickhouse
+        .clickhouse()
         .client()
         .query("SELECT toFloat64(argMax(price, ts)) FROM price_ticks WHERE symbol = 'SOL'")
         .fetch_one()
@@ -267,7 +267,7 @@ async fn stats24h_is_cached_in_redis() {
     // whose end is "now" at each call).
     let newest: u32 = state
         .stores()
-        .clickhouse
+        .clickhouse()
         .client()
         .query("SELECT toUInt32(max(ts)) FROM price_ticks WHERE symbol = 'SOL'")
         .fetch_one()
@@ -291,7 +291,7 @@ async fn activity_buckets_equal_a_direct_clickhouse_query() {
     let user: (String,) = sqlx::query_as(
         "SELECT user_id::text FROM trades GROUP BY user_id ORDER BY count(*) DESC LIMIT 1",
     )
-    .fetch_one(state.stores().postgres.pool())
+    .fetch_one(state.stores().postgres().pool())
     .await
     .expect("a trader");
     let end = shape().end.timestamp();
@@ -309,7 +309,7 @@ async fn activity_buckets_equal_a_direct_clickhouse_query() {
         .expect("buckets");
     let expected: Vec<(u32, u64, f64)> = state
         .stores()
-        .clickhouse
+        .clickhouse()
         .client()
         .query(&format!(
             "SELECT toUInt32(toStartOfHour(ts)) AS b, toUInt64(count()), toFloat64(sumIf(amount, kind LIKE 'trade%')) \
@@ -339,7 +339,7 @@ async fn activity_buckets_equal_a_direct_clickhouse_query() {
 async fn pages_walk_every_row_once_in_order() {
     let (env, state) = seeded().await;
     let server = env.spawn().await;
-    let pool = state.stores().postgres.pool();
+    let pool = state.stores().postgres().pool();
 
     let expected: Vec<(String,)> =
         sqlx::query_as("SELECT id::text FROM users ORDER BY created_at, id")
@@ -421,7 +421,7 @@ async fn pages_walk_every_row_once_in_order() {
         use futures::TryStreamExt;
         let docs: Vec<mongodb::bson::Document> = state
             .stores()
-            .mongo
+            .mongo()
             .database()
             .collection::<mongodb::bson::Document>("asset_metadata")
             .find(mongodb::bson::doc! { "tags": "layer1" })
@@ -519,7 +519,7 @@ async fn missing_entities_are_null_with_not_found_and_me_reads_the_header() {
 
     let (id, username, address): (String, String, String) =
         sqlx::query_as("SELECT id::text, username, address FROM users ORDER BY username LIMIT 1")
-            .fetch_one(state.stores().postgres.pool())
+            .fetch_one(state.stores().postgres().pool())
             .await
             .expect("a user");
     let bearer = format!("Bearer {}", user_token(&state, &id));
@@ -609,7 +609,7 @@ fn errors(response: &Value) -> Vec<(String, String, String)> {
 async fn a_store_that_is_down_fails_only_its_fields() {
     let (env, state) = seeded().await;
     let (id,): (String,) = sqlx::query_as("SELECT user_id::text FROM holdings LIMIT 1")
-        .fetch_one(state.stores().postgres.pool())
+        .fetch_one(state.stores().postgres().pool())
         .await
         .expect("a holder");
     let query = format!(
@@ -702,7 +702,7 @@ async fn a_store_that_does_not_answer_times_out() {
     let (port, hold) = crate::support::silent_listener().await;
     let server = with_store_at(&env, "redis", format!("redis://127.0.0.1:{port}/"), 300).await;
     let (id,): (String,) = sqlx::query_as("SELECT user_id::text FROM holdings LIMIT 1")
-        .fetch_one(state.stores().postgres.pool())
+        .fetch_one(state.stores().postgres().pool())
         .await
         .expect("a holder");
     let response = server
@@ -845,20 +845,20 @@ async fn node_ids_that_name_nothing_are_null_and_private_ones_are_forbidden() {
     // Someone else's trade and holding: null with FORBIDDEN at their own index.
     let (owner, trade): (String, String) =
         sqlx::query_as("SELECT user_id::text, id::text FROM trades ORDER BY executed_at LIMIT 1")
-            .fetch_one(state.stores().postgres.pool())
+            .fetch_one(state.stores().postgres().pool())
             .await
             .expect("a trade");
     let (symbol,): (String,) = sqlx::query_as(
         "SELECT symbol FROM holdings WHERE user_id = $1::uuid AND quantity > 0 LIMIT 1",
     )
     .bind(&owner)
-    .fetch_one(state.stores().postgres.pool())
+    .fetch_one(state.stores().postgres().pool())
     .await
     .expect("a holding");
     let (other,): (String,) =
         sqlx::query_as("SELECT id::text FROM users WHERE id <> $1::uuid LIMIT 1")
             .bind(&owner)
-            .fetch_one(state.stores().postgres.pool())
+            .fetch_one(state.stores().postgres().pool())
             .await
             .expect("another user");
     let ids = json!([
@@ -910,4 +910,149 @@ async fn node_ids_that_name_nothing_are_null_and_private_ones_are_forbidden() {
         own["data"]["nodes"][2]["id"],
         format!("Holding:{owner}:{symbol}")
     );
+}
+
+/// Two threads that spin until dropped, keeping both cores busy.
+struct CpuHogs(
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    Vec<std::thread::JoinHandle<()>>,
+);
+
+impl CpuHogs {
+    fn start() -> CpuHogs {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..2)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut spins = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        spins = std::hint::black_box(spins.wrapping_add(1));
+                    }
+                })
+            })
+            .collect();
+        CpuHogs(stop, threads)
+    }
+}
+
+impl Drop for CpuHogs {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        for thread in self.1.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The sum of `meridian_batch_splits_total` over every loader.
+fn batch_splits(state: &AppState) -> f64 {
+    state
+        .metrics()
+        .render()
+        .lines()
+        .filter(|l| l.starts_with("meridian_batch_splits_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+// The scheduler's property under the worst scheduling this machine can give it: both
+// cores taken by busy loops, so the server's two workers are preempted at random points.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_costs_the_same_round_trips_fifty_times_under_cpu_load() {
+    let (env, state) = seeded().await;
+    let server = env.spawn().await;
+    let splits_before = batch_splits(&state);
+    let hogs = CpuHogs::start();
+    for run in 0..50 {
+        let (response, trips) = server.traced(DASHBOARD, json!({ "n": 100 })).await;
+        assert!(response["errors"].is_null(), "run {run}: {response}");
+        assert_eq!(
+            trips,
+            json!({ "postgres": 2, "redis": 2, "mongodb": 2, "clickhouse": 0 }),
+            "run {run}"
+        );
+    }
+    drop(hogs);
+    assert_eq!(batch_splits(&state), splits_before, "no wave split");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_leaderboard_event_costs_the_same_round_trips_fifty_times_under_cpu_load() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    use crate::abuse::{next_json, send};
+
+    let (env, state) = seeded().await;
+    let server = env.spawn().await;
+    let mut request = format!("ws://{}/graphql/ws", server.addr)
+        .into_client_request()
+        .expect("request");
+    let headers = request.headers_mut();
+    headers.insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    headers.insert("x-meridian-trace", "1".parse().expect("header"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connected");
+    // Holdings are private: an admin sees everyone's.
+    let admin = format!(
+        "Bearer {}",
+        server.token("operator", &[meridian::auth::Role::Admin])
+    );
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "Authorization": admin } }),
+    )
+    .await;
+    assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
+    let query = "subscription { leaderboardUpdated(name: \"volume\", top: 100) { entries { rank user { id username profile { displayName } holdings { quantity asset { symbol metadata { tags } price { price } } } } } } }";
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": query } }),
+    )
+    .await;
+    // Postgres: users, holdings. Redis: the board, prices. MongoDB: profiles, metadata.
+    let per_event = json!({ "postgres": 2, "redis": 2, "mongodb": 2, "clickhouse": 0 });
+    let first = next_json(&mut socket).await;
+    assert_eq!(first["type"], "next", "{first}");
+    assert_eq!(
+        first["payload"]["data"]["leaderboardUpdated"]["entries"]
+            .as_array()
+            .map(Vec::len),
+        Some(100)
+    );
+    assert!(first["payload"]["errors"].is_null(), "{first}");
+    assert_eq!(
+        first["payload"]["extensions"]["meridian"]["roundTrips"],
+        per_event
+    );
+
+    let splits_before = batch_splits(&state);
+    let channel = state.stores().redis().leaderboard_channel("volume");
+    let mut conn = state.stores().redis().conn();
+    let hogs = CpuHogs::start();
+    for event in 0..50 {
+        // One announcement at a time: the stream conflates, so each gives one event.
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg(&channel)
+            .arg(json!({ "name": "volume" }).to_string())
+            .query_async(&mut conn)
+            .await
+            .expect("published");
+        let update = next_json(&mut socket).await;
+        assert_eq!(update["type"], "next", "event {event}: {update}");
+        assert!(
+            update["payload"]["errors"].is_null(),
+            "event {event}: {update}"
+        );
+        assert_eq!(
+            update["payload"]["extensions"]["meridian"]["roundTrips"], per_event,
+            "event {event}"
+        );
+    }
+    drop(hogs);
+    assert_eq!(batch_splits(&state), splits_before, "no wave split");
 }

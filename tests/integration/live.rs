@@ -107,7 +107,7 @@ impl Drop for Script {
 
 /// Subscribers Redis has for `channel` (from any instance).
 async fn redis_subscribers(state: &AppState, channel: &str) -> i64 {
-    let mut conn = state.stores().redis.conn();
+    let mut conn = state.stores().redis().conn();
     // An error (the connection re-forming after a Redis restart) reads as "not yet".
     let counts: Result<Vec<(String, i64)>, _> = redis::cmd("PUBSUB")
         .arg("NUMSUB")
@@ -156,7 +156,7 @@ async fn seeded() -> (TestEnv, AppState) {
 async fn graphql_ws_client_receives_prices_and_channels_are_released() {
     let (env, state) = seeded().await;
     let server = env.spawn().await;
-    let channel = state.stores().redis.price_channel("BTC");
+    let channel = state.stores().redis().price_channel("BTC");
     let mut client = Script::subscribe(
         &server,
         "subscription { priceUpdated(symbols: [\"btc\"]) { symbol price source } }",
@@ -185,7 +185,7 @@ async fn leaderboard_subscribers_see_a_recorded_trade() {
     let (env, state) = seeded().await;
     let server = env.spawn().await;
     let user: String = sqlx::query_scalar("SELECT id::text FROM users ORDER BY username LIMIT 1")
-        .fetch_one(state.stores().postgres.pool())
+        .fetch_one(state.stores().postgres().pool())
         .await
         .expect("a user");
     let query = "subscription { leaderboardUpdated(name: \"volume\", top: 3) { entries { rank score user { id } } } }";
@@ -197,7 +197,7 @@ async fn leaderboard_subscribers_see_a_recorded_trade() {
             .map(Vec::len),
         Some(3)
     );
-    let channel = state.stores().redis.leaderboard_channel("volume");
+    let channel = state.stores().redis().leaderboard_channel("volume");
     wait_until("the leaderboard channel subscription", 20, || async {
         redis_subscribers(&state, &channel).await == 1
     })
@@ -219,9 +219,9 @@ async fn leaderboard_subscribers_see_a_recorded_trade() {
     );
     let score: f64 = state
         .stores()
-        .redis
+        .redis()
         .conn()
-        .zscore(state.stores().redis.leaderboard_key("volume"), &user)
+        .zscore(state.stores().redis().leaderboard_key("volume"), &user)
         .await
         .expect("score");
     let pushed = top["score"].as_f64().expect("score");
@@ -241,13 +241,13 @@ async fn a_write_on_one_instance_reaches_a_subscriber_on_another() {
         1,
     );
     assert_eq!(client.next().await["event"], "ready");
-    let channel = state.stores().redis.trades_channel();
+    let channel = state.stores().redis().trades_channel();
     wait_until("instance B to subscribe", 20, || async {
         redis_subscribers(&state, &channel).await >= 1
     })
     .await;
     let user: String = sqlx::query_scalar("SELECT id::text FROM users LIMIT 1")
-        .fetch_one(state.stores().postgres.pool())
+        .fetch_one(state.stores().postgres().pool())
         .await
         .expect("user");
     let hash = format!("0x{}", "5".repeat(64));
@@ -271,7 +271,7 @@ async fn streams_resume_after_redis_restarts() {
     env.seed(&shape()).await;
     let state = env.state().await;
     let server = env.spawn().await;
-    let channel = state.stores().redis.price_channel("ETH");
+    let channel = state.stores().redis().price_channel("ETH");
     let mut client = Script::subscribe(
         &server,
         "subscription { priceUpdated(symbols: [\"ETH\"]) { price } }",
@@ -376,7 +376,7 @@ async fn a_client_that_stops_reading_is_dropped_at_its_bound() {
         .write_all(&client_frame(subscribe))
         .await
         .expect("subscribe");
-    let channel = state.stores().redis.trades_channel();
+    let channel = state.stores().redis().trades_channel();
     wait_until("the subscription", 20, || async {
         redis_subscribers(&state, &channel).await == 1
     })
@@ -390,7 +390,7 @@ async fn a_client_that_stops_reading_is_dropped_at_its_bound() {
         "executedAt": "2026-01-01T00:00:00Z",
     })
     .to_string();
-    let mut conn = state.stores().redis.conn();
+    let mut conn = state.stores().redis().conn();
     let mut published = 0;
     while state.fanout().overflows() == 0 {
         assert!(
@@ -521,7 +521,7 @@ async fn the_legacy_graphql_ws_protocol_works() {
 async fn the_demo_feed_writes_ticks_and_trades_through_the_real_paths() {
     let (env, state) = seeded().await;
     let server = env.spawn().await;
-    let channel = state.stores().redis.price_channel("BTC");
+    let channel = state.stores().redis().price_channel("BTC");
     let mut client = Script::subscribe(
         &server,
         "subscription { priceUpdated(symbols: [\"BTC\"]) { price } }",
@@ -533,7 +533,7 @@ async fn the_demo_feed_writes_ticks_and_trades_through_the_real_paths() {
     })
     .await;
     let trades_before: i64 = sqlx::query_scalar("SELECT count(*) FROM trades")
-        .fetch_one(state.stores().postgres.pool())
+        .fetch_one(state.stores().postgres().pool())
         .await
         .expect("count");
 
@@ -555,7 +555,7 @@ async fn the_demo_feed_writes_ticks_and_trades_through_the_real_paths() {
     );
     wait_until("simulated trades", 20, || async {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM trades")
-            .fetch_one(state.stores().postgres.pool())
+            .fetch_one(state.stores().postgres().pool())
             .await
             .expect("count");
         n > trades_before
@@ -588,7 +588,7 @@ async fn graphiql_in_a_real_browser_receives_a_subscription() {
         "4242.125",
     ]);
     assert_eq!(browser.next().await["event"], "running");
-    let channel = state.stores().redis.price_channel("SOL");
+    let channel = state.stores().redis().price_channel("SOL");
     wait_until("the page's subscription to reach Redis", 30, || async {
         redis_subscribers(&state, &channel).await == 1
     })
@@ -606,7 +606,7 @@ async fn websocket_credentials_decide_whose_trades_a_client_may_follow() {
     let (_env, state) = seeded().await;
     let server = TestServer::start(state.clone()).await;
     let ids: Vec<String> = sqlx::query_scalar("SELECT id::text FROM users ORDER BY id LIMIT 2")
-        .fetch_all(state.stores().postgres.pool())
+        .fetch_all(state.stores().postgres().pool())
         .await
         .expect("users");
     let (alice, bob) = (&ids[0], &ids[1]);
@@ -745,7 +745,7 @@ async fn the_reference_dashboard_updates_live_with_no_console_errors() {
     assert!(ready["board"].as_u64().unwrap_or(0) >= 1, "{ready}");
     assert!(ready["positions"].as_u64().unwrap_or(0) >= 1, "{ready}");
     // Once the page's price subscription reaches Redis, a price reaches the page live.
-    let channel = state.stores().redis.price_channel("SOL");
+    let channel = state.stores().redis().price_channel("SOL");
     wait_until(
         "the page's price subscription to reach Redis",
         30,

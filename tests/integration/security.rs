@@ -17,7 +17,7 @@ use crate::support::{
 async fn two_holders(state: &AppState) -> (String, String) {
     let ids: Vec<String> =
         sqlx::query_scalar("SELECT DISTINCT user_id::text FROM holdings ORDER BY 1 LIMIT 2")
-            .fetch_all(state.stores().postgres.pool())
+            .fetch_all(state.stores().postgres().pool())
             .await
             .expect("holders");
     (ids[0].clone(), ids[1].clone())
@@ -105,7 +105,7 @@ async fn private_fields_are_for_their_owner_and_admins() {
 
     // Alice may not record a trade for Bob, nor ingest prices; nothing is written.
     let trades_before: i64 = sqlx::query_scalar("SELECT count(*) FROM trades")
-        .fetch_one(state.stores().postgres.pool())
+        .fetch_one(state.stores().postgres().pool())
         .await
         .expect("count");
     let record = "mutation($u: ID!) { recordTrade(input: { userId: $u, txHash: \"0x1111111111111111111111111111111111111111111111111111111111111111\", symbol: \"BTC\", side: BUY, quantity: 1, price: 10 }) { id } }";
@@ -131,7 +131,7 @@ async fn private_fields_are_for_their_owner_and_admins() {
         .expect("sent");
     assert_eq!(ndjson.status(), 403);
     let trades_after: i64 = sqlx::query_scalar("SELECT count(*) FROM trades")
-        .fetch_one(state.stores().postgres.pool())
+        .fetch_one(state.stores().postgres().pool())
         .await
         .expect("count");
     assert_eq!(trades_before, trades_after);
@@ -394,9 +394,9 @@ async fn a_wallet_signs_in_and_out_with_a_session() {
         .await;
     assert_eq!(me["data"]["me"]["id"], id.as_str(), "{me}");
     // Redis keeps a hash of the token, never the token.
-    let mut conn = server.state.stores().redis.conn();
+    let mut conn = server.state.stores().redis().conn();
     let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(server.state.stores().redis.key("session:*"))
+        .arg(server.state.stores().redis().key("session:*"))
         .query_async(&mut conn)
         .await
         .expect("keys");

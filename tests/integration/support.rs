@@ -197,15 +197,15 @@ impl Drop for TestEnv {
             runtime.block_on(async move {
                 if let Ok(state) = AppState::new(config).await {
                     let stores = state.stores();
-                    let _ = stores.redis.reset_demo_data().await;
-                    let _ = stores.mongo.database().drop().await;
+                    let _ = stores.redis().reset_demo_data().await;
+                    let _ = stores.mongo().database().drop().await;
                     let _ = stores
-                        .clickhouse
+                        .clickhouse()
                         .client()
                         .query(&format!("DROP DATABASE IF EXISTS `{}`", ns.name))
                         .execute()
                         .await;
-                    stores.postgres.pool().close().await;
+                    stores.postgres().pool().close().await;
                 }
                 if let Ok(admin) = sqlx::PgPool::connect(&ns.admin_postgres_url).await {
                     let _ = sqlx::query(&format!(
@@ -505,7 +505,7 @@ where
 pub async fn pending(state: &AppState, destination: &str) -> i64 {
     state
         .stores()
-        .postgres
+        .postgres()
         .outbox_backlog()
         .await
         .expect("backlog")

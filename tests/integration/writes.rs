@@ -55,13 +55,13 @@ fn hash(c: char) -> String {
 
 async fn a_user(state: &AppState) -> String {
     sqlx::query_scalar("SELECT id::text FROM users ORDER BY username LIMIT 1")
-        .fetch_one(state.stores().postgres.pool())
+        .fetch_one(state.stores().postgres().pool())
         .await
         .expect("a user")
 }
 
 async fn counts(state: &AppState) -> (i64, i64, i64, u64, u64) {
-    let pool = state.stores().postgres.pool();
+    let pool = state.stores().postgres().pool();
     let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
         .fetch_one(pool)
         .await
@@ -76,7 +76,7 @@ async fn counts(state: &AppState) -> (i64, i64, i64, u64, u64) {
         .expect("outbox");
     let ticks: u64 = state
         .stores()
-        .clickhouse
+        .clickhouse()
         .client()
         .query("SELECT count() FROM price_ticks")
         .fetch_one()
@@ -84,7 +84,7 @@ async fn counts(state: &AppState) -> (i64, i64, i64, u64, u64) {
         .expect("ticks");
     let profiles = state
         .stores()
-        .mongo
+        .mongo()
         .database()
         .collection::<mongodb::bson::Document>("profiles")
         .count_documents(mongodb::bson::doc! {})
@@ -472,7 +472,7 @@ async fn register_and_profile_and_conflicts() {
     assert_eq!(second["data"]["updateProfile"]["bio"], "hello");
     let stored = state
         .stores()
-        .mongo
+        .mongo()
         .database()
         .collection::<mongodb::bson::Document>("profiles")
         .find_one(mongodb::bson::doc! { "userId": &id })
@@ -490,15 +490,15 @@ async fn a_trade_reaches_every_store_once_and_a_repeat_is_idempotent() {
     let client = redis::Client::open(server_redis_url(&state)).expect("client");
     let mut pubsub = client.get_async_pubsub().await.expect("pubsub");
     pubsub
-        .subscribe(state.stores().redis.trades_channel())
+        .subscribe(state.stores().redis().trades_channel())
         .await
         .expect("subscribe");
 
     let volume_before: f64 = state
         .stores()
-        .redis
+        .redis()
         .conn()
-        .zscore(state.stores().redis.leaderboard_key("volume"), &user)
+        .zscore(state.stores().redis().leaderboard_key("volume"), &user)
         .await
         .expect("score");
     let input = json!({ "input": { "userId": user, "txHash": hash('e'), "symbol": "ETH", "side": "BUY", "quantity": 2.5, "price": 3000.0 } });
@@ -538,7 +538,7 @@ async fn a_trade_reaches_every_store_once_and_a_repeat_is_idempotent() {
     .await;
     let in_clickhouse: u64 = state
         .stores()
-        .clickhouse
+        .clickhouse()
         .client()
         .query("SELECT count() FROM trade_events FINAL WHERE trade_id = ?")
         .bind(&trade_id)
@@ -548,9 +548,9 @@ async fn a_trade_reaches_every_store_once_and_a_repeat_is_idempotent() {
     assert_eq!(in_clickhouse, 1);
     let volume_after: f64 = state
         .stores()
-        .redis
+        .redis()
         .conn()
-        .zscore(state.stores().redis.leaderboard_key("volume"), &user)
+        .zscore(state.stores().redis().leaderboard_key("volume"), &user)
         .await
         .expect("score");
     assert!(
@@ -561,7 +561,7 @@ async fn a_trade_reaches_every_store_once_and_a_repeat_is_idempotent() {
         "SELECT quantity::float8 FROM holdings WHERE user_id = $1::uuid AND symbol = 'ETH'",
     )
     .bind(&user)
-    .fetch_one(state.stores().postgres.pool())
+    .fetch_one(state.stores().postgres().pool())
     .await
     .expect("holding");
     assert!(holding >= 2.5);
@@ -578,7 +578,7 @@ fn server_redis_url(state: &AppState) -> String {
 #[tokio::test]
 async fn ingest_prices_stores_ticks_publishes_and_invalidates() {
     let (_env, state, server) = seeded().await;
-    let redis = &state.stores().redis;
+    let redis = &state.stores().redis();
     let mut conn = redis.conn();
     let _: () = conn
         .set(redis.cache_key("stats24h:BTC"), "{}")
@@ -638,7 +638,7 @@ async fn ndjson_ingest_keeps_good_lines_and_names_bad_ones() {
     let (_env, state, server) = seeded().await;
     let before: u64 = state
         .stores()
-        .clickhouse
+        .clickhouse()
         .client()
         .query("SELECT count() FROM price_ticks")
         .fetch_one()
@@ -677,7 +677,7 @@ async fn ndjson_ingest_keeps_good_lines_and_names_bad_ones() {
     assert_eq!(lines, [2, 3, 5, 6]);
     let after: u64 = state
         .stores()
-        .clickhouse
+        .clickhouse()
         .client()
         .query("SELECT count() FROM price_ticks")
         .fetch_one()
@@ -695,7 +695,7 @@ async fn oversized_ingest_bodies_get_413() {
     let count = || async {
         let n: u64 = state
             .stores()
-            .clickhouse
+            .clickhouse()
             .client()
             .query("SELECT count() FROM price_ticks")
             .fetch_one()

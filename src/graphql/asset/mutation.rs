@@ -9,7 +9,6 @@ use crate::{
     graphql::scope,
     ingest::{self, KnownSymbols, Latest, TickInput, TickTime},
     loaders::{PriceSource, PriceValue},
-    store::StoreKind,
 };
 
 /// Most ticks one `ingestPrices` call takes (use `POST /ingest/prices` for feeds).
@@ -70,18 +69,8 @@ impl AssetMutation {
             })?;
             rows.push(row);
         }
-        let write = async {
-            let mut writer = stores.clickhouse.tick_writer();
-            for row in &rows {
-                writer.write(row).await?;
-            }
-            writer.flush().await
-        };
-        stores
-            .call(StoreKind::ClickHouse, "insert_ticks", write)
-            .await?;
         let mut latest = Latest::default();
-        rows.iter().for_each(|row| latest.observe(row));
+        ingest::write(stores, &rows, &mut latest).await?;
         let prices = latest.publish(stores).await?;
         Ok(IngestResult {
             accepted: rows.len() as i32,

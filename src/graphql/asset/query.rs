@@ -10,7 +10,7 @@ use crate::{
     error::Error,
     graphql::{pagination, scope},
     loaders::AssetBySymbol,
-    store::StoreKind,
+    values::Symbol,
 };
 
 const CURSOR_KIND: &str = "assets";
@@ -23,7 +23,7 @@ pub struct AssetQuery;
 impl AssetQuery {
     /// One asset by symbol (case-insensitive). Null, with NOT_FOUND, when there is none.
     async fn asset(&self, ctx: &Context<'_>, symbol: String) -> Result<Option<Asset>> {
-        let symbol = normalise_symbol(&symbol)?;
+        let symbol = normalise_symbol(&symbol)?.into_string();
         let row = scope::loaders(ctx)?
             .load_one(AssetBySymbol(symbol.clone()))
             .await?;
@@ -48,25 +48,12 @@ impl AssetQuery {
         let after = after.map(|c| codec.decode(CURSOR_KIND, &c)).transpose()?;
         let stores = scope::stores(ctx)?;
         let tagged = match &tag {
-            Some(tag) => Some(
-                stores
-                    .call(
-                        StoreKind::Mongo,
-                        "symbols_with_tag",
-                        stores.mongo.symbols_with_tag(tag),
-                    )
-                    .await?,
-            ),
+            Some(tag) => Some(stores.mongo().symbols_with_tag(tag).await?),
             None => None,
         };
         let rows = stores
-            .call(
-                StoreKind::Postgres,
-                "assets_page",
-                stores
-                    .postgres
-                    .assets_page(after.as_deref(), tagged.as_deref(), limit as i64 + 1),
-            )
+            .postgres()
+            .assets_page(after.as_deref(), tagged.as_deref(), limit as i64 + 1)
             .await?;
         let has_next = rows.len() > limit;
         let mut connection = Connection::new(after.is_some(), has_next);
@@ -79,15 +66,7 @@ impl AssetQuery {
     }
 }
 
-/// Uppercases a symbol and checks its shape.
-pub fn normalise_symbol(symbol: &str) -> Result<String, Error> {
-    let symbol = symbol.trim().to_ascii_uppercase();
-    let ok = (2..=12).contains(&symbol.len()) && symbol.chars().all(|c| c.is_ascii_alphanumeric());
-    if ok {
-        Ok(symbol)
-    } else {
-        Err(Error::BadUserInput(
-            "`symbol` must be 2 to 12 letters or digits".into(),
-        ))
-    }
+/// Parses a symbol argument (see [`Symbol`]).
+pub fn normalise_symbol(symbol: &str) -> Result<Symbol, Error> {
+    Symbol::parse(symbol).map_err(|rule| Error::BadUserInput(format!("`symbol` {rule}")))
 }

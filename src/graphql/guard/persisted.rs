@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use async_graphql::{Request, ServerResult};
 
-use crate::{config::PersistedQueries, digest::sha256_hex, store::StoreKind};
+use crate::{config::PersistedQueries, digest::sha256_hex};
 
 use super::{refuse, server_error, Guard};
 
@@ -73,32 +73,18 @@ impl Guard {
                 let Some(hash) = hash else {
                     return Ok(request);
                 };
-                let redis = &self.state.stores().redis;
+                let redis = self.state.stores().redis();
                 if has_text {
                     if sha256_hex(&request.query) != hash {
                         return Err(refuse("BAD_REQUEST", "provided sha does not match query"));
                     }
                     self.check_size(&request.query)?;
-                    self.state
-                        .stores()
-                        .call(
-                            StoreKind::Redis,
-                            "put_persisted_query",
-                            redis.put_persisted_query(&hash, &request.query, security.apq_ttl_secs),
-                        )
+                    redis
+                        .put_persisted_query(&hash, &request.query, security.apq_ttl_secs)
                         .await
                         .map_err(server_error)?;
                 } else {
-                    let found = self
-                        .state
-                        .stores()
-                        .call(
-                            StoreKind::Redis,
-                            "persisted_query",
-                            redis.persisted_query(&hash),
-                        )
-                        .await
-                        .map_err(server_error)?;
+                    let found = redis.persisted_query(&hash).await.map_err(server_error)?;
                     match found {
                         Some(document) => request.query = document,
                         None => {

@@ -4,7 +4,6 @@ use std::str::FromStr;
 
 use async_graphql::{Context, ErrorExtensions, InputObject, Json, Object, Result, ID};
 use chrono::{DateTime, Utc};
-use mongodb::bson::{self, Document};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -20,9 +19,10 @@ use crate::{
     graphql::{asset::normalise_symbol, scope},
     loaders::UserById,
     store::{
+        mongo::{Link, Preferences, ProfilePatch},
         postgres::{NewTrade, RegisterOutcome, TradeOutcome, TradeRow},
-        StoreKind,
     },
+    values::TxHash,
 };
 
 /// Earliest trade time accepted: 2009-01-03, the first Bitcoin block.
@@ -105,13 +105,8 @@ impl UserMutation {
         }
         let stores = scope::stores(ctx)?;
         let outcome = stores
-            .call(
-                StoreKind::Postgres,
-                "register_user",
-                stores
-                    .postgres
-                    .register_user(Uuid::new_v4(), &address, username),
-            )
+            .postgres()
+            .register_user(Uuid::new_v4(), &address, username)
             .await?;
         match outcome {
             RegisterOutcome::Created(row) => Ok(User(row)),
@@ -141,20 +136,15 @@ impl UserMutation {
             }
             None => viewer.user_id()?,
         };
-        let set = profile_changes(input)?;
+        let patch = profile_changes(input)?;
         let user = scope::loaders(ctx)?
             .load_one(UserById(user_id))
             .await?
             .ok_or_else(|| Error::NotFound(format!("no user {user_id}")).extend())?;
         let stores = scope::stores(ctx)?;
         let doc = stores
-            .call(
-                StoreKind::Mongo,
-                "upsert_profile",
-                stores
-                    .mongo
-                    .upsert_profile(&user_id.to_string(), set, &user.username),
-            )
+            .mongo()
+            .upsert_profile(&user_id.to_string(), &patch, &user.username)
             .await?;
         doc.map(Profile::from).ok_or_else(|| {
             Error::Internal(anyhow::anyhow!("profile upsert returned nothing")).extend()
@@ -172,9 +162,9 @@ impl UserMutation {
         let event_id = Uuid::new_v4();
         let row = TradeRow {
             id: trade.id,
-            tx_hash: trade.tx_hash.clone(),
+            tx_hash: trade.tx_hash.to_string(),
             user_id: trade.user_id,
-            symbol: trade.symbol.clone(),
+            symbol: trade.symbol.to_string(),
             side: trade.side.to_owned(),
             quantity: to_f64(trade.quantity),
             price: to_f64(trade.price),
@@ -183,11 +173,8 @@ impl UserMutation {
         let payload = serde_json::to_value(TradeEvent::new(event_id, &row))?;
         let stores = scope::stores(ctx)?;
         let outcome = stores
-            .call(
-                StoreKind::Postgres,
-                "record_trade",
-                stores.postgres.record_trade(&trade, event_id, &payload),
-            )
+            .postgres()
+            .record_trade(&trade, event_id, &payload)
             .await?;
         match outcome {
             TradeOutcome::Recorded(row) | TradeOutcome::AlreadyRecorded(row) => Ok(Trade(row)),
@@ -254,16 +241,8 @@ fn new_trade(input: RecordTradeInput) -> Result<NewTrade, Error> {
         .user_id
         .parse()
         .map_err(|_| Error::field("input.userId", "is not a user id (UUID)"))?;
-    let tx_hash = input.tx_hash.trim().to_ascii_lowercase();
-    if !(tx_hash.len() == 66
-        && tx_hash.starts_with("0x")
-        && tx_hash[2..].chars().all(|c| c.is_ascii_hexdigit()))
-    {
-        return Err(Error::field(
-            "input.txHash",
-            "must be 0x followed by 64 hex digits",
-        ));
-    }
+    let tx_hash =
+        TxHash::parse(&input.tx_hash).map_err(|rule| Error::field("input.txHash", rule))?;
     let symbol =
         normalise_symbol(&input.symbol).map_err(|e| Error::field("input.symbol", e.to_string()))?;
     let quantity = amount(input.quantity, "input.quantity", 1e15)?;
@@ -316,9 +295,9 @@ fn check_url(url: &str, field: &str) -> Result<(), Error> {
     }
 }
 
-/// The `$set` document of a profile update.
-fn profile_changes(input: UpdateProfileInput) -> Result<Document, Error> {
-    let mut set = Document::new();
+/// The checked changes of a profile update.
+fn profile_changes(input: UpdateProfileInput) -> Result<ProfilePatch, Error> {
+    let mut patch = ProfilePatch::default();
     if let Some(name) = input.display_name {
         let name = name.trim();
         if name.is_empty()
@@ -330,7 +309,7 @@ fn profile_changes(input: UpdateProfileInput) -> Result<Document, Error> {
                 format!("must be 1 to {MAX_DISPLAY_NAME} characters"),
             ));
         }
-        set.insert("displayName", name);
+        patch.display_name = Some(name.to_owned());
     }
     if let Some(bio) = input.bio {
         if bio.chars().count() > MAX_BIO {
@@ -339,22 +318,14 @@ fn profile_changes(input: UpdateProfileInput) -> Result<Document, Error> {
                 format!("must be at most {MAX_BIO} characters"),
             ));
         }
-        set.insert(
-            "bio",
-            if bio.trim().is_empty() {
-                bson::Bson::Null
-            } else {
-                bio.into()
-            },
-        );
+        patch.bio = Some((!bio.trim().is_empty()).then_some(bio));
     }
     if let Some(url) = input.avatar_url {
-        if url.trim().is_empty() {
-            set.insert("avatarUrl", bson::Bson::Null);
-        } else {
-            check_url(url.trim(), "input.avatarUrl")?;
-            set.insert("avatarUrl", url.trim());
+        let url = url.trim();
+        if !url.is_empty() {
+            check_url(url, "input.avatarUrl")?;
         }
+        patch.avatar_url = Some((!url.is_empty()).then(|| url.to_owned()));
     }
     if let Some(links) = input.links {
         if links.len() > MAX_LINKS {
@@ -363,7 +334,7 @@ fn profile_changes(input: UpdateProfileInput) -> Result<Document, Error> {
                 format!("at most {MAX_LINKS} links"),
             ));
         }
-        let mut docs = Vec::with_capacity(links.len());
+        let mut checked = Vec::with_capacity(links.len());
         for (i, link) in links.iter().enumerate() {
             let label = link.label.trim();
             if label.is_empty() || label.chars().count() > MAX_LINK_LABEL {
@@ -373,22 +344,26 @@ fn profile_changes(input: UpdateProfileInput) -> Result<Document, Error> {
                 ));
             }
             check_url(link.url.trim(), &format!("input.links[{i}].url"))?;
-            docs.push(bson::doc! { "label": label, "url": link.url.trim() });
+            checked.push(Link {
+                label: label.to_owned(),
+                url: link.url.trim().to_owned(),
+            });
         }
-        set.insert("links", docs);
+        patch.links = Some(checked);
     }
     if let Some(Json(preferences)) = input.preferences {
         check_preferences(&preferences)?;
-        let doc = bson::to_document(&preferences)
-            .map_err(|_| Error::field("input.preferences", "must be a JSON object"))?;
-        set.insert("preferences", doc);
+        patch.preferences = Some(
+            Preferences::from_json(&preferences)
+                .ok_or_else(|| Error::field("input.preferences", "must be a JSON object"))?,
+        );
     }
-    if set.is_empty() {
+    if patch.is_empty() {
         return Err(Error::BadUserInput(
             "give at least one field to change".into(),
         ));
     }
-    Ok(set)
+    Ok(patch)
 }
 
 fn check_preferences(value: &serde_json::Value) -> Result<(), Error> {

@@ -10,7 +10,7 @@ use crate::{
     error::Error,
     graphql::{pagination, scope},
     loaders::{UserByAddress, UserById},
-    store::StoreKind,
+    values::Address,
 };
 
 const CURSOR_KIND: &str = "users";
@@ -79,11 +79,8 @@ impl UserQuery {
             .transpose()?;
         let stores = scope::stores(ctx)?;
         let rows = stores
-            .call(
-                StoreKind::Postgres,
-                "users_page",
-                stores.postgres.users_page(after, limit as i64 + 1),
-            )
+            .postgres()
+            .users_page(after, limit as i64 + 1)
             .await?;
         let has_next = rows.len() > limit;
         let mut connection = Connection::new(after.is_some(), has_next);
@@ -97,17 +94,7 @@ impl UserQuery {
     }
 }
 
-/// Lowercases an address and checks it is 0x followed by 40 hex digits.
-pub fn normalise_address(address: &str) -> Result<String, Error> {
-    let address = address.trim().to_ascii_lowercase();
-    let ok = address.len() == 42
-        && address.starts_with("0x")
-        && address[2..].chars().all(|c| c.is_ascii_hexdigit());
-    if ok {
-        Ok(address)
-    } else {
-        Err(Error::BadUserInput(
-            "`address` must be 0x followed by 40 hex digits".into(),
-        ))
-    }
+/// Parses a wallet address argument (see [`Address`]).
+pub fn normalise_address(address: &str) -> Result<Address, Error> {
+    Address::parse(address).map_err(|rule| Error::BadUserInput(format!("`address` {rule}")))
 }

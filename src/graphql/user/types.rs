@@ -261,7 +261,7 @@ impl Profile {
 
 impl From<ProfileDoc> for Profile {
     fn from(doc: ProfileDoc) -> Self {
-        let preferences = mongodb::bson::Bson::Document(doc.preferences).into_relaxed_extjson();
+        let preferences = doc.preferences_json();
         Profile {
             owner: doc.user_id.parse().ok(),
             display_name: doc.display_name,

@@ -34,58 +34,63 @@ struct AppliedMigration<'a> {
 
 impl ClickHouse {
     /// Creates the database if needed, then applies the migrations not yet recorded.
-    pub async fn migrate(&self) -> Result<Vec<u32>, clickhouse::error::Error> {
-        if !is_identifier(&self.database) {
-            return Err(clickhouse::error::Error::Custom(format!(
-                "ClickHouse database name {:?} must be letters, digits and underscores",
-                self.database
-            )));
-        }
-        self.server
-            .query(&format!(
-                "CREATE DATABASE IF NOT EXISTS `{}`",
-                self.database
-            ))
-            .execute()
-            .await?;
-        self.client
-            .query(
-                "CREATE TABLE IF NOT EXISTS schema_migrations \
+    pub async fn migrate(&self) -> Result<Vec<u32>, crate::Error> {
+        self.calls
+            .run::<Vec<u32>, clickhouse::error::Error, _>("migrate", async {
+                if !is_identifier(&self.database) {
+                    return Err(clickhouse::error::Error::Custom(format!(
+                        "ClickHouse database name {:?} must be letters, digits and underscores",
+                        self.database
+                    )));
+                }
+                self.server
+                    .query(&format!(
+                        "CREATE DATABASE IF NOT EXISTS `{}`",
+                        self.database
+                    ))
+                    .execute()
+                    .await?;
+                self.client
+                    .query(
+                        "CREATE TABLE IF NOT EXISTS schema_migrations \
                  (version UInt32, name String, applied_at DateTime) \
                  ENGINE = MergeTree() ORDER BY version",
-            )
-            .execute()
-            .await?;
-        let applied: Vec<u32> = self
-            .client
-            .query("SELECT version FROM schema_migrations")
-            .fetch_all()
-            .await?;
-        let mut newly = Vec::new();
-        for &(version, name, sql) in MIGRATIONS {
-            if applied.contains(&version) {
-                continue;
-            }
-            for statement in statements(sql) {
-                self.client.query(&statement).execute().await?;
-            }
-            let mut insert = self
-                .client
-                .insert::<AppliedMigration>("schema_migrations")
-                .await?;
-            let applied_at = u32::try_from(chrono::Utc::now().timestamp()).unwrap_or(u32::MAX);
-            insert
-                .write(&AppliedMigration {
-                    version,
-                    name,
-                    applied_at,
-                })
-                .await?;
-            insert.end().await?;
-            tracing::info!(version, name, "applied ClickHouse migration");
-            newly.push(version);
-        }
-        Ok(newly)
+                    )
+                    .execute()
+                    .await?;
+                let applied: Vec<u32> = self
+                    .client
+                    .query("SELECT version FROM schema_migrations")
+                    .fetch_all()
+                    .await?;
+                let mut newly = Vec::new();
+                for &(version, name, sql) in MIGRATIONS {
+                    if applied.contains(&version) {
+                        continue;
+                    }
+                    for statement in statements(sql) {
+                        self.client.query(&statement).execute().await?;
+                    }
+                    let mut insert = self
+                        .client
+                        .insert::<AppliedMigration>("schema_migrations")
+                        .await?;
+                    let applied_at =
+                        u32::try_from(chrono::Utc::now().timestamp()).unwrap_or(u32::MAX);
+                    insert
+                        .write(&AppliedMigration {
+                            version,
+                            name,
+                            applied_at,
+                        })
+                        .await?;
+                    insert.end().await?;
+                    tracing::info!(version, name, "applied ClickHouse migration");
+                    newly.push(version);
+                }
+                Ok(newly)
+            })
+            .await
     }
 }
 

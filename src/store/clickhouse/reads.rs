@@ -63,10 +63,9 @@ pub struct ActivityBucketRow {
 
 impl ClickHouse {
     /// The last tick of each symbol that has any.
-    pub async fn last_ticks(
-        &self,
-        symbols: &[String],
-    ) -> Result<Vec<LastTickRow>, clickhouse::error::Error> {
+    pub async fn last_ticks(&self, symbols: &[String]) -> Result<Vec<LastTickRow>, crate::Error> {
+        self.calls
+            .run::<Vec<LastTickRow>, clickhouse::error::Error, _>("last_ticks", async {
         self.client
             .query(
                 "SELECT symbol, toFloat64(argMax(price, ts)) AS last_price, toUInt32(max(ts)) AS last_ts \
@@ -74,6 +73,8 @@ impl ClickHouse {
             )
             .bind(InList(symbols))
             .fetch_all()
+            .await
+            })
             .await
     }
 
@@ -85,23 +86,27 @@ impl ClickHouse {
         bucket_secs: u32,
         from: u32,
         to: u32,
-    ) -> Result<Vec<CandleRow>, clickhouse::error::Error> {
-        self.client
-            .query(
-                "SELECT symbol, toUInt32(intDiv(toUInt32(ts), ?) * ?) AS bucket, \
+    ) -> Result<Vec<CandleRow>, crate::Error> {
+        self.calls
+            .run::<Vec<CandleRow>, clickhouse::error::Error, _>("candles", async {
+                self.client
+                    .query(
+                        "SELECT symbol, toUInt32(intDiv(toUInt32(ts), ?) * ?) AS bucket, \
                         toFloat64(argMin(price, ts)) AS open, toFloat64(max(price)) AS high, \
                         toFloat64(min(price)) AS low, toFloat64(argMax(price, ts)) AS close, \
                         toFloat64(sum(volume)) AS volume, toUInt64(count()) AS ticks \
                  FROM price_ticks \
                  WHERE symbol IN ? AND ts >= toDateTime(?) AND ts < toDateTime(?) \
                  GROUP BY symbol, bucket ORDER BY symbol, bucket",
-            )
-            .bind(bucket_secs)
-            .bind(bucket_secs)
-            .bind(InList(symbols))
-            .bind(from)
-            .bind(to)
-            .fetch_all()
+                    )
+                    .bind(bucket_secs)
+                    .bind(bucket_secs)
+                    .bind(InList(symbols))
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all()
+                    .await
+            })
             .await
     }
 
@@ -110,7 +115,9 @@ impl ClickHouse {
         &self,
         symbols: &[String],
         since: u32,
-    ) -> Result<Vec<StatsRow>, clickhouse::error::Error> {
+    ) -> Result<Vec<StatsRow>, crate::Error> {
+        self.calls
+            .run::<Vec<StatsRow>, clickhouse::error::Error, _>("stats_since", async {
         self.client
             .query(
                 "SELECT symbol, toFloat64(argMin(price, ts)) AS open, toFloat64(argMax(price, ts)) AS last, \
@@ -123,6 +130,8 @@ impl ClickHouse {
             .bind(since)
             .fetch_all()
             .await
+            })
+            .await
     }
 
     /// Activity of each user in buckets of `bucket_secs` over [from, to). Events are
@@ -133,10 +142,12 @@ impl ClickHouse {
         bucket_secs: u32,
         from: u32,
         to: u32,
-    ) -> Result<Vec<ActivityBucketRow>, clickhouse::error::Error> {
-        self.client
-            .query(
-                "SELECT user_id, toUInt32(intDiv(toUInt32(ts), ?) * ?) AS bucket, \
+    ) -> Result<Vec<ActivityBucketRow>, crate::Error> {
+        self.calls
+            .run::<Vec<ActivityBucketRow>, clickhouse::error::Error, _>("activity", async {
+                self.client
+                    .query(
+                        "SELECT user_id, toUInt32(intDiv(toUInt32(ts), ?) * ?) AS bucket, \
                         toUInt64(count()) AS events, \
                         toUInt64(countIf(kind LIKE 'trade%')) AS trades, \
                         toFloat64(sumIf(amount, kind LIKE 'trade%')) AS trade_volume, \
@@ -144,13 +155,15 @@ impl ClickHouse {
                  FROM activity_events FINAL \
                  WHERE user_id IN ? AND ts >= toDateTime(?) AND ts < toDateTime(?) \
                  GROUP BY user_id, bucket ORDER BY user_id, bucket",
-            )
-            .bind(bucket_secs)
-            .bind(bucket_secs)
-            .bind(InList(users))
-            .bind(from)
-            .bind(to)
-            .fetch_all()
+                    )
+                    .bind(bucket_secs)
+                    .bind(bucket_secs)
+                    .bind(InList(users))
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all()
+                    .await
+            })
             .await
     }
 }

@@ -41,14 +41,18 @@ pub struct ActivityRow {
 
 impl ClickHouse {
     /// Empties every table the demo dataset fills.
-    pub async fn reset_demo_data(&self) -> Result<(), clickhouse::error::Error> {
-        for table in ["price_ticks", "trade_events", "activity_events"] {
-            self.client
-                .query(&format!("TRUNCATE TABLE {table}"))
-                .execute()
-                .await?;
-        }
-        Ok(())
+    pub async fn reset_demo_data(&self) -> Result<(), crate::Error> {
+        self.calls
+            .run::<(), clickhouse::error::Error, _>("reset_demo_data", async {
+                for table in ["price_ticks", "trade_events", "activity_events"] {
+                    self.client
+                        .query(&format!("TRUNCATE TABLE {table}"))
+                        .execute()
+                        .await?;
+                }
+                Ok(())
+            })
+            .await
     }
 
     /// Inserts ticks in statements of up to 200,000 rows, calling `progress` after each.
@@ -56,35 +60,41 @@ impl ClickHouse {
         &self,
         ticks: impl Iterator<Item = TickRow>,
         mut progress: impl FnMut(u64),
-    ) -> Result<u64, clickhouse::error::Error> {
-        let mut total = 0u64;
-        let mut ticks = ticks.peekable();
-        while ticks.peek().is_some() {
-            let mut insert = self.client.insert::<TickRow>("price_ticks").await?;
-            let mut rows = 0u64;
-            for tick in ticks.by_ref().take(CHUNK) {
-                insert.write(&tick).await?;
-                rows += 1;
-            }
-            insert.end().await?;
-            total += rows;
-            progress(rows);
-        }
-        Ok(total)
+    ) -> Result<u64, crate::Error> {
+        self.calls
+            .run::<u64, clickhouse::error::Error, _>("insert_ticks", async {
+                let mut total = 0u64;
+                let mut ticks = ticks.peekable();
+                while ticks.peek().is_some() {
+                    let mut insert = self.client.insert::<TickRow>("price_ticks").await?;
+                    let mut rows = 0u64;
+                    for tick in ticks.by_ref().take(CHUNK) {
+                        insert.write(&tick).await?;
+                        rows += 1;
+                    }
+                    insert.end().await?;
+                    total += rows;
+                    progress(rows);
+                }
+                Ok(total)
+            })
+            .await
     }
 
-    pub async fn insert_trade_events(
-        &self,
-        rows: &[TradeEventRow],
-    ) -> Result<(), clickhouse::error::Error> {
-        self.insert_all("trade_events", rows).await
+    pub async fn insert_trade_events(&self, rows: &[TradeEventRow]) -> Result<(), crate::Error> {
+        self.calls
+            .run::<(), clickhouse::error::Error, _>("insert_trade_events", async {
+                self.insert_all("trade_events", rows).await
+            })
+            .await
     }
 
-    pub async fn insert_activity(
-        &self,
-        rows: &[ActivityRow],
-    ) -> Result<(), clickhouse::error::Error> {
-        self.insert_all("activity_events", rows).await
+    pub async fn insert_activity(&self, rows: &[ActivityRow]) -> Result<(), crate::Error> {
+        self.calls
+            .run::<(), clickhouse::error::Error, _>("insert_activity", async {
+                self.insert_all("activity_events", rows).await
+            })
+            .await
     }
 
     async fn insert_all<T>(&self, table: &str, rows: &[T]) -> Result<(), clickhouse::error::Error>

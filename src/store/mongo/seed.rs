@@ -25,6 +25,13 @@ pub struct ProfileDoc {
     pub preferences: Document,
 }
 
+impl ProfileDoc {
+    /// The preferences as JSON (relaxed extended JSON: plain numbers and strings).
+    pub fn preferences_json(&self) -> serde_json::Value {
+        mongodb::bson::Bson::Document(self.preferences.clone()).into_relaxed_extjson()
+    }
+}
+
 /// An asset's metadata, in `asset_metadata`, keyed by `symbol`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -38,40 +45,49 @@ pub struct AssetMetadataDoc {
 
 impl Mongo {
     /// Empties the collections the demo dataset fills.
-    pub async fn reset_demo_data(&self) -> Result<(), mongodb::error::Error> {
-        for name in [PROFILES, ASSET_METADATA] {
-            self.db
-                .collection::<Document>(name)
-                .delete_many(doc! {})
-                .await?;
-        }
-        Ok(())
+    pub async fn reset_demo_data(&self) -> Result<(), crate::Error> {
+        self.calls
+            .run::<(), mongodb::error::Error, _>("reset_demo_data", async {
+                for name in [PROFILES, ASSET_METADATA] {
+                    self.db
+                        .collection::<Document>(name)
+                        .delete_many(doc! {})
+                        .await?;
+                }
+                Ok(())
+            })
+            .await
     }
 
-    pub async fn insert_profiles(
-        &self,
-        profiles: &[ProfileDoc],
-    ) -> Result<(), mongodb::error::Error> {
-        for chunk in profiles.chunks(1000) {
-            self.db
-                .collection::<ProfileDoc>(PROFILES)
-                .insert_many(chunk)
-                .await?;
-        }
-        Ok(())
+    pub async fn insert_profiles(&self, profiles: &[ProfileDoc]) -> Result<(), crate::Error> {
+        self.calls
+            .run::<(), mongodb::error::Error, _>("insert_profiles", async {
+                for chunk in profiles.chunks(1000) {
+                    self.db
+                        .collection::<ProfileDoc>(PROFILES)
+                        .insert_many(chunk)
+                        .await?;
+                }
+                Ok(())
+            })
+            .await
     }
 
     pub async fn insert_asset_metadata(
         &self,
         docs: &[AssetMetadataDoc],
-    ) -> Result<(), mongodb::error::Error> {
-        if docs.is_empty() {
-            return Ok(());
-        }
-        self.db
-            .collection::<AssetMetadataDoc>(ASSET_METADATA)
-            .insert_many(docs)
+    ) -> Result<(), crate::Error> {
+        self.calls
+            .run::<(), mongodb::error::Error, _>("insert_asset_metadata", async {
+                if docs.is_empty() {
+                    return Ok(());
+                }
+                self.db
+                    .collection::<AssetMetadataDoc>(ASSET_METADATA)
+                    .insert_many(docs)
+                    .await
+                    .map(drop)
+            })
             .await
-            .map(drop)
     }
 }

@@ -26,21 +26,29 @@ impl MigrationLock {
 
 impl Postgres {
     /// Waits for, then takes, the lock that serialises `meridian migrate` runs.
-    pub async fn lock_migrations(&self) -> Result<MigrationLock, sqlx::Error> {
-        let mut conn = self.pool.acquire().await?.detach();
-        sqlx::query("SELECT pg_advisory_lock($1)")
-            .bind(MIGRATION_LOCK_KEY)
-            .execute(&mut conn)
-            .await?;
-        Ok(MigrationLock { conn })
+    pub async fn lock_migrations(&self) -> Result<MigrationLock, crate::Error> {
+        self.calls
+            .run::<MigrationLock, sqlx::Error, _>("lock_migrations", async {
+                let mut conn = self.pool.acquire().await?.detach();
+                sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(MIGRATION_LOCK_KEY)
+                    .execute(&mut conn)
+                    .await?;
+                Ok(MigrationLock { conn })
+            })
+            .await
     }
 
     /// Applies pending migrations and returns the versions it applied.
-    pub async fn migrate(&self) -> Result<Vec<i64>, sqlx::migrate::MigrateError> {
-        let before = self.applied_migrations().await?;
-        MIGRATOR.run(&self.pool).await?;
-        let after = self.applied_migrations().await?;
-        Ok(after.into_iter().filter(|v| !before.contains(v)).collect())
+    pub async fn migrate(&self) -> Result<Vec<i64>, crate::Error> {
+        self.calls
+            .run::<Vec<i64>, sqlx::migrate::MigrateError, _>("migrate", async {
+                let before = self.applied_migrations().await?;
+                MIGRATOR.run(&self.pool).await?;
+                let after = self.applied_migrations().await?;
+                Ok(after.into_iter().filter(|v| !before.contains(v)).collect())
+            })
+            .await
     }
 
     async fn applied_migrations(&self) -> Result<Vec<i64>, sqlx::Error> {

@@ -24,6 +24,7 @@ pub struct OutboxRow {
 pub struct OutboxClaim {
     tx: Transaction<'static, Pg>,
     pub rows: Vec<OutboxRow>,
+    calls: crate::store::call::Calls,
 }
 
 /// Pending rows and dead letters of one destination.
@@ -44,27 +45,37 @@ impl Postgres {
         &self,
         destination: &str,
         limit: i64,
-    ) -> Result<Option<OutboxClaim>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        let rows: Vec<OutboxRow> = sqlx::query_as(
-            "SELECT id, event_id, kind, payload, attempts FROM outbox \
+    ) -> Result<Option<OutboxClaim>, crate::Error> {
+        self.calls
+            .run::<Option<OutboxClaim>, sqlx::Error, _>("outbox_claim", async {
+                let mut tx = self.pool.begin().await?;
+                let rows: Vec<OutboxRow> = sqlx::query_as(
+                    "SELECT id, event_id, kind, payload, attempts FROM outbox \
              WHERE destination = $1 AND delivered_at IS NULL AND dead_at IS NULL \
                AND next_attempt_at <= now() \
              ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
-        )
-        .bind(destination)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
-        if rows.is_empty() {
-            tx.rollback().await?;
-            return Ok(None);
-        }
-        Ok(Some(OutboxClaim { tx, rows }))
+                )
+                .bind(destination)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+                if rows.is_empty() {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                Ok(Some(OutboxClaim {
+                    tx,
+                    rows,
+                    calls: self.calls.clone(),
+                }))
+            })
+            .await
     }
 
     /// Pending rows, dead letters and the age of the oldest pending row, per destination.
-    pub async fn outbox_backlog(&self) -> Result<Vec<OutboxBacklog>, sqlx::Error> {
+    pub async fn outbox_backlog(&self) -> Result<Vec<OutboxBacklog>, crate::Error> {
+        self.calls
+            .run::<Vec<OutboxBacklog>, sqlx::Error, _>("outbox_backlog", async {
         sqlx::query_as(
             "SELECT destination, count(*) FILTER (WHERE dead_at IS NULL) AS pending, \
                     count(*) FILTER (WHERE dead_at IS NOT NULL) AS dead, \
@@ -73,10 +84,14 @@ impl Postgres {
         )
         .fetch_all(&self.pool)
         .await
+            })
+            .await
     }
 
     /// The dead letters, oldest first (at most `limit`).
-    pub async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>, sqlx::Error> {
+    pub async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>, crate::Error> {
+        self.calls
+            .run::<Vec<DeadLetter>, sqlx::Error, _>("dead_letters", async {
         sqlx::query_as(
             "SELECT id, event_id, destination, kind, attempts, COALESCE(last_error, '') AS last_error, dead_at \
              FROM outbox WHERE delivered_at IS NULL AND dead_at IS NOT NULL ORDER BY id LIMIT $1",
@@ -84,6 +99,8 @@ impl Postgres {
         .bind(limit)
         .fetch_all(&self.pool)
         .await
+            })
+            .await
     }
 
     /// Puts dead letters back in the queue with their attempts reset: those of
@@ -92,25 +109,29 @@ impl Postgres {
         &self,
         destination: Option<&str>,
         ids: &[i64],
-    ) -> Result<u64, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        let moved = sqlx::query(
-            "UPDATE outbox SET dead_at = NULL, attempts = 0, next_attempt_at = now() \
+    ) -> Result<u64, crate::Error> {
+        self.calls
+            .run::<u64, sqlx::Error, _>("redrive_outbox", async {
+                let mut tx = self.pool.begin().await?;
+                let moved = sqlx::query(
+                    "UPDATE outbox SET dead_at = NULL, attempts = 0, next_attempt_at = now() \
              WHERE delivered_at IS NULL AND dead_at IS NOT NULL \
                AND ($1::text IS NULL OR destination = $1) \
                AND (cardinality($2::bigint[]) = 0 OR id = ANY($2))",
-        )
-        .bind(destination)
-        .bind(ids)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(super::OUTBOX_CHANNEL)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(moved)
+                )
+                .bind(destination)
+                .bind(ids)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(super::OUTBOX_CHANNEL)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(moved)
+            })
+            .await
     }
 }
 
@@ -160,6 +181,19 @@ impl OutboxClaim {
     /// Records each row's outcome and releases the claim. A failed row is retried after
     /// `base x 2^attempts` (at most `max`).
     pub async fn settle(
+        self,
+        outcomes: &[(i64, Settle)],
+        backoff: Backoff,
+    ) -> Result<Settled, crate::Error> {
+        let calls = self.calls.clone();
+        calls
+            .run("outbox_settle", async move {
+                self.settle_in_tx(outcomes, backoff).await
+            })
+            .await
+    }
+
+    async fn settle_in_tx(
         mut self,
         outcomes: &[(i64, Settle)],
         backoff: Backoff,

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::Postgres;
+use crate::values::Address;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
@@ -57,25 +58,33 @@ pub struct TradeWindow {
 const USER_COLUMNS: &str = "id, address, username, created_at";
 
 impl Postgres {
-    pub async fn users_by_id(&self, ids: &[Uuid]) -> Result<Vec<UserRow>, sqlx::Error> {
-        sqlx::query_as(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE id = ANY($1)"
-        ))
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await
+    pub async fn users_by_id(&self, ids: &[Uuid]) -> Result<Vec<UserRow>, crate::Error> {
+        self.calls
+            .run::<Vec<UserRow>, sqlx::Error, _>("users_by_id", async {
+                sqlx::query_as(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE id = ANY($1)"
+                ))
+                .bind(ids)
+                .fetch_all(&self.pool)
+                .await
+            })
+            .await
     }
 
     pub async fn users_by_address(
         &self,
-        addresses: &[String],
-    ) -> Result<Vec<UserRow>, sqlx::Error> {
-        sqlx::query_as(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE address = ANY($1)"
-        ))
-        .bind(addresses)
-        .fetch_all(&self.pool)
-        .await
+        addresses: &[Address],
+    ) -> Result<Vec<UserRow>, crate::Error> {
+        self.calls
+            .run::<Vec<UserRow>, sqlx::Error, _>("users_by_address", async {
+                sqlx::query_as(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE address = ANY($1)"
+                ))
+                .bind(addresses.iter().map(Address::as_str).collect::<Vec<_>>())
+                .fetch_all(&self.pool)
+                .await
+            })
+            .await
     }
 
     /// Users in (created_at, id) order, after a keyset position.
@@ -83,23 +92,36 @@ impl Postgres {
         &self,
         after: Option<(DateTime<Utc>, Uuid)>,
         limit: i64,
-    ) -> Result<Vec<UserRow>, sqlx::Error> {
-        sqlx::query_as(&format!(
-            "SELECT {USER_COLUMNS} FROM users \
+    ) -> Result<Vec<UserRow>, crate::Error> {
+        self.calls
+            .run::<Vec<UserRow>, sqlx::Error, _>("users_page", async {
+                sqlx::query_as(&format!(
+                    "SELECT {USER_COLUMNS} FROM users \
              WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2) \
              ORDER BY created_at, id LIMIT $3"
-        ))
-        .bind(after.map(|a| a.0))
-        .bind(after.map(|a| a.1))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
+                ))
+                .bind(after.map(|a| a.0))
+                .bind(after.map(|a| a.1))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+            })
+            .await
     }
 
-    pub async fn assets_by_symbol(&self, symbols: &[String]) -> Result<Vec<AssetRow>, sqlx::Error> {
-        sqlx::query_as("SELECT symbol, name, chain, decimals FROM assets WHERE symbol = ANY($1)")
-            .bind(symbols)
-            .fetch_all(&self.pool)
+    pub async fn assets_by_symbol(
+        &self,
+        symbols: &[String],
+    ) -> Result<Vec<AssetRow>, crate::Error> {
+        self.calls
+            .run::<Vec<AssetRow>, sqlx::Error, _>("assets_by_symbol", async {
+                sqlx::query_as(
+                    "SELECT symbol, name, chain, decimals FROM assets WHERE symbol = ANY($1)",
+                )
+                .bind(symbols)
+                .fetch_all(&self.pool)
+                .await
+            })
             .await
     }
 
@@ -109,41 +131,53 @@ impl Postgres {
         after: Option<&str>,
         only: Option<&[String]>,
         limit: i64,
-    ) -> Result<Vec<AssetRow>, sqlx::Error> {
-        sqlx::query_as(
-            "SELECT symbol, name, chain, decimals FROM assets \
+    ) -> Result<Vec<AssetRow>, crate::Error> {
+        self.calls
+            .run::<Vec<AssetRow>, sqlx::Error, _>("assets_page", async {
+                sqlx::query_as(
+                    "SELECT symbol, name, chain, decimals FROM assets \
              WHERE ($1::text IS NULL OR symbol > $1) AND ($2::text[] IS NULL OR symbol = ANY($2)) \
              ORDER BY symbol LIMIT $3",
-        )
-        .bind(after)
-        .bind(only)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
+                )
+                .bind(after)
+                .bind(only)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+            })
+            .await
     }
 
-    pub async fn holdings_by_user(&self, users: &[Uuid]) -> Result<Vec<HoldingRow>, sqlx::Error> {
-        sqlx::query_as(
-            "SELECT h.user_id, h.symbol, h.quantity::float8 AS quantity, \
+    pub async fn holdings_by_user(&self, users: &[Uuid]) -> Result<Vec<HoldingRow>, crate::Error> {
+        self.calls
+            .run::<Vec<HoldingRow>, sqlx::Error, _>("holdings_by_user", async {
+                sqlx::query_as(
+                    "SELECT h.user_id, h.symbol, h.quantity::float8 AS quantity, \
                     h.cost_basis::float8 AS cost_basis, a.name, a.chain, a.decimals \
              FROM holdings h JOIN assets a ON a.symbol = h.symbol \
              WHERE h.user_id = ANY($1) AND h.quantity > 0 ORDER BY h.user_id, h.symbol",
-        )
-        .bind(users)
-        .fetch_all(&self.pool)
-        .await
+                )
+                .bind(users)
+                .fetch_all(&self.pool)
+                .await
+            })
+            .await
     }
 
     /// Trades by id (any month: each partition's primary key starts with the id).
-    pub async fn trades_by_id(&self, ids: &[Uuid]) -> Result<Vec<TradeRow>, sqlx::Error> {
-        sqlx::query_as(
-            "SELECT id, tx_hash, user_id, symbol, side, quantity::float8 AS quantity, \
+    pub async fn trades_by_id(&self, ids: &[Uuid]) -> Result<Vec<TradeRow>, crate::Error> {
+        self.calls
+            .run::<Vec<TradeRow>, sqlx::Error, _>("trades_by_id", async {
+                sqlx::query_as(
+                    "SELECT id, tx_hash, user_id, symbol, side, quantity::float8 AS quantity, \
                     price::float8 AS price, executed_at \
              FROM trades WHERE id = ANY($1)",
-        )
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await
+                )
+                .bind(ids)
+                .fetch_all(&self.pool)
+                .await
+            })
+            .await
     }
 
     /// The same window of trades for each of `users`, in one statement.
@@ -151,9 +185,11 @@ impl Postgres {
         &self,
         users: &[Uuid],
         window: &TradeWindow,
-    ) -> Result<Vec<TradeRow>, sqlx::Error> {
-        sqlx::query_as(
-            "SELECT t.* FROM UNNEST($1::uuid[]) AS u(id) CROSS JOIN LATERAL ( \
+    ) -> Result<Vec<TradeRow>, crate::Error> {
+        self.calls
+            .run::<Vec<TradeRow>, sqlx::Error, _>("trades_page", async {
+                sqlx::query_as(
+                    "SELECT t.* FROM UNNEST($1::uuid[]) AS u(id) CROSS JOIN LATERAL ( \
                SELECT id, tx_hash, user_id, symbol, side, quantity::float8 AS quantity, \
                       price::float8 AS price, executed_at \
                FROM trades \
@@ -163,48 +199,61 @@ impl Postgres {
                  AND ($4::timestamptz IS NULL OR (executed_at, id) < ($4, $5)) \
                ORDER BY executed_at DESC, id DESC LIMIT $6 \
              ) t",
-        )
-        .bind(users)
-        .bind(window.from)
-        .bind(window.to)
-        .bind(window.before.map(|b| b.0))
-        .bind(window.before.map(|b| b.1))
-        .bind(window.limit)
-        .fetch_all(&self.pool)
-        .await
+                )
+                .bind(users)
+                .bind(window.from)
+                .bind(window.to)
+                .bind(window.before.map(|b| b.0))
+                .bind(window.before.map(|b| b.1))
+                .bind(window.limit)
+                .fetch_all(&self.pool)
+                .await
+            })
+            .await
     }
 }
 
 impl Postgres {
     /// Every asset symbol.
-    pub async fn asset_symbols(&self) -> Result<Vec<String>, sqlx::Error> {
-        sqlx::query_scalar("SELECT symbol FROM assets")
-            .fetch_all(&self.pool)
+    pub async fn asset_symbols(&self) -> Result<Vec<String>, crate::Error> {
+        self.calls
+            .run::<Vec<String>, sqlx::Error, _>("asset_symbols", async {
+                sqlx::query_scalar("SELECT symbol FROM assets")
+                    .fetch_all(&self.pool)
+                    .await
+            })
             .await
     }
 
     /// Trade count and volume per UTC day and symbol.
     pub async fn trade_totals(
         &self,
-    ) -> Result<Vec<crate::store::clickhouse::DayTotals>, sqlx::Error> {
-        let rows: Vec<(String, String, i64, f64)> = sqlx::query_as(
+    ) -> Result<Vec<crate::store::clickhouse::DayTotals>, crate::Error> {
+        self.calls
+            .run::<Vec<crate::store::clickhouse::DayTotals>, sqlx::Error, _>(
+                "trade_totals",
+                async {
+                    let rows: Vec<(String, String, i64, f64)> = sqlx::query_as(
             "SELECT to_char(executed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, symbol, \
                     count(*)::int8 AS trades, sum(quantity * price)::float8 AS volume \
              FROM trades GROUP BY 1, 2 ORDER BY 1, 2",
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(day, symbol, trades, volume)| crate::store::clickhouse::DayTotals {
-                    day,
-                    symbol,
-                    trades: trades.max(0) as u64,
-                    volume,
+                    Ok(rows
+                        .into_iter()
+                        .map(
+                            |(day, symbol, trades, volume)| crate::store::clickhouse::DayTotals {
+                                day,
+                                symbol,
+                                trades: trades.max(0) as u64,
+                                volume,
+                            },
+                        )
+                        .collect())
                 },
             )
-            .collect())
+            .await
     }
 
     /// Every trade, oldest first, `limit` at a time after a keyset position.
@@ -212,7 +261,9 @@ impl Postgres {
         &self,
         after: Option<(DateTime<Utc>, Uuid)>,
         limit: i64,
-    ) -> Result<Vec<TradeRow>, sqlx::Error> {
+    ) -> Result<Vec<TradeRow>, crate::Error> {
+        self.calls
+            .run::<Vec<TradeRow>, sqlx::Error, _>("trades_after", async {
         sqlx::query_as(
             "SELECT id, tx_hash, user_id, symbol, side, quantity::float8 AS quantity, price::float8 AS price, executed_at \
              FROM trades WHERE $1::timestamptz IS NULL OR (executed_at, id) > ($1, $2) \
@@ -223,15 +274,21 @@ impl Postgres {
         .bind(limit)
         .fetch_all(&self.pool)
         .await
+            })
+            .await
     }
 }
 
 impl Postgres {
     /// Up to `limit` user ids.
-    pub async fn user_ids(&self, limit: i64) -> Result<Vec<Uuid>, sqlx::Error> {
-        sqlx::query_scalar("SELECT id FROM users ORDER BY created_at LIMIT $1")
-            .bind(limit)
-            .fetch_all(&self.pool)
+    pub async fn user_ids(&self, limit: i64) -> Result<Vec<Uuid>, crate::Error> {
+        self.calls
+            .run::<Vec<Uuid>, sqlx::Error, _>("user_ids", async {
+                sqlx::query_scalar("SELECT id FROM users ORDER BY created_at LIMIT $1")
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+            })
             .await
     }
 }

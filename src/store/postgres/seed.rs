@@ -24,41 +24,55 @@ pub struct LeaderboardScore {
 
 impl Postgres {
     /// Empties every table the demo dataset fills.
-    pub async fn reset_demo_data(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("TRUNCATE users, assets, holdings, trades, trade_tx_hashes, outbox CASCADE")
-            .execute(&self.pool)
+    pub async fn reset_demo_data(&self) -> Result<(), crate::Error> {
+        self.calls
+            .run::<(), sqlx::Error, _>("reset_demo_data", async {
+                sqlx::query(
+                    "TRUNCATE users, assets, holdings, trades, trade_tx_hashes, outbox CASCADE",
+                )
+                .execute(&self.pool)
+                .await
+                .map(drop)
+            })
             .await
-            .map(drop)
     }
 
-    pub async fn insert_assets(&self, assets: &[Asset]) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO assets (symbol, name, chain, decimals) \
+    pub async fn insert_assets(&self, assets: &[Asset]) -> Result<(), crate::Error> {
+        self.calls
+            .run::<(), sqlx::Error, _>("insert_assets", async {
+                sqlx::query(
+                    "INSERT INTO assets (symbol, name, chain, decimals) \
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int[])",
-        )
-        .bind(assets.iter().map(|a| a.symbol.clone()).collect::<Vec<_>>())
-        .bind(assets.iter().map(|a| a.name.clone()).collect::<Vec<_>>())
-        .bind(assets.iter().map(|a| a.chain.clone()).collect::<Vec<_>>())
-        .bind(assets.iter().map(|a| a.decimals).collect::<Vec<_>>())
-        .execute(&self.pool)
-        .await
-        .map(drop)
+                )
+                .bind(assets.iter().map(|a| a.symbol.clone()).collect::<Vec<_>>())
+                .bind(assets.iter().map(|a| a.name.clone()).collect::<Vec<_>>())
+                .bind(assets.iter().map(|a| a.chain.clone()).collect::<Vec<_>>())
+                .bind(assets.iter().map(|a| a.decimals).collect::<Vec<_>>())
+                .execute(&self.pool)
+                .await
+                .map(drop)
+            })
+            .await
     }
 
-    pub async fn insert_users(&self, users: &[User]) -> Result<(), sqlx::Error> {
-        for chunk in users.chunks(CHUNK) {
-            sqlx::query(
-                "INSERT INTO users (id, address, username, created_at) \
+    pub async fn insert_users(&self, users: &[User]) -> Result<(), crate::Error> {
+        self.calls
+            .run::<(), sqlx::Error, _>("insert_users", async {
+                for chunk in users.chunks(CHUNK) {
+                    sqlx::query(
+                        "INSERT INTO users (id, address, username, created_at) \
                  SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])",
-            )
-            .bind(chunk.iter().map(|u| u.id).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|u| u.address.clone()).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|u| u.username.clone()).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|u| u.created_at).collect::<Vec<_>>())
-            .execute(&self.pool)
-            .await?;
-        }
-        Ok(())
+                    )
+                    .bind(chunk.iter().map(|u| u.id).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|u| u.address.clone()).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|u| u.username.clone()).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|u| u.created_at).collect::<Vec<_>>())
+                    .execute(&self.pool)
+                    .await?;
+                }
+                Ok(())
+            })
+            .await
     }
 
     /// Inserts trades (and their tx hashes) in chunks, creating month partitions first.
@@ -67,7 +81,9 @@ impl Postgres {
         &self,
         trades: &[Trade],
         mut progress: impl FnMut(u64),
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), crate::Error> {
+        self.calls
+            .run::<(), sqlx::Error, _>("insert_trades", async {
         let months: BTreeSet<(i32, u32)> = trades
             .iter()
             .map(|t| (t.executed_at.year(), t.executed_at.month()))
@@ -112,31 +128,41 @@ impl Postgres {
             progress(chunk.len() as u64);
         }
         Ok(())
+            })
+            .await
     }
 
-    pub async fn insert_holdings(&self, holdings: &[Holding]) -> Result<(), sqlx::Error> {
-        for chunk in holdings.chunks(CHUNK) {
-            sqlx::query(
-                "INSERT INTO holdings (user_id, symbol, quantity, cost_basis) \
+    pub async fn insert_holdings(&self, holdings: &[Holding]) -> Result<(), crate::Error> {
+        self.calls
+            .run::<(), sqlx::Error, _>("insert_holdings", async {
+                for chunk in holdings.chunks(CHUNK) {
+                    sqlx::query(
+                        "INSERT INTO holdings (user_id, symbol, quantity, cost_basis) \
                  SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::numeric[], $4::numeric[])",
-            )
-            .bind(chunk.iter().map(|h| h.user_id).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|h| h.symbol.clone()).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|h| h.quantity).collect::<Vec<Decimal>>())
-            .bind(chunk.iter().map(|h| h.cost_basis).collect::<Vec<Decimal>>())
-            .execute(&self.pool)
-            .await?;
-        }
-        Ok(())
+                    )
+                    .bind(chunk.iter().map(|h| h.user_id).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|h| h.symbol.clone()).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|h| h.quantity).collect::<Vec<Decimal>>())
+                    .bind(chunk.iter().map(|h| h.cost_basis).collect::<Vec<Decimal>>())
+                    .execute(&self.pool)
+                    .await?;
+                }
+                Ok(())
+            })
+            .await
     }
 
     /// Every trading user's leaderboard scores, computed from the trades table.
-    pub async fn leaderboard_scores(&self) -> Result<Vec<LeaderboardScore>, sqlx::Error> {
-        sqlx::query_as(
+    pub async fn leaderboard_scores(&self) -> Result<Vec<LeaderboardScore>, crate::Error> {
+        self.calls
+            .run::<Vec<LeaderboardScore>, sqlx::Error, _>("leaderboard_scores", async {
+                sqlx::query_as(
             "SELECT user_id, sum(quantity * price)::float8 AS volume, count(*)::float8 AS trades \
              FROM trades GROUP BY user_id",
         )
         .fetch_all(&self.pool)
         .await
+            })
+            .await
     }
 }

@@ -5,6 +5,8 @@ use chrono::{DateTime, Datelike, TimeZone, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::values::{Address, Symbol, TxHash};
+
 use super::{Postgres, TradeRow, UserRow};
 
 /// The outbox destinations a recorded trade is delivered to.
@@ -22,9 +24,9 @@ pub enum RegisterOutcome {
 #[derive(Debug, Clone)]
 pub struct NewTrade {
     pub id: Uuid,
-    pub tx_hash: String,
+    pub tx_hash: TxHash,
     pub user_id: Uuid,
-    pub symbol: String,
+    pub symbol: Symbol,
     pub side: &'static str,
     pub quantity: Decimal,
     pub price: Decimal,
@@ -58,28 +60,32 @@ impl Postgres {
     pub async fn register_user(
         &self,
         id: Uuid,
-        address: &str,
+        address: &Address,
         username: &str,
-    ) -> Result<RegisterOutcome, sqlx::Error> {
-        let inserted = sqlx::query_as::<_, UserRow>(
-            "INSERT INTO users (id, address, username) VALUES ($1, $2, $3) \
+    ) -> Result<RegisterOutcome, crate::Error> {
+        self.calls
+            .run::<RegisterOutcome, sqlx::Error, _>("register_user", async {
+                let inserted = sqlx::query_as::<_, UserRow>(
+                    "INSERT INTO users (id, address, username) VALUES ($1, $2, $3) \
              RETURNING id, address, username, created_at",
-        )
-        .bind(id)
-        .bind(address)
-        .bind(username)
-        .fetch_one(&self.pool)
-        .await;
-        match inserted {
-            Ok(row) => Ok(RegisterOutcome::Created(row)),
-            Err(err) if is_unique_violation(&err, "users_address_key") => {
-                Ok(RegisterOutcome::AddressTaken)
-            }
-            Err(err) if is_unique_violation(&err, "users_username_key") => {
-                Ok(RegisterOutcome::UsernameTaken)
-            }
-            Err(err) => Err(err),
-        }
+                )
+                .bind(id)
+                .bind(address.as_str())
+                .bind(username)
+                .fetch_one(&self.pool)
+                .await;
+                match inserted {
+                    Ok(row) => Ok(RegisterOutcome::Created(row)),
+                    Err(err) if is_unique_violation(&err, "users_address_key") => {
+                        Ok(RegisterOutcome::AddressTaken)
+                    }
+                    Err(err) if is_unique_violation(&err, "users_username_key") => {
+                        Ok(RegisterOutcome::UsernameTaken)
+                    }
+                    Err(err) => Err(err),
+                }
+            })
+            .await
     }
 
     /// Creates the month partition of `trades` for `at`, once per process and month.
@@ -114,7 +120,9 @@ impl Postgres {
         trade: &NewTrade,
         event_id: Uuid,
         payload: &serde_json::Value,
-    ) -> Result<TradeOutcome, sqlx::Error> {
+    ) -> Result<TradeOutcome, crate::Error> {
+        self.calls
+            .run::<TradeOutcome, sqlx::Error, _>("record_trade", async {
         self.ensure_partition(trade.executed_at).await?;
         let mut tx = self.pool.begin().await?;
 
@@ -122,7 +130,7 @@ impl Postgres {
             "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1), EXISTS (SELECT 1 FROM assets WHERE symbol = $2)",
         )
         .bind(trade.user_id)
-        .bind(&trade.symbol)
+        .bind(trade.symbol.as_str())
         .fetch_one(&mut *tx)
         .await?;
         if !user_exists {
@@ -136,7 +144,7 @@ impl Postgres {
             "INSERT INTO trade_tx_hashes (tx_hash, trade_id, executed_at) VALUES ($1, $2, $3) \
              ON CONFLICT (tx_hash) DO NOTHING RETURNING trade_id",
         )
-        .bind(&trade.tx_hash)
+        .bind(trade.tx_hash.as_str())
         .bind(trade.id)
         .bind(trade.executed_at)
         .fetch_optional(&mut *tx)
@@ -147,11 +155,11 @@ impl Postgres {
                 "SELECT {TRADE_COLUMNS} FROM trade_tx_hashes h \
                  JOIN trades t ON t.id = h.trade_id AND t.executed_at = h.executed_at WHERE h.tx_hash = $1"
             ))
-            .bind(&trade.tx_hash)
+            .bind(trade.tx_hash.as_str())
             .fetch_one(&self.pool)
             .await?;
             let same = existing.user_id == trade.user_id
-                && existing.symbol == trade.symbol
+                && existing.symbol == trade.symbol.as_str()
                 && existing.side == trade.side
                 && Decimal::try_from(existing.quantity)
                     .ok()
@@ -175,7 +183,7 @@ impl Postgres {
                  cost_basis = holdings.cost_basis + EXCLUDED.cost_basis, updated_at = now()",
             )
             .bind(trade.user_id)
-            .bind(&trade.symbol)
+            .bind(trade.symbol.as_str())
             .bind(trade.quantity)
             .bind(trade.price)
             .execute(&mut *tx)
@@ -189,7 +197,7 @@ impl Postgres {
                  WHERE user_id = $1 AND symbol = $2 AND quantity >= $3",
             )
             .bind(trade.user_id)
-            .bind(&trade.symbol)
+            .bind(trade.symbol.as_str())
             .bind(trade.quantity)
             .execute(&mut *tx)
             .await?;
@@ -198,7 +206,7 @@ impl Postgres {
                     "SELECT quantity FROM holdings WHERE user_id = $1 AND symbol = $2",
                 )
                 .bind(trade.user_id)
-                .bind(&trade.symbol)
+                .bind(trade.symbol.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
                 return Ok(TradeOutcome::InsufficientHoldings {
@@ -212,9 +220,9 @@ impl Postgres {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {TRADE_COLUMNS}"
         ))
         .bind(trade.id)
-        .bind(&trade.tx_hash)
+        .bind(trade.tx_hash.as_str())
         .bind(trade.user_id)
-        .bind(&trade.symbol)
+        .bind(trade.symbol.as_str())
         .bind(trade.side)
         .bind(trade.quantity)
         .bind(trade.price)
@@ -237,5 +245,7 @@ impl Postgres {
             .await?;
         tx.commit().await?;
         Ok(TradeOutcome::Recorded(row))
+            })
+            .await
     }
 }

@@ -85,20 +85,24 @@ impl Redis {
         owner: &str,
         key: &str,
         lease_ms: u64,
-    ) -> Result<IngestProgress, redis::RedisError> {
-        let value: String = CLAIM
-            .key(self.idempotency_key(owner, key))
-            .arg(lease_ms)
-            .arg(KEY_TTL_SECS)
-            .invoke_async(&mut self.conn())
-            .await?;
-        serde_json::from_str(&value).map_err(|err| {
-            redis::RedisError::from((
-                redis::ErrorKind::Parse,
-                "unreadable ingest progress",
-                err.to_string(),
-            ))
-        })
+    ) -> Result<IngestProgress, crate::Error> {
+        self.calls
+            .run::<IngestProgress, redis::RedisError, _>("claim_ingest_key", async {
+                let value: String = CLAIM
+                    .key(self.idempotency_key(owner, key))
+                    .arg(lease_ms)
+                    .arg(KEY_TTL_SECS)
+                    .invoke_async(&mut self.conn())
+                    .await?;
+                serde_json::from_str(&value).map_err(|err| {
+                    redis::RedisError::from((
+                        redis::ErrorKind::Parse,
+                        "unreadable ingest progress",
+                        err.to_string(),
+                    ))
+                })
+            })
+            .await
     }
 
     /// Records `progress` of `key` (renewing the lease by `lease_ms` while running).
@@ -108,15 +112,19 @@ impl Redis {
         key: &str,
         progress: &IngestProgress,
         lease_ms: u64,
-    ) -> Result<(), redis::RedisError> {
-        let value = serde_json::to_string(progress).unwrap_or_default();
-        RECORD
-            .key(self.idempotency_key(owner, key))
-            .arg(value)
-            .arg(lease_ms)
-            .arg(KEY_TTL_SECS)
-            .invoke_async::<i64>(&mut self.conn())
+    ) -> Result<(), crate::Error> {
+        self.calls
+            .run::<(), redis::RedisError, _>("record_ingest_key", async {
+                let value = serde_json::to_string(progress).unwrap_or_default();
+                RECORD
+                    .key(self.idempotency_key(owner, key))
+                    .arg(value)
+                    .arg(lease_ms)
+                    .arg(KEY_TTL_SECS)
+                    .invoke_async::<i64>(&mut self.conn())
+                    .await
+                    .map(drop)
+            })
             .await
-            .map(drop)
     }
 }

@@ -16,16 +16,20 @@ impl Redis {
     pub async fn latest_prices(
         &self,
         symbols: &[String],
-    ) -> Result<Vec<Option<LatestPrice>>, redis::RedisError> {
-        let keys: Vec<String> = symbols.iter().map(|s| self.price_key(s)).collect();
-        let raw: Vec<Option<String>> = redis::cmd("MGET")
-            .arg(&keys)
-            .query_async(&mut self.conn())
-            .await?;
-        Ok(raw
-            .into_iter()
-            .map(|value| value.and_then(|v| serde_json::from_str(&v).ok()))
-            .collect())
+    ) -> Result<Vec<Option<LatestPrice>>, crate::Error> {
+        self.calls
+            .run::<Vec<Option<LatestPrice>>, redis::RedisError, _>("latest_prices", async {
+                let keys: Vec<String> = symbols.iter().map(|s| self.price_key(s)).collect();
+                let raw: Vec<Option<String>> = redis::cmd("MGET")
+                    .arg(&keys)
+                    .query_async(&mut self.conn())
+                    .await?;
+                Ok(raw
+                    .into_iter()
+                    .map(|value| value.and_then(|v| serde_json::from_str(&v).ok()))
+                    .collect())
+            })
+            .await
     }
 
     /// The top `n` members of a leaderboard with their scores, and its size.
@@ -33,13 +37,17 @@ impl Redis {
         &self,
         name: &str,
         n: usize,
-    ) -> Result<(Vec<(String, f64)>, u64), redis::RedisError> {
-        let key = self.leaderboard_key(name);
-        let stop = isize::try_from(n).unwrap_or(isize::MAX) - 1;
-        redis::pipe()
-            .zrevrange_withscores(&key, 0, stop)
-            .zcard(&key)
-            .query_async(&mut self.conn())
+    ) -> Result<(Vec<(String, f64)>, u64), crate::Error> {
+        self.calls
+            .run::<(Vec<(String, f64)>, u64), redis::RedisError, _>("leaderboard_top", async {
+                let key = self.leaderboard_key(name);
+                let stop = isize::try_from(n).unwrap_or(isize::MAX) - 1;
+                redis::pipe()
+                    .zrevrange_withscores(&key, 0, stop)
+                    .zcard(&key)
+                    .query_async(&mut self.conn())
+                    .await
+            })
             .await
     }
 
@@ -47,34 +55,39 @@ impl Redis {
     pub async fn standings(
         &self,
         wanted: &[(String, String)],
-    ) -> Result<Vec<Option<Standing>>, redis::RedisError> {
-        let mut pipe = redis::pipe();
-        for (board, member) in wanted {
-            let key = self.leaderboard_key(board);
-            pipe.zrevrank(&key, member).zscore(&key, member);
-        }
-        let flat: Vec<Option<f64>> = pipe.query_async(&mut self.conn()).await?;
-        Ok(flat
-            .chunks(2)
-            .map(|pair| match pair {
-                [Some(rank), Some(score)] => Some(Standing {
-                    rank: *rank as u64 + 1,
-                    score: *score,
-                }),
-                _ => None,
+    ) -> Result<Vec<Option<Standing>>, crate::Error> {
+        self.calls
+            .run::<Vec<Option<Standing>>, redis::RedisError, _>("standings", async {
+                let mut pipe = redis::pipe();
+                for (board, member) in wanted {
+                    let key = self.leaderboard_key(board);
+                    pipe.zrevrank(&key, member).zscore(&key, member);
+                }
+                let flat: Vec<Option<f64>> = pipe.query_async(&mut self.conn()).await?;
+                Ok(flat
+                    .chunks(2)
+                    .map(|pair| match pair {
+                        [Some(rank), Some(score)] => Some(Standing {
+                            rank: *rank as u64 + 1,
+                            score: *score,
+                        }),
+                        _ => None,
+                    })
+                    .collect())
             })
-            .collect())
+            .await
     }
 
     /// Cached JSON values under `cache:{name}` for each name (None on a miss).
-    pub async fn cache_get(
-        &self,
-        names: &[String],
-    ) -> Result<Vec<Option<String>>, redis::RedisError> {
-        let keys: Vec<String> = names.iter().map(|n| self.cache_key(n)).collect();
-        redis::cmd("MGET")
-            .arg(&keys)
-            .query_async(&mut self.conn())
+    pub async fn cache_get(&self, names: &[String]) -> Result<Vec<Option<String>>, crate::Error> {
+        self.calls
+            .run::<Vec<Option<String>>, redis::RedisError, _>("cache_get", async {
+                let keys: Vec<String> = names.iter().map(|n| self.cache_key(n)).collect();
+                redis::cmd("MGET")
+                    .arg(&keys)
+                    .query_async(&mut self.conn())
+                    .await
+            })
             .await
     }
 
@@ -83,12 +96,16 @@ impl Redis {
         &self,
         entries: &[(String, String)],
         ttl_secs: u64,
-    ) -> Result<(), redis::RedisError> {
-        let mut pipe = redis::pipe();
-        for (name, value) in entries {
-            pipe.set_ex(self.cache_key(name), value, ttl_secs).ignore();
-        }
-        pipe.query_async(&mut self.conn()).await
+    ) -> Result<(), crate::Error> {
+        self.calls
+            .run::<(), redis::RedisError, _>("cache_set", async {
+                let mut pipe = redis::pipe();
+                for (name, value) in entries {
+                    pipe.set_ex(self.cache_key(name), value, ttl_secs).ignore();
+                }
+                pipe.query_async(&mut self.conn()).await
+            })
+            .await
     }
 
     /// Key of a cache entry.

@@ -84,29 +84,33 @@ impl Redis {
         &self,
         limits: &[(String, u32, u64)],
         cost: u32,
-    ) -> Result<Vec<RateState>, redis::RedisError> {
-        if limits.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut invocation = GCRA.prepare_invoke();
-        invocation.arg(cost);
-        for (name, limit, period_ms) in limits {
-            invocation
-                .key(self.rate_key(name))
-                .arg(*limit)
-                .arg(*period_ms);
-        }
-        let flat: Vec<i64> = invocation.invoke_async(&mut self.conn()).await?;
-        let clamp = |n: i64| u64::try_from(n).unwrap_or(0);
-        Ok(flat
-            .chunks(4)
-            .map(|c| RateState {
-                allowed: c[0] == 1,
-                remaining: clamp(c[1]),
-                retry_after_ms: clamp(c[2]),
-                reset_ms: clamp(c[3]),
+    ) -> Result<Vec<RateState>, crate::Error> {
+        self.calls
+            .run::<Vec<RateState>, redis::RedisError, _>("rate_limit", async {
+                if limits.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut invocation = GCRA.prepare_invoke();
+                invocation.arg(cost);
+                for (name, limit, period_ms) in limits {
+                    invocation
+                        .key(self.rate_key(name))
+                        .arg(*limit)
+                        .arg(*period_ms);
+                }
+                let flat: Vec<i64> = invocation.invoke_async(&mut self.conn()).await?;
+                let clamp = |n: i64| u64::try_from(n).unwrap_or(0);
+                Ok(flat
+                    .chunks(4)
+                    .map(|c| RateState {
+                        allowed: c[0] == 1,
+                        remaining: clamp(c[1]),
+                        retry_after_ms: clamp(c[2]),
+                        reset_ms: clamp(c[3]),
+                    })
+                    .collect())
             })
-            .collect())
+            .await
     }
 
     fn challenge_key(&self, address: &str) -> String {
@@ -119,21 +123,29 @@ impl Redis {
         address: &str,
         message: &str,
         ttl_secs: u64,
-    ) -> Result<(), redis::RedisError> {
-        redis::cmd("SET")
-            .arg(self.challenge_key(address))
-            .arg(message)
-            .arg("EX")
-            .arg(ttl_secs.max(1))
-            .query_async(&mut self.conn())
+    ) -> Result<(), crate::Error> {
+        self.calls
+            .run::<(), redis::RedisError, _>("put_challenge", async {
+                redis::cmd("SET")
+                    .arg(self.challenge_key(address))
+                    .arg(message)
+                    .arg("EX")
+                    .arg(ttl_secs.max(1))
+                    .query_async(&mut self.conn())
+                    .await
+            })
             .await
     }
 
     /// Takes (reads and deletes) the challenge of `address`, so it is used at most once.
-    pub async fn take_challenge(&self, address: &str) -> Result<Option<String>, redis::RedisError> {
-        redis::cmd("GETDEL")
-            .arg(self.challenge_key(address))
-            .query_async(&mut self.conn())
+    pub async fn take_challenge(&self, address: &str) -> Result<Option<String>, crate::Error> {
+        self.calls
+            .run::<Option<String>, redis::RedisError, _>("take_challenge", async {
+                redis::cmd("GETDEL")
+                    .arg(self.challenge_key(address))
+                    .query_async(&mut self.conn())
+                    .await
+            })
             .await
     }
 
@@ -147,30 +159,42 @@ impl Redis {
         key: &str,
         value: &str,
         ttl_secs: u64,
-    ) -> Result<(), redis::RedisError> {
-        redis::cmd("SET")
-            .arg(key)
-            .arg(value)
-            .arg("EX")
-            .arg(ttl_secs.max(1))
-            .query_async(&mut self.conn())
+    ) -> Result<(), crate::Error> {
+        self.calls
+            .run::<(), redis::RedisError, _>("put_session", async {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(value)
+                    .arg("EX")
+                    .arg(ttl_secs.max(1))
+                    .query_async(&mut self.conn())
+                    .await
+            })
             .await
     }
 
-    pub async fn get_session(&self, key: &str) -> Result<Option<String>, redis::RedisError> {
-        redis::cmd("GET")
-            .arg(key)
-            .query_async(&mut self.conn())
+    pub async fn get_session(&self, key: &str) -> Result<Option<String>, crate::Error> {
+        self.calls
+            .run::<Option<String>, redis::RedisError, _>("get_session", async {
+                redis::cmd("GET")
+                    .arg(key)
+                    .query_async(&mut self.conn())
+                    .await
+            })
             .await
     }
 
     /// Revokes a session; true when it existed.
-    pub async fn delete_session(&self, key: &str) -> Result<bool, redis::RedisError> {
-        let removed: u64 = redis::cmd("DEL")
-            .arg(key)
-            .query_async(&mut self.conn())
-            .await?;
-        Ok(removed > 0)
+    pub async fn delete_session(&self, key: &str) -> Result<bool, crate::Error> {
+        self.calls
+            .run::<bool, redis::RedisError, _>("delete_session", async {
+                let removed: u64 = redis::cmd("DEL")
+                    .arg(key)
+                    .query_async(&mut self.conn())
+                    .await?;
+                Ok(removed > 0)
+            })
+            .await
     }
 
     fn apq_key(&self, hash: &str) -> String {
@@ -178,10 +202,14 @@ impl Redis {
     }
 
     /// The document registered under an automatic persisted query's hash.
-    pub async fn persisted_query(&self, hash: &str) -> Result<Option<String>, redis::RedisError> {
-        redis::cmd("GET")
-            .arg(self.apq_key(hash))
-            .query_async(&mut self.conn())
+    pub async fn persisted_query(&self, hash: &str) -> Result<Option<String>, crate::Error> {
+        self.calls
+            .run::<Option<String>, redis::RedisError, _>("persisted_query", async {
+                redis::cmd("GET")
+                    .arg(self.apq_key(hash))
+                    .query_async(&mut self.conn())
+                    .await
+            })
             .await
     }
 
@@ -191,13 +219,17 @@ impl Redis {
         hash: &str,
         document: &str,
         ttl_secs: u64,
-    ) -> Result<(), redis::RedisError> {
-        redis::cmd("SET")
-            .arg(self.apq_key(hash))
-            .arg(document)
-            .arg("EX")
-            .arg(ttl_secs.max(1))
-            .query_async(&mut self.conn())
+    ) -> Result<(), crate::Error> {
+        self.calls
+            .run::<(), redis::RedisError, _>("put_persisted_query", async {
+                redis::cmd("SET")
+                    .arg(self.apq_key(hash))
+                    .arg(document)
+                    .arg("EX")
+                    .arg(ttl_secs.max(1))
+                    .query_async(&mut self.conn())
+                    .await
+            })
             .await
     }
 }

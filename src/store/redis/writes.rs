@@ -78,75 +78,82 @@ impl Redis {
 
     /// Applies each trade to the `volume` and `trades` leaderboards unless that event was
     /// applied before; returns how many were applied now.
-    pub async fn apply_trades(
-        &self,
-        deltas: &[LeaderboardDelta],
-    ) -> Result<u64, redis::RedisError> {
-        if deltas.is_empty() {
-            return Ok(0);
-        }
-        let mut invocation = APPLY_TRADES.prepare_invoke();
-        invocation
-            .key(self.leaderboard_key("volume"))
-            .key(self.leaderboard_key("trades"));
-        invocation.arg(APPLIED_TTL_SECS);
-        for delta in deltas {
-            invocation.key(self.key(&format!("applied:leaderboard:{}", delta.event_id)));
-            invocation.arg(&delta.member).arg(delta.notional);
-        }
-        invocation.invoke_async(&mut self.conn()).await
+    pub async fn apply_trades(&self, deltas: &[LeaderboardDelta]) -> Result<u64, crate::Error> {
+        self.calls
+            .run::<u64, redis::RedisError, _>("apply_trades", async {
+                if deltas.is_empty() {
+                    return Ok(0);
+                }
+                let mut invocation = APPLY_TRADES.prepare_invoke();
+                invocation
+                    .key(self.leaderboard_key("volume"))
+                    .key(self.leaderboard_key("trades"));
+                invocation.arg(APPLIED_TTL_SECS);
+                for delta in deltas {
+                    invocation.key(self.key(&format!("applied:leaderboard:{}", delta.event_id)));
+                    invocation.arg(&delta.member).arg(delta.notional);
+                }
+                invocation.invoke_async(&mut self.conn()).await
+            })
+            .await
     }
 
     /// Stores each price unless a newer one is there, publishes it, and invalidates the
     /// symbol's cached 24h statistics. Returns how many prices were newer.
-    pub async fn set_prices_if_newer(
-        &self,
-        prices: &[LatestPrice],
-    ) -> Result<u64, redis::RedisError> {
-        if prices.is_empty() {
-            return Ok(0);
-        }
-        let mut invocation = SET_PRICES.prepare_invoke();
-        invocation.arg(self.key("events:price:"));
-        for price in prices {
-            let json = serde_json::to_string(price).map_err(|err| {
-                redis::RedisError::from((
-                    redis::ErrorKind::Client,
-                    "price encoding",
-                    err.to_string(),
-                ))
-            })?;
-            invocation
-                .key(self.price_key(&price.symbol))
-                .key(self.cache_key(&format!("stats24h:{}", price.symbol)));
-            invocation.arg(&price.symbol).arg(price.ts).arg(json);
-        }
-        invocation.invoke_async(&mut self.conn()).await
+    pub async fn set_prices_if_newer(&self, prices: &[LatestPrice]) -> Result<u64, crate::Error> {
+        self.calls
+            .run::<u64, redis::RedisError, _>("set_prices_if_newer", async {
+                if prices.is_empty() {
+                    return Ok(0);
+                }
+                let mut invocation = SET_PRICES.prepare_invoke();
+                invocation.arg(self.key("events:price:"));
+                for price in prices {
+                    let json = serde_json::to_string(price).map_err(|err| {
+                        redis::RedisError::from((
+                            redis::ErrorKind::Client,
+                            "price encoding",
+                            err.to_string(),
+                        ))
+                    })?;
+                    invocation
+                        .key(self.price_key(&price.symbol))
+                        .key(self.cache_key(&format!("stats24h:{}", price.symbol)));
+                    invocation.arg(&price.symbol).arg(price.ts).arg(json);
+                }
+                invocation.invoke_async(&mut self.conn()).await
+            })
+            .await
     }
 
     /// Publishes each message on its channel, in one pipeline.
-    pub async fn publish(&self, messages: &[(String, String)]) -> Result<(), redis::RedisError> {
-        if messages.is_empty() {
-            return Ok(());
-        }
-        let mut pipe = redis::pipe();
-        for (channel, message) in messages {
-            pipe.publish(channel, message).ignore();
-        }
-        pipe.query_async(&mut self.conn()).await
+    pub async fn publish(&self, messages: &[(String, String)]) -> Result<(), crate::Error> {
+        self.calls
+            .run::<(), redis::RedisError, _>("publish", async {
+                if messages.is_empty() {
+                    return Ok(());
+                }
+                let mut pipe = redis::pipe();
+                for (channel, message) in messages {
+                    pipe.publish(channel, message).ignore();
+                }
+                pipe.query_async(&mut self.conn()).await
+            })
+            .await
     }
 
     /// Every member and score of a leaderboard.
-    pub async fn leaderboard_all(
-        &self,
-        name: &str,
-    ) -> Result<Vec<(String, f64)>, redis::RedisError> {
-        redis::cmd("ZRANGE")
-            .arg(self.leaderboard_key(name))
-            .arg(0)
-            .arg(-1)
-            .arg("WITHSCORES")
-            .query_async(&mut self.conn())
+    pub async fn leaderboard_all(&self, name: &str) -> Result<Vec<(String, f64)>, crate::Error> {
+        self.calls
+            .run::<Vec<(String, f64)>, redis::RedisError, _>("leaderboard_all", async {
+                redis::cmd("ZRANGE")
+                    .arg(self.leaderboard_key(name))
+                    .arg(0)
+                    .arg(-1)
+                    .arg("WITHSCORES")
+                    .query_async(&mut self.conn())
+                    .await
+            })
             .await
     }
 }
