@@ -158,34 +158,24 @@ impl Stores {
 
     /// The same stores, each call counted in `trips`.
     fn counted(&self, trips: &RoundTrips) -> Stores {
-        Stores {
-            postgres: self.postgres.rebind(self.postgres.calls().counted(trips)),
-            redis: self.redis.rebind(self.redis.calls().counted(trips)),
-            clickhouse: self
-                .clickhouse
-                .rebind(self.clickhouse.calls().counted(trips)),
-            mongo: self.mongo.rebind(self.mongo.calls().counted(trips)),
-            ..self.clone()
-        }
+        self.rebound(|calls| calls.counted(trips))
     }
 
     /// The same stores with another per-call deadline: for bulk commands (seed,
     /// reconcile), whose single inserts may carry hundreds of thousands of rows.
     pub fn with_deadline(&self, deadline: std::time::Duration) -> Stores {
+        self.rebound(|calls| calls.with_deadline(deadline))
+    }
+
+    /// The same adapters, each with the call wrapper `change` makes of its own.
+    fn rebound(&self, change: impl Fn(&call::Calls) -> call::Calls) -> Stores {
         Stores {
-            postgres: self
-                .postgres
-                .rebind(self.postgres.calls().with_deadline(deadline)),
-            redis: self
-                .redis
-                .rebind(self.redis.calls().with_deadline(deadline)),
-            clickhouse: self
-                .clickhouse
-                .rebind(self.clickhouse.calls().with_deadline(deadline)),
-            mongo: self
-                .mongo
-                .rebind(self.mongo.calls().with_deadline(deadline)),
-            ..self.clone()
+            postgres: self.postgres.rebind(change(self.postgres.calls())),
+            redis: self.redis.rebind(change(self.redis.calls())),
+            clickhouse: self.clickhouse.rebind(change(self.clickhouse.calls())),
+            mongo: self.mongo.rebind(change(self.mongo.calls())),
+            shared: self.shared.clone(),
+            stale_metadata: self.stale_metadata.clone(),
         }
     }
 
@@ -306,7 +296,7 @@ impl Degraded {
 
 impl RequestStores {
     /// The stores for one request: every call is counted in its [`RoundTrips`].
-    pub fn new(stores: Stores) -> Self {
+    pub fn new(stores: &Stores) -> Self {
         let trips = RoundTrips::default();
         RequestStores {
             stores: stores.counted(&trips),

@@ -118,7 +118,7 @@ impl ExtensionFactory for Scope {
             guard: super::guard::Guard::new(self.state.clone()),
             types: self.types.clone(),
             query: Default::default(),
-            stores: RequestStores::new(self.state.stores().clone()),
+            stores: RequestStores::new(self.state.stores()),
             queue: BatchQueue::default(),
         })
     }

@@ -265,7 +265,7 @@ pub async fn prices(
         }
     };
     let idle = std::time::Duration::from_millis(config.http_body_timeout_ms);
-    let stores = RequestStores::new(state.app.stores().clone());
+    let stores = RequestStores::new(state.app.stores());
     let mut summary = Summary::default();
     let idempotency = match key {
         None => None,

@@ -19,10 +19,12 @@ use crate::{config::Config, error::StoreError, store::StoreKind};
 /// The ClickHouse adapter: an HTTP client bound to Meridian's database.
 #[derive(Clone)]
 pub struct ClickHouse {
-    client: clickhouse::Client,
+    // Shared: a request's adapters are clones of the instance's, and the client's own
+    // clone copies its URL, credentials and headers.
+    client: std::sync::Arc<clickhouse::Client>,
     /// The same server without a database selected, for `CREATE DATABASE`.
-    server: clickhouse::Client,
-    database: String,
+    server: std::sync::Arc<clickhouse::Client>,
+    database: std::sync::Arc<str>,
     calls: Calls,
 }
 
@@ -45,9 +47,9 @@ impl ClickHouse {
             },
         );
         ClickHouse {
-            client,
-            server,
-            database: config.clickhouse_database.clone(),
+            client: client.into(),
+            server: server.into(),
+            database: config.clickhouse_database.as_str().into(),
             calls,
         }
     }

@@ -24,7 +24,7 @@ use crate::{config::Config, error::StoreError, store::StoreKind};
 #[derive(Clone)]
 pub struct Redis {
     conn: ConnectionManager,
-    prefix: String,
+    prefix: std::sync::Arc<str>,
     calls: Calls,
 }
 
@@ -52,7 +52,7 @@ impl Redis {
         );
         Ok(Redis {
             conn,
-            prefix: config.redis_prefix.clone(),
+            prefix: config.redis_prefix.as_str().into(),
             calls,
         })
     }
