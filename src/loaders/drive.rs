@@ -34,18 +34,23 @@ use std::{
     task::{Context, Poll},
 };
 
-use futures::{future::BoxFuture, stream::FuturesUnordered, Stream, StreamExt};
+use futures::{
+    future::BoxFuture,
+    stream::FuturesUnordered,
+    task::{ArcWake, AtomicWaker},
+    Stream, StreamExt,
+};
 
-/// Records whether a poll woke its own task.
-struct WakeFlag {
+/// The query's waker: records that the query has progress to make, and wakes the task.
+struct QueryWaker {
     woken: AtomicBool,
-    inner: std::task::Waker,
+    task: AtomicWaker,
 }
 
-impl futures::task::ArcWake for WakeFlag {
+impl ArcWake for QueryWaker {
     fn wake_by_ref(arc_self: &Arc<Self>) {
         arc_self.woken.store(true, Ordering::Release);
-        arc_self.inner.wake_by_ref();
+        arc_self.task.wake();
     }
 }
 
@@ -116,14 +121,24 @@ impl BatchQueue {
 struct Driver {
     queue: BatchQueue,
     running: FuturesUnordered<BoxFuture<'static, ()>>,
+    /// The query is polled only when something woke it (a batch's results, its own I/O,
+    /// itself), not on every wake of a batch's I/O.
+    query: Arc<QueryWaker>,
+    query_waker: std::task::Waker,
 }
 
 impl Driver {
     fn new(queue: BatchQueue) -> Driver {
         queue.0.driven.store(true, Ordering::Release);
+        let query = Arc::new(QueryWaker {
+            woken: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        });
         Driver {
             queue,
             running: FuturesUnordered::new(),
+            query_waker: futures::task::waker(query.clone()),
+            query,
         }
     }
 
@@ -134,21 +149,18 @@ impl Driver {
         cx: &mut Context<'_>,
         mut main: impl FnMut(&mut Context<'_>) -> Poll<T>,
     ) -> Poll<T> {
+        self.query.task.register(cx.waker());
         loop {
             // 1. Batches that finish hand out all their results now.
             while let Poll::Ready(Some(())) = self.running.poll_next_unpin(cx) {}
-            // 2. The query, until it waits only on something outside itself.
-            loop {
-                let flag = Arc::new(WakeFlag {
-                    woken: AtomicBool::new(false),
-                    inner: cx.waker().clone(),
-                });
-                let waker = futures::task::waker(flag.clone());
-                if let Poll::Ready(out) = main(&mut Context::from_waker(&waker)) {
+            // 2. The query, until it waits only on something outside itself: polled
+            // again as long as it was woken, by a batch's results or by itself.
+            while self.query.woken.swap(false, Ordering::AcqRel) {
+                if let Poll::Ready(out) = main(&mut Context::from_waker(&self.query_waker)) {
+                    // A stream that yielded an item is polled again on the next call
+                    // without waking anyone: the next call must reach it.
+                    self.query.woken.store(true, Ordering::Release);
                     return Poll::Ready(out);
-                }
-                if !flag.woken.load(Ordering::Acquire) {
-                    break;
                 }
             }
             // 3. The wave's batches start together.
@@ -320,6 +332,16 @@ mod tests {
         assert_eq!(sizes, vec![100; 5]);
         // The loader has no cache: every event costs its two waves again.
         assert_eq!(batches.load(Ordering::SeqCst), 10);
+    }
+
+    #[tokio::test]
+    async fn a_driven_stream_yields_items_that_need_no_wake() {
+        let queue = BatchQueue::default();
+        let items: Vec<u32> = queue
+            .drive_stream(futures::stream::iter(0..100u32))
+            .collect()
+            .await;
+        assert_eq!(items.len(), 100);
     }
 
     #[tokio::test]
