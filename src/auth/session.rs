@@ -78,13 +78,12 @@ pub async fn login(
                 "no open challenge for this address (ask loginChallenge first; it expires)".into(),
             )
         })?;
-    let signer =
-        wallet::recover(&message, signature).map_err(|err| AuthError::Invalid(err.to_string()))?;
-    if signer != address.as_str() {
-        return Err(AuthError::Invalid(
-            "the signature is not from this address".into(),
-        ));
-    }
+    wallet::verify(address, &message, signature).map_err(|err| match err {
+        wallet::SignatureError::Invalid => {
+            AuthError::Invalid("the signature is not from this address".into())
+        }
+        malformed => AuthError::Invalid(malformed.to_string()),
+    })?;
     let token = format!("{SESSION_PREFIX}{}", random_hex());
     let created_at = Utc::now();
     let record = SessionRecord {

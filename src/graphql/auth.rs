@@ -4,6 +4,7 @@
 use async_graphql::{Context, ErrorExtensions, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use super::user::Chain;
 use super::{scope, user::User};
 use crate::{
     auth::{session, AuthError},
@@ -97,9 +98,17 @@ pub struct Session {
 
 #[Object]
 impl AuthMutation {
-    /// Issues a one-time sign-in message for a wallet address.
-    async fn login_challenge(&self, ctx: &Context<'_>, address: String) -> Result<LoginChallenge> {
-        let address = super::user::normalise_address(&address)
+    /// Issues a one-time sign-in message for a wallet address of any supported chain
+    /// (`chain` is told from the address when absent). Sign it with the wallet's message
+    /// signing: EIP-191 `personal_sign` (EVM), SEP-53 (Stellar, e.g. Freighter's
+    /// `signMessage`), or the Casper Wallet's `signMessage`.
+    async fn login_challenge(
+        &self,
+        ctx: &Context<'_>,
+        address: String,
+        chain: Option<Chain>,
+    ) -> Result<LoginChallenge> {
+        let address = super::user::parse_account(&address, chain)
             .map_err(|e| Error::field("address", e.to_string()).extend())?;
         let app = scope::app(ctx)?;
         let ttl = app.config().security.login_challenge_ttl_secs;
@@ -116,8 +125,9 @@ impl AuthMutation {
         ctx: &Context<'_>,
         address: String,
         signature: String,
+        chain: Option<Chain>,
     ) -> Result<Session> {
-        let address = super::user::normalise_address(&address)
+        let address = super::user::parse_account(&address, chain)
             .map_err(|e| Error::field("address", e.to_string()).extend())?;
         let user = scope::loaders(ctx)?
             .load_one(UserByAddress(address.clone()))

@@ -6,5 +6,5 @@ mod query;
 mod types;
 
 pub use mutation::UserMutation;
-pub use query::{normalise_address, UserQuery};
-pub use types::{Holding, Trade, User};
+pub use query::{normalise_address, parse_account, UserQuery};
+pub use types::{Chain, Holding, Trade, User};

@@ -678,3 +678,187 @@ async fn responses_carry_security_headers_and_cors() {
         .headers()
         .contains_key("access-control-allow-origin"));
 }
+
+/// Registers `address` (as the admin) and returns the user's id and chain.
+async fn register(server: &TestServer, address: &str, username: &str) -> Value {
+    server
+        .graphql_with(
+            "mutation($a: String!, $u: String!) { registerUser(input: { address: $a, username: $u }) { id chain address } }",
+            json!({ "a": address, "u": username }),
+            &[],
+        )
+        .await
+}
+
+/// Asks for a challenge, signs it with `sign`, logs in; returns the login response.
+async fn sign_in(server: &TestServer, address: &str, sign: impl Fn(&str) -> String) -> Value {
+    let (_, challenge) = server
+        .graphql_as(
+            None,
+            "mutation($a: String!) { loginChallenge(address: $a) { message } }",
+            json!({ "a": address }),
+        )
+        .await;
+    let message = challenge["data"]["loginChallenge"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a challenge: {challenge}"))
+        .to_owned();
+    let (_, login) = server
+        .graphql_as(
+            None,
+            "mutation($a: String!, $s: String!) { login(address: $a, signature: $s) { token user { id chain } } }",
+            json!({ "a": address, "s": sign(&message) }),
+        )
+        .await;
+    login
+}
+
+// The Stellar SDK (npm @stellar/stellar-base) makes the key and the SEP-53 signature.
+#[tokio::test]
+async fn a_stellar_account_signs_in_with_the_stellar_sdk() {
+    let env = TestEnv::migrated().await;
+    let server = env.spawn().await;
+    let admin = server.token("operator", &[Role::Admin]);
+    let (ok, out) =
+        crate::support::node("stellar-login.mjs", vec![server.url("/graphql"), admin]).await;
+    assert!(ok, "{out}");
+    let address = out["address"].as_str().expect("an account id");
+    assert!(address.starts_with('G') && address.len() == 56, "{out}");
+    let registered = &out["registered"]["data"]["registerUser"];
+    assert_eq!(registered["chain"], "STELLAR", "{out}");
+    assert_eq!(registered["address"], address);
+    assert_eq!(out["login"]["user"]["id"], registered["id"], "{out}");
+    assert_eq!(out["me"]["data"]["me"]["id"], registered["id"], "{out}");
+    assert_eq!(out["me"]["data"]["me"]["chain"], "STELLAR");
+    assert_eq!(out["forged"], json!(["UNAUTHENTICATED"]), "{out}");
+}
+
+#[tokio::test]
+async fn casper_keys_of_both_kinds_sign_in() {
+    use ed25519_dalek::Signer as _;
+    use k256::ecdsa::signature::Signer as _;
+
+    let env = TestEnv::migrated().await;
+    let server = env.spawn().await;
+    let prefixed = |message: &str| format!("{}{message}", wallet::CASPER_PREFIX);
+
+    // 01: ed25519, the signature over the prefixed message's bytes.
+    let ed = ed25519_dalek::SigningKey::from_bytes(&[5u8; 32]);
+    let ed_address = format!("01{}", hex::encode(ed.verifying_key().as_bytes()));
+    // 02: secp256k1, ECDSA over the sha256 of those bytes.
+    let secp = k256::ecdsa::SigningKey::from_slice(&[6u8; 32]).expect("key");
+    let secp_address = format!(
+        "02{}",
+        hex::encode(secp.verifying_key().to_sec1_point(true).as_bytes())
+    );
+    let sign_ed = |message: &str| hex::encode(ed.sign(prefixed(message).as_bytes()).to_bytes());
+    let sign_secp = |message: &str| {
+        let signature: k256::ecdsa::Signature = secp.sign(prefixed(message).as_bytes());
+        hex::encode(signature.to_bytes())
+    };
+    for (address, username, sign, forge) in [
+        (
+            &ed_address,
+            "casper_ed",
+            &sign_ed as &dyn Fn(&str) -> String,
+            &sign_secp as &dyn Fn(&str) -> String,
+        ),
+        (&secp_address, "casper_secp", &sign_secp, &sign_ed),
+    ] {
+        let registered = register(&server, address, username).await;
+        let user = &registered["data"]["registerUser"];
+        assert_eq!(user["chain"], "CASPER", "{registered}");
+        assert_eq!(user["address"], address.as_str());
+        let login = sign_in(&server, address, sign).await;
+        assert_eq!(login["data"]["login"]["user"]["id"], user["id"], "{login}");
+        assert_eq!(login["data"]["login"]["user"]["chain"], "CASPER");
+        // The other kind's signature (a forged one, for this key) is refused.
+        let forged = sign_in(&server, address, forge).await;
+        assert_eq!(error_codes(&forged), ["UNAUTHENTICATED"], "{forged}");
+    }
+}
+
+#[tokio::test]
+async fn addresses_of_every_family_are_checked_by_their_own_rules() {
+    let env = TestEnv::migrated().await;
+    let server = env.spawn().await;
+    let stellar = stellar_strkey::ed25519::PublicKey([7u8; 32])
+        .to_string()
+        .as_str()
+        .to_owned();
+    let mut stellar_bad_crc = stellar.clone();
+    let last = if stellar.ends_with('A') { "B" } else { "A" };
+    stellar_bad_crc.replace_range(55..56, last);
+    let casper = format!(
+        "01{}",
+        hex::encode(
+            ed25519_dalek::SigningKey::from_bytes(&[5u8; 32])
+                .verifying_key()
+                .as_bytes()
+        )
+    );
+    let cases: [(&str, Option<&str>); 8] = [
+        // EIP-55: one letter's case changed.
+        ("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD", None),
+        (&stellar_bad_crc, None),
+        (&stellar[..50], None),
+        (&casper[..60], None),
+        ("0302aa", None),
+        // Cross-family: a valid address of one family named as another.
+        (
+            "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+            Some("STELLAR"),
+        ),
+        (&stellar, Some("CASPER")),
+        (&casper, Some("EVM")),
+    ];
+    for (i, (address, chain)) in cases.iter().enumerate() {
+        let body = server
+            .graphql_with(
+                "mutation($a: String!, $c: Chain) { registerUser(input: { address: $a, username: $u, chain: $c }) { id } }"
+                    .replace("$u", &format!("\"bad_{i}\""))
+                    .as_str(),
+                json!({ "a": address, "c": chain }),
+                &[],
+            )
+            .await;
+        assert_eq!(
+            error_codes(&body),
+            ["BAD_USER_INPUT"],
+            "{address} {chain:?}: {body}"
+        );
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"], "input.address",
+            "{body}"
+        );
+    }
+    // The same addresses, rightly named, are accepted; each keeps one spelling.
+    for (address, chain, stored) in [
+        (
+            "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+            "EVM",
+            "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed".to_owned(),
+        ),
+        (&stellar.to_ascii_lowercase(), "STELLAR", stellar.clone()),
+        (&casper.to_ascii_uppercase(), "CASPER", casper.clone()),
+    ] {
+        let body = server
+            .graphql_with(
+                "mutation($a: String!, $c: Chain, $u: String!) { registerUser(input: { address: $a, username: $u, chain: $c }) { chain address } }",
+                json!({ "a": address, "c": chain, "u": format!("good_{}", chain.to_ascii_lowercase()) }),
+                &[],
+            )
+            .await;
+        assert_eq!(body["data"]["registerUser"]["chain"], chain, "{body}");
+        assert_eq!(body["data"]["registerUser"]["address"], stored.as_str());
+    }
+    // A challenge for a malformed address names the argument.
+    let (_, body) = server
+        .graphql_as(
+            None,
+            "mutation($a: String!) { loginChallenge(address: $a) { message } }",
+            json!({ "a": stellar_bad_crc }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+}

@@ -8,8 +8,8 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::{
-    query::normalise_address,
-    types::{Profile, Trade, TradeSide},
+    query::parse_account,
+    types::{Chain, Profile, Trade, TradeSide},
     User,
 };
 use crate::{
@@ -43,8 +43,12 @@ pub struct UserMutation;
 
 #[derive(InputObject)]
 pub struct RegisterUserInput {
-    /// Wallet address: 0x and 40 hex digits (stored lowercase).
+    /// Wallet address of any supported chain (see `Chain`), stored in its family's normal
+    /// form.
     pub address: String,
+    /// The address's chain family; told from the address's shape when absent, and a
+    /// BAD_USER_INPUT on `input.address` when the address is not of this family.
+    pub chain: Option<Chain>,
     /// 3 to 32 letters, digits or underscores.
     pub username: String,
 }
@@ -89,7 +93,7 @@ impl UserMutation {
     /// CONFLICT naming the field.
     async fn register_user(&self, ctx: &Context<'_>, input: RegisterUserInput) -> Result<User> {
         scope::viewer(ctx).require_any(&[Role::Admin, Role::Service])?;
-        let address = normalise_address(&input.address)
+        let address = parse_account(&input.address, input.chain)
             .map_err(|e| Error::field("input.address", e.to_string()).extend())?;
         let username = input.username.trim();
         let valid_name = (3..=32).contains(&username.len())

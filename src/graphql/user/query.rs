@@ -94,7 +94,16 @@ impl UserQuery {
     }
 }
 
-/// Parses a wallet address argument (see [`Address`]).
+/// Parses a wallet address argument of the family its shape names (see [`Address`]).
 pub fn normalise_address(address: &str) -> Result<Address, Error> {
-    Address::parse(address).map_err(|rule| Error::BadUserInput(format!("`address` {rule}")))
+    parse_account(address, None)
+}
+
+/// Parses a wallet address argument, of `chain` when given.
+pub fn parse_account(address: &str, chain: Option<super::Chain>) -> Result<Address, Error> {
+    match chain {
+        Some(chain) => Address::parse_as(chain.into(), address),
+        None => Address::parse(address),
+    }
+    .map_err(|rule| Error::BadUserInput(format!("`address` {rule}")))
 }

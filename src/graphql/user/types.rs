@@ -23,10 +23,42 @@ use crate::{
         mongo::ProfileDoc,
         postgres::{HoldingRow, TradeRow, TradeWindow, UserRow},
     },
+    values::ChainFamily,
 };
 
 const TRADES_CURSOR: &str = "trades";
 const DEFAULT_PAGE: u32 = 20;
+
+/// The chain family of an account's address.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chain {
+    /// Ethereum and its kin: 0x and 40 hex digits (EIP-55 checksum checked when mixed case).
+    Evm,
+    /// A Stellar account id (G..., strkey with its checksum).
+    Stellar,
+    /// A Casper public key: 01 + ed25519 key, or 02 + secp256k1 key, as hex.
+    Casper,
+}
+
+impl From<Chain> for ChainFamily {
+    fn from(chain: Chain) -> ChainFamily {
+        match chain {
+            Chain::Evm => ChainFamily::Evm,
+            Chain::Stellar => ChainFamily::Stellar,
+            Chain::Casper => ChainFamily::Casper,
+        }
+    }
+}
+
+impl From<ChainFamily> for Chain {
+    fn from(family: ChainFamily) -> Chain {
+        match family {
+            ChainFamily::Evm => Chain::Evm,
+            ChainFamily::Stellar => Chain::Stellar,
+            ChainFamily::Casper => Chain::Casper,
+        }
+    }
+}
 
 /// A platform user (PostgreSQL).
 pub struct User(pub UserRow);
@@ -38,9 +70,19 @@ impl User {
         ID(self.0.id.to_string())
     }
 
-    /// Wallet address, lowercase 0x-prefixed hex.
+    /// Wallet address in its family's normal form: EVM lowercase 0x-hex, a Stellar
+    /// account id in uppercase, a Casper public key in lowercase hex.
     async fn address(&self) -> &str {
         &self.0.address
+    }
+
+    /// The address's chain family.
+    async fn chain(&self) -> Result<Chain> {
+        ChainFamily::from_stored(&self.0.chain)
+            .map(Chain::from)
+            .ok_or_else(|| {
+                Error::Internal(anyhow::anyhow!("unknown chain {:?} stored", self.0.chain)).extend()
+            })
     }
 
     async fn username(&self) -> &str {

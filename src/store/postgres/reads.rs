@@ -9,6 +9,8 @@ use crate::values::Address;
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
     pub id: Uuid,
+    /// The address's chain family (`evm`, `stellar` or `casper`).
+    pub chain: String,
     pub address: String,
     pub username: String,
     pub created_at: DateTime<Utc>,
@@ -55,7 +57,7 @@ pub struct TradeWindow {
     pub limit: i64,
 }
 
-const USER_COLUMNS: &str = "id, address, username, created_at";
+const USER_COLUMNS: &str = "id, chain, address, username, created_at";
 
 impl Postgres {
     pub async fn users_by_id(&self, ids: &[Uuid]) -> Result<Vec<UserRow>, crate::Error> {

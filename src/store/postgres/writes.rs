@@ -66,10 +66,11 @@ impl Postgres {
         self.calls
             .run::<RegisterOutcome, sqlx::Error, _>("register_user", async {
                 let inserted = sqlx::query_as::<_, UserRow>(
-                    "INSERT INTO users (id, address, username) VALUES ($1, $2, $3) \
-             RETURNING id, address, username, created_at",
+                    "INSERT INTO users (id, chain, address, username) VALUES ($1, $2, $3, $4) \
+             RETURNING id, chain, address, username, created_at",
                 )
                 .bind(id)
+                .bind(address.family().as_str())
                 .bind(address.as_str())
                 .bind(username)
                 .fetch_one(&self.pool)
