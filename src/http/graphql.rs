@@ -227,14 +227,30 @@ async fn execute(
     // what comes before execution (persisted-query lookups, parsing, validation).
     let timeout_ms = state.app.config().security.request_timeout_ms;
     let deadline = std::time::Duration::from_millis(timeout_ms.saturating_add(1000));
-    let Ok(mut response) = tokio::time::timeout(deadline, state.schema.execute_batch(batch)).await
-    else {
-        return refusal(
-            media,
-            StatusCode::GATEWAY_TIMEOUT,
-            "TIMEOUT",
-            &format!("the request did not finish within {timeout_ms} ms"),
-        );
+    // The operation runs on a task of its own: its batches' I/O then wakes only that task,
+    // not the connection's whole HTTP stack (see `loaders::drive`). The task ends with the
+    // request: dropped (client gone, deadline) means aborted.
+    let schema = state.schema.clone();
+    let run = OwnedTask(tokio::spawn(async move { schema.execute_batch(batch).await }));
+    let mut response = match tokio::time::timeout(deadline, run).await {
+        Ok(Some(response)) => response,
+        // Cancelled by the runtime: the process is going down.
+        Ok(None) => {
+            return refusal(
+                media,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SHUTTING_DOWN",
+                "the server is shutting down; retry",
+            )
+        }
+        Err(_) => {
+            return refusal(
+                media,
+                StatusCode::GATEWAY_TIMEOUT,
+                "TIMEOUT",
+                &format!("the request did not finish within {timeout_ms} ms"),
+            )
+        }
     };
     match &mut response {
         BatchResponse::Single(single) => ensure_codes(single),
@@ -341,4 +357,31 @@ fn not_acceptable() -> Response {
         format!("accept {GRAPHQL_RESPONSE_JSON} or {JSON}"),
     )
         .into_response()
+}
+
+/// A spawned task that is aborted when its handle drops. It yields `None` when the runtime
+/// cancelled it (shutting down); a panic in it resumes here.
+struct OwnedTask<T>(tokio::task::JoinHandle<T>);
+
+impl<T> std::future::Future for OwnedTask<T> {
+    type Output = Option<T>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|joined| match joined {
+            Ok(out) => Some(out),
+            Err(err) => match err.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(_) => None,
+            },
+        })
+    }
+}
+
+impl<T> Drop for OwnedTask<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
