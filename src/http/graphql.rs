@@ -231,7 +231,11 @@ async fn execute(
     // not the connection's whole HTTP stack (see `loaders::drive`). The task ends with the
     // request: dropped (client gone, deadline) means aborted.
     let schema = state.schema.clone();
-    let run = OwnedTask(tokio::spawn(async move { schema.execute_batch(batch).await }));
+    // It stays inside the request's span: its logs and exported spans carry the request.
+    let operation = async move { schema.execute_batch(batch).await };
+    let run = OwnedTask(tokio::spawn(tracing::Instrument::in_current_span(
+        operation,
+    )));
     let mut response = match tokio::time::timeout(deadline, run).await {
         Ok(Some(response)) => response,
         // Cancelled by the runtime: the process is going down.
@@ -370,13 +374,15 @@ impl<T> std::future::Future for OwnedTask<T> {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<T>> {
-        std::pin::Pin::new(&mut self.0).poll(cx).map(|joined| match joined {
-            Ok(out) => Some(out),
-            Err(err) => match err.try_into_panic() {
-                Ok(panic) => std::panic::resume_unwind(panic),
-                Err(_) => None,
-            },
-        })
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|joined| match joined {
+                Ok(out) => Some(out),
+                Err(err) => match err.try_into_panic() {
+                    Ok(panic) => std::panic::resume_unwind(panic),
+                    Err(_) => None,
+                },
+            })
     }
 }
 
