@@ -38,8 +38,12 @@ pub enum Command {
         #[command(flatten)]
         rates: simulate::Rates,
     },
-    /// Bring all four stores to the current schema (idempotent).
-    Migrate,
+    /// Bring all four stores to the current schema and apply the event kinds (idempotent).
+    Migrate {
+        /// A kinds file to apply instead of the built-in catalogue/kinds.json.
+        #[arg(long, value_name = "FILE")]
+        kinds: Option<std::path::PathBuf>,
+    },
     /// Replace the demo data in all four stores with a deterministic dataset.
     Seed(SeedArgs),
     /// Print the GraphQL schema (SDL), as committed in schema.graphql.
@@ -178,15 +182,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("redrive: {moved} dead letters queued again");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Migrate => {
+        Command::Migrate { kinds } => {
+            let kinds = match kinds {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    crate::domain::kinds::KindsFile::parse(&text)
+                        .with_context(|| format!("{} is not a valid kinds file", path.display()))?
+                }
+                None => crate::domain::kinds::KindsFile::parse(crate::domain::kinds::BUILTIN)?,
+            };
             let state = connected_state(cli.config).await?;
-            let report = migrate::run(&bulk(&state)).await?;
+            let report = migrate::run_with_kinds(&bulk(&state), &kinds).await?;
             if report.is_noop() {
                 eprintln!("migrate: every store is up to date");
             } else {
                 eprintln!(
-                    "migrate: postgres {:?}, clickhouse {:?}, mongodb indexes {:?}",
-                    report.postgres, report.clickhouse, report.mongo_indexes
+                    "migrate: postgres {:?}, clickhouse {:?}, mongodb indexes {:?}, event kinds changed {}",
+                    report.postgres, report.clickhouse, report.mongo_indexes, report.kinds
                 );
             }
             Ok(ExitCode::SUCCESS)

@@ -261,6 +261,11 @@ pub struct SecurityConfig {
     #[arg(long, env = "MERIDIAN_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Largest `/graphql` request body from an admin or service token, in bytes (a
+    /// `recordEvents` call carries up to 10,000 events).
+    #[arg(long, env = "MERIDIAN_MAX_SERVICE_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_service_body_bytes: usize,
+
     /// Deadline of one GraphQL operation, in ms.
     #[arg(long, env = "MERIDIAN_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
     pub request_timeout_ms: u64,

@@ -2,6 +2,7 @@
 
 mod asset;
 mod auth;
+mod event;
 pub mod guard;
 mod health;
 mod leaderboard;
@@ -41,13 +42,19 @@ pub struct Query(
     auth::AuthQuery,
     asset::AssetQuery,
     leaderboard::LeaderboardQuery,
+    event::EventQuery,
     health::HealthQuery,
     node::NodeQuery,
 );
 
 /// The mutation root: every domain's mutations.
 #[derive(MergedObject, Default)]
-pub struct Mutation(user::UserMutation, asset::AssetMutation, auth::AuthMutation);
+pub struct Mutation(
+    user::UserMutation,
+    asset::AssetMutation,
+    auth::AuthMutation,
+    event::EventMutation,
+);
 
 /// Meridian's schema type.
 pub type AppSchema = Schema<Query, Mutation, live::LiveSubscription>;

@@ -59,8 +59,9 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
             "/graphql",
             get(graphql::get)
                 .post(graphql::post)
+                // The handler enforces each caller's own limit while reading.
                 .layer(axum::extract::DefaultBodyLimit::max(
-                    security.max_body_bytes,
+                    security.max_body_bytes.max(security.max_service_body_bytes),
                 )),
         )
         .route("/graphql/ws", get(ws::upgrade))

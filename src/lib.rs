@@ -12,6 +12,8 @@
 //! - [`auth`] who is calling (JWTs, wallet-signed sessions, roles); [`ratelimit`] the
 //!   allowances per principal and per IP, shared in Redis.
 //! - [`graphql`] the schema, one folder per domain, merged into [`graphql::AppSchema`].
+//! - [`domain`] the seeds' platforms on shared primitives: declared event kinds and the
+//!   domain events checked against them.
 //! - [`values`] validated inputs (addresses, transaction hashes, symbols), parsed once
 //!   where they enter.
 //! - [`loaders`] the request-scoped dataloaders: one round trip per store and key type
@@ -38,6 +40,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod digest;
+pub mod domain;
 pub mod error;
 pub mod events;
 pub mod graphql;

@@ -2,10 +2,13 @@
 //!
 //! Idempotent, and safe when several instances run it at once: the whole run holds a
 //! PostgreSQL advisory lock, so a second instance waits, then finds nothing to do.
+//!
+//! It also applies the event kinds file (see [`crate::domain::kinds`]): the built-in
+//! `catalogue/kinds.json`, or the file `meridian migrate --kinds FILE` names.
 
 use anyhow::Context;
 
-use crate::store::Stores;
+use crate::{domain::kinds::KindsFile, store::Stores};
 
 /// What one run changed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -16,17 +19,30 @@ pub struct MigrationReport {
     pub clickhouse: Vec<u32>,
     /// MongoDB indexes this run created.
     pub mongo_indexes: Vec<String>,
+    /// Event kind definitions this run added or changed.
+    pub kinds: u64,
 }
 
 impl MigrationReport {
     /// True when the run found every store already up to date.
     pub fn is_noop(&self) -> bool {
-        self.postgres.is_empty() && self.clickhouse.is_empty() && self.mongo_indexes.is_empty()
+        self.postgres.is_empty()
+            && self.clickhouse.is_empty()
+            && self.mongo_indexes.is_empty()
+            && self.kinds == 0
     }
 }
 
-/// Applies every pending migration, in the order Postgres, ClickHouse, MongoDB.
+/// Applies every pending migration, in the order Postgres, ClickHouse, MongoDB, then the
+/// built-in event kinds.
 pub async fn run(stores: &Stores) -> anyhow::Result<MigrationReport> {
+    let kinds = KindsFile::parse(crate::domain::kinds::BUILTIN)
+        .context("the built-in kinds file is invalid")?;
+    run_with_kinds(stores, &kinds).await
+}
+
+/// [`run`] with another kinds file.
+pub async fn run_with_kinds(stores: &Stores, kinds: &KindsFile) -> anyhow::Result<MigrationReport> {
     let lock = stores
         .postgres()
         .lock_migrations()
@@ -47,6 +63,11 @@ pub async fn run(stores: &Stores) -> anyhow::Result<MigrationReport> {
         .migrate()
         .await
         .context("MongoDB index creation failed")?;
+    let kinds = stores
+        .postgres()
+        .apply_kinds(kinds)
+        .await
+        .context("applying the event kinds failed")?;
     lock.release()
         .await
         .context("cannot release the migration lock")?;
@@ -54,5 +75,6 @@ pub async fn run(stores: &Stores) -> anyhow::Result<MigrationReport> {
         postgres,
         clickhouse,
         mongo_indexes,
+        kinds,
     })
 }

@@ -5,8 +5,8 @@
 //! mid-batch releases its locks and the rows are delivered again. Every destination is
 //! idempotent by event, so a redelivery changes nothing:
 //!
-//! - clickhouse: trade and activity rows keyed by trade id in ReplacingMergeTree tables,
-//!   read with FINAL;
+//! - clickhouse: trade and activity rows keyed by trade id, domain events keyed by their
+//!   uid, in ReplacingMergeTree tables, read with FINAL;
 //! - redis: leaderboard increments guarded by a per-event marker, in one Lua script;
 //! - pubsub: at-least-once messages (a subscriber may see a redelivered event twice).
 //!
@@ -23,8 +23,8 @@ use super::{TradeEvent, TRADE_RECORDED};
 use crate::{
     app::AppState,
     store::{
-        clickhouse::{ActivityRow, TradeEventRow},
-        postgres::{Backoff, Settle, OUTBOX_CHANNEL, TRADE_DESTINATIONS},
+        clickhouse::{ActivityRow, DomainEventRow, TradeEventRow},
+        postgres::{Backoff, EventRow, Settle, EVENT_RECORDED, OUTBOX_CHANNEL, TRADE_DESTINATIONS},
         redis::LeaderboardDelta,
         Stores,
     },
@@ -151,16 +151,24 @@ pub async fn relay_once(
     let Some(claim) = claim else { return Ok(0) };
     let handled = claim.rows.len();
     let mut outcomes: Vec<(i64, Settle)> = Vec::with_capacity(handled);
-    // The readable trade events, and their rows' ids, index for index.
+    // The readable events, and their rows' ids, index for index.
     let mut ids: Vec<i64> = Vec::with_capacity(handled);
-    let mut events: Vec<TradeEvent> = Vec::with_capacity(handled);
+    let mut events: Vec<Outgoing> = Vec::with_capacity(handled);
     for row in &claim.rows {
-        if row.kind != TRADE_RECORDED {
-            // Nothing to deliver for kinds this destination does not read.
-            outcomes.push((row.id, Settle::Delivered));
-            continue;
-        }
-        match serde_json::from_value::<TradeEvent>(row.payload.clone()) {
+        let read = match row.kind.as_str() {
+            TRADE_RECORDED => {
+                serde_json::from_value::<TradeEvent>(row.payload.clone()).map(Outgoing::Trade)
+            }
+            EVENT_RECORDED => {
+                serde_json::from_value::<EventRow>(row.payload.clone()).map(Outgoing::Domain)
+            }
+            _ => {
+                // Nothing to deliver for kinds this relay does not know.
+                outcomes.push((row.id, Settle::Delivered));
+                continue;
+            }
+        };
+        match read {
             Ok(event) => {
                 ids.push(row.id);
                 events.push(event);
@@ -250,11 +258,45 @@ fn failure(err: &anyhow::Error) -> Settle {
     }
 }
 
-async fn deliver(stores: &Stores, destination: &str, events: &[TradeEvent]) -> anyhow::Result<()> {
+/// An outbox event on its way: a trade, or a domain event.
+enum Outgoing {
+    Trade(TradeEvent),
+    Domain(EventRow),
+}
+
+async fn deliver(stores: &Stores, destination: &str, events: &[Outgoing]) -> anyhow::Result<()> {
+    let trades: Vec<&TradeEvent> = events
+        .iter()
+        .filter_map(|e| match e {
+            Outgoing::Trade(t) => Some(t),
+            Outgoing::Domain(_) => None,
+        })
+        .collect();
+    let domain: Vec<&EventRow> = events
+        .iter()
+        .filter_map(|e| match e {
+            Outgoing::Domain(d) => Some(d),
+            Outgoing::Trade(_) => None,
+        })
+        .collect();
+    if !trades.is_empty() {
+        deliver_trades(stores, destination, &trades).await?;
+    }
+    if !domain.is_empty() {
+        deliver_domain(stores, destination, &domain).await?;
+    }
+    Ok(())
+}
+
+async fn deliver_trades(
+    stores: &Stores,
+    destination: &str,
+    events: &[&TradeEvent],
+) -> anyhow::Result<()> {
     match destination {
         "clickhouse" => {
-            let trades: Vec<TradeEventRow> = events.iter().map(trade_event_row).collect();
-            let activity: Vec<ActivityRow> = events.iter().map(activity_row).collect();
+            let trades: Vec<TradeEventRow> = events.iter().map(|e| trade_event_row(e)).collect();
+            let activity: Vec<ActivityRow> = events.iter().map(|e| activity_row(e)).collect();
             stores.clickhouse().insert_trade_events(&trades).await?;
             stores.clickhouse().insert_activity(&activity).await?;
         }
@@ -291,6 +333,53 @@ async fn deliver(stores: &Stores, destination: &str, events: &[TradeEvent]) -> a
         other => anyhow::bail!("unknown outbox destination {other}"),
     }
     Ok(())
+}
+
+/// Domain events: their ClickHouse rows and their pub/sub messages. No board reads a
+/// domain kind yet, so the redis destination has nothing to apply.
+async fn deliver_domain(
+    stores: &Stores,
+    destination: &str,
+    events: &[&EventRow],
+) -> anyhow::Result<()> {
+    match destination {
+        "clickhouse" => {
+            let rows: Vec<DomainEventRow> = events.iter().map(|e| domain_event_row(e)).collect();
+            stores.clickhouse().insert_domain_events(&rows).await?;
+        }
+        "redis" => {}
+        "pubsub" => {
+            let messages: Vec<(String, String)> = events
+                .iter()
+                .map(|e| Ok((stores.redis().events_channel(), serde_json::to_string(e)?)))
+                .collect::<Result<_, serde_json::Error>>()?;
+            stores.redis().publish(&messages).await?;
+        }
+        other => anyhow::bail!("unknown outbox destination {other}"),
+    }
+    Ok(())
+}
+
+/// A domain event's row in ClickHouse: keyed by its uid.
+pub fn domain_event_row(e: &EventRow) -> DomainEventRow {
+    use rust_decimal::prelude::ToPrimitive;
+    DomainEventRow {
+        uid: e.uid.to_string(),
+        id: e.id.clone(),
+        kind: e.kind.clone(),
+        subject_chain: e.subject_chain.clone(),
+        subject: e.subject.clone(),
+        amount: e.amount.and_then(|a| a.to_f64()).unwrap_or(0.0),
+        has_amount: u8::from(e.amount.is_some()),
+        attributes: e.attributes.to_string(),
+        tx_hash: e.tx_hash.clone().unwrap_or_default(),
+        block_number: e
+            .block_number
+            .and_then(|b| u64::try_from(b).ok())
+            .unwrap_or(0),
+        artifact: e.artifact.clone().unwrap_or_default(),
+        occurred_at: unix(e.occurred_at),
+    }
 }
 
 /// A trade's row in ClickHouse: keyed by the trade id, whoever writes it.

@@ -9,6 +9,8 @@
 //! - `tradeExecuted`: every trade, in order, with up to 256 waiting; a client further
 //!   behind gets a SLOW_CONSUMER error and the subscription ends (resubscribe and
 //!   re-query to catch up).
+//! - `eventRecorded`: every domain event of the chosen kinds and subject, in order, with
+//!   the same queue and the same SLOW_CONSUMER rule as `tradeExecuted`.
 
 use async_graphql::{Context, ErrorExtensions, Result, Subscription, ID};
 use futures::{Stream, StreamExt};
@@ -18,12 +20,16 @@ use crate::{
     events::{fanout::Delivery, TradeEvent},
     graphql::{
         asset::{normalise_symbol, Price},
+        event::Event,
         leaderboard::{self, Leaderboard},
         scope,
-        user::Trade,
+        user::{parse_account, Chain, Trade},
     },
     loaders::{PriceSource, PriceValue},
-    store::{postgres::TradeRow, redis::LatestPrice},
+    store::{
+        postgres::{EventRow, TradeRow},
+        redis::LatestPrice,
+    },
 };
 
 /// Most symbols one `priceUpdated` may follow.
@@ -171,6 +177,55 @@ impl LiveSubscription {
                     price: trade.price,
                     executed_at: trade.executed_at,
                 })))
+            })
+            .inspect(move |_| scope::refresh(ctx)))
+    }
+
+    /// Domain events as they are recorded (after the relay delivers them), optionally of
+    /// some kinds and of one subject. Events are public, like the boards they feed.
+    async fn event_recorded<'ctx>(
+        &self,
+        ctx: &'ctx Context<'ctx>,
+        kinds: Option<Vec<String>>,
+        subject: Option<String>,
+        chain: Option<Chain>,
+    ) -> Result<impl Stream<Item = Result<Event>> + 'ctx> {
+        let subject = subject
+            .map(|s| {
+                parse_account(&s, chain).map_err(|e| match e {
+                    Error::BadUserInput(m) => Error::field("subject", m),
+                    other => other,
+                })
+            })
+            .transpose()?
+            .map(|a| a.as_str().to_owned());
+        let kinds = kinds.unwrap_or_default();
+        let app = scope::app(ctx)?;
+        let events = app
+            .fanout()
+            .subscribe(vec![app.stores().redis().events_channel()], Delivery::Queue)
+            .into_stream();
+        Ok(events
+            .filter_map(move |event| {
+                let wanted = |row: &EventRow| {
+                    (kinds.is_empty() || kinds.contains(&row.kind))
+                        && subject.as_ref().is_none_or(|s| *s == row.subject)
+                };
+                let item = match event {
+                    Err(_) => Some(Err(Error::SlowConsumer(
+                        "this subscriber fell more than 256 events behind; resubscribe".into(),
+                    )
+                    .extend())),
+                    Ok(event) => match serde_json::from_str::<EventRow>(&event.payload) {
+                        Ok(row) if wanted(&row) => Some(Ok(Event(row))),
+                        Ok(_) => None,
+                        Err(err) => Some(Err(Error::Internal(anyhow::anyhow!(
+                            "malformed domain event: {err}"
+                        ))
+                        .extend())),
+                    },
+                };
+                async move { item }
             })
             .inspect(move |_| scope::refresh(ctx)))
     }

@@ -93,7 +93,16 @@ pub async fn post(State(state): State<HttpState>, request: Request) -> Response 
         return response;
     }
     // The body is read here, under the size limit, before anything parses it.
-    let max = state.app.config().security.max_body_bytes;
+    let security = &state.app.config().security;
+    let trusted = identity
+        .principal
+        .as_ref()
+        .is_some_and(|p| p.is_admin() || p.has(crate::auth::Role::Service));
+    let max = if trusted {
+        security.max_service_body_bytes
+    } else {
+        security.max_body_bytes
+    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

@@ -5,7 +5,9 @@
 //! the resolvers run, so the same query can take one round trip or three.
 //!
 //! Here a request's batches run on the request's own task, inside [`BatchQueue::drive`]
-//! (or [`BatchQueue::drive_stream`] for a subscription). Each time the task is polled:
+//! (or [`BatchQueue::drive_stream`] for a subscription). Over HTTP that task is spawned
+//! for the operation alone (`http::graphql`), so a batch's I/O wakes re-poll the operation
+//! and not the connection's HTTP stack. Each time the task is polled:
 //!
 //! 1. the running batches are polled first: a batch that finishes hands its results to
 //!    every field waiting on it, all in that one poll;

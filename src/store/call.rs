@@ -76,6 +76,11 @@ impl Calls {
         self.kind
     }
 
+    /// The deadline of each call.
+    pub(crate) fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
     /// Runs one round trip: `op` names it in metrics and spans.
     pub async fn run<T, E, F>(&self, op: &'static str, fut: F) -> Result<T, Error>
     where

@@ -10,7 +10,7 @@ mod writes;
 
 pub use reads::{ActivityBucketRow, CandleRow, LastTickRow, StatsRow};
 
-pub use seed::{ActivityRow, TickRow, TradeEventRow};
+pub use seed::{ActivityRow, DomainEventRow, TickRow, TradeEventRow};
 pub use writes::DayTotals;
 
 use super::call::{Calls, Shared};

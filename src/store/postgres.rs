@@ -1,11 +1,14 @@
-//! PostgreSQL: users, assets, holdings, trades and the outbox (the system of record).
+//! PostgreSQL: users, assets, holdings, trades, domain events and the outbox (the system
+//! of record).
 
+mod events;
 mod migrate;
 mod outbox;
 mod reads;
 mod seed;
 mod writes;
 
+pub use events::{EventRow, EventsOutcome, NewEvent, EVENT_DESTINATIONS, EVENT_RECORDED};
 pub use migrate::MigrationLock;
 pub use outbox::{Backoff, DeadLetter, OutboxBacklog, OutboxClaim, OutboxRow, Settle, Settled};
 pub use reads::{AssetRow, HoldingRow, TradeRow, TradeWindow, UserRow};
@@ -30,6 +33,8 @@ pub struct Postgres {
     pool: PgPool,
     /// Trade partitions (year, month) known to exist.
     partitions: Arc<Mutex<HashSet<(i32, u32)>>>,
+    /// Event partitions (year, month) known to exist.
+    event_partitions: Arc<Mutex<HashSet<(i32, u32)>>>,
     calls: Calls,
 }
 
@@ -55,6 +60,7 @@ impl Postgres {
         Ok(Postgres {
             pool,
             partitions: Arc::default(),
+            event_partitions: Arc::default(),
             calls,
         })
     }

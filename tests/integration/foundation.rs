@@ -30,8 +30,16 @@ async fn migrate_twice_the_second_run_changes_nothing() {
         !first.postgres.is_empty(),
         "first run applies the Postgres migrations"
     );
-    assert_eq!(first.clickhouse, vec![1, 2, 3]);
+    assert_eq!(first.clickhouse, vec![1, 2, 3, 4]);
     assert_eq!(first.mongo_indexes.len(), 3);
+    let declared = meridian::domain::kinds::KindsFile::parse(meridian::domain::kinds::BUILTIN)
+        .expect("the built-in kinds file parses")
+        .kinds
+        .len();
+    assert_eq!(
+        first.kinds, declared as u64,
+        "every built-in kind is applied"
+    );
     let catalogue = pg_catalogue(stores.postgres().pool()).await;
     assert!(catalogue
         .iter()
@@ -47,7 +55,7 @@ async fn migrate_twice_the_second_run_changes_nothing() {
         .fetch_one()
         .await
         .expect("count");
-    assert_eq!(recorded, 3);
+    assert_eq!(recorded, 4);
 }
 
 #[tokio::test]
@@ -79,7 +87,7 @@ async fn two_concurrent_migrations_each_apply_once() {
             .expect("migrations dir")
             .count() as i64;
     assert_eq!(pg_rows, migration_files);
-    assert_eq!(ch_rows, 3);
+    assert_eq!(ch_rows, 4);
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ mod abuse;
 mod bad_input;
 mod clients;
 mod drill;
+mod events;
 mod faults;
 mod foundation;
 mod graph;

@@ -23,6 +23,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "activity_events",
         include_str!("../../../migrations/clickhouse/0003_activity_events.sql"),
     ),
+    (
+        4,
+        "domain_events",
+        include_str!("../../../migrations/clickhouse/0004_domain_events.sql"),
+    ),
 ];
 
 #[derive(Row, Serialize)]

@@ -29,6 +29,23 @@ pub struct TradeEventRow {
     pub executed_at: u32,
 }
 
+/// A domain event's row (see migrations/clickhouse/0004_domain_events.sql).
+#[derive(Debug, Clone, Row, Serialize)]
+pub struct DomainEventRow {
+    pub uid: String,
+    pub id: String,
+    pub kind: String,
+    pub subject_chain: String,
+    pub subject: String,
+    pub amount: f64,
+    pub has_amount: u8,
+    pub attributes: String,
+    pub tx_hash: String,
+    pub block_number: u64,
+    pub artifact: String,
+    pub occurred_at: u32,
+}
+
 #[derive(Debug, Clone, Row, Serialize)]
 pub struct ActivityRow {
     pub event_id: String,
@@ -85,6 +102,14 @@ impl ClickHouse {
         self.calls
             .run::<(), clickhouse::error::Error, _>("insert_trade_events", async {
                 self.insert_all("trade_events", rows).await
+            })
+            .await
+    }
+
+    pub async fn insert_domain_events(&self, rows: &[DomainEventRow]) -> Result<(), crate::Error> {
+        self.calls
+            .run::<(), clickhouse::error::Error, _>("insert_domain_events", async {
+                self.insert_all("domain_events", rows).await
             })
             .await
     }

@@ -71,6 +71,11 @@ impl Redis {
         self.key("events:trades")
     }
 
+    /// Channel carrying every recorded domain event.
+    pub fn events_channel(&self) -> String {
+        self.key("events:domain")
+    }
+
     /// Channel announcing that a leaderboard changed.
     pub fn leaderboard_channel(&self, name: &str) -> String {
         self.key(&format!("events:leaderboard:{name}"))
