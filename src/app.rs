@@ -90,6 +90,7 @@ impl AppState {
             retry_base: Duration::from_millis(c.relay_retry_base_ms),
             retry_max: Duration::from_millis(c.relay_retry_max_ms),
             max_attempts: i32::try_from(c.relay_max_attempts.max(1)).unwrap_or(i32::MAX),
+            event_stream_len: c.event_stream_len.max(1),
         }
     }
 

@@ -121,6 +121,11 @@ pub struct Config {
     #[arg(long, env = "MERIDIAN_RELAY_MAX_ATTEMPTS", default_value_t = 10)]
     pub relay_max_attempts: u32,
 
+    /// Domain events kept in the Redis stream that subscribers resume from (`after:`); the
+    /// cap is approximate (Redis trims whole nodes).
+    #[arg(long, env = "MERIDIAN_EVENT_STREAM_LEN", default_value_t = 100_000)]
+    pub event_stream_len: u64,
+
     /// Largest body `POST /ingest/prices` accepts, in bytes.
     #[arg(long, env = "MERIDIAN_INGEST_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub ingest_max_bytes: u64,
@@ -374,6 +379,7 @@ impl fmt::Debug for Config {
             .field("relay_retry_base_ms", &self.relay_retry_base_ms)
             .field("relay_retry_max_ms", &self.relay_retry_max_ms)
             .field("relay_max_attempts", &self.relay_max_attempts)
+            .field("event_stream_len", &self.event_stream_len)
             .field("ingest_max_bytes", &self.ingest_max_bytes)
             .field("http_header_timeout_ms", &self.http_header_timeout_ms)
             .field("http_body_timeout_ms", &self.http_body_timeout_ms)

@@ -51,6 +51,9 @@ pub enum Error {
     NumericOverflow(String),
     #[error("{0}")]
     SlowConsumer(String),
+    /// A resume point older than what is kept (`eventRecorded(after:)`).
+    #[error("{0}")]
+    CursorExpired(String),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -212,6 +215,7 @@ impl Error {
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::Timeout { .. } => "TIMEOUT",
             Error::SlowConsumer(_) => "SLOW_CONSUMER",
+            Error::CursorExpired(_) => "CURSOR_EXPIRED",
             Error::StoreUnavailable { .. }
             | Error::StoreTimeout { .. }
             | Error::CircuitOpen { .. } => "STORE_UNAVAILABLE",

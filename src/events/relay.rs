@@ -8,7 +8,9 @@
 //! - clickhouse: trade and activity rows keyed by trade id, domain events keyed by their
 //!   uid, in ReplacingMergeTree tables, read with FINAL;
 //! - redis: leaderboard increments guarded by a per-event marker, in one Lua script;
-//! - pubsub: at-least-once messages (a subscriber may see a redelivered event twice).
+//! - pubsub: at-least-once messages for trades (a subscriber may see a redelivered trade
+//!   twice); domain events go to a capped Redis stream and pub/sub once each, guarded by a
+//!   per-event marker in the same script.
 //!
 //! A row its store keeps refusing, or whose payload cannot be read, becomes a dead letter
 //! (see [`relay_once`]) instead of blocking the rows behind it.
@@ -40,6 +42,8 @@ pub struct RelaySettings {
     pub retry_max: Duration,
     /// Refusals after which a row is set aside as a dead letter.
     pub max_attempts: i32,
+    /// Domain events kept in the Redis stream (approximately).
+    pub event_stream_len: u64,
 }
 
 /// Runs the relay until `shutdown` resolves.
@@ -180,7 +184,7 @@ pub async fn relay_once(
         }
     }
     if !events.is_empty() {
-        match deliver(stores, destination, &events).await {
+        match deliver(stores, destination, settings, &events).await {
             Ok(()) => outcomes.extend(ids.iter().map(|id| (*id, Settle::Delivered))),
             Err(err) if is_outage(&err) || events.len() == 1 => {
                 let outcome = failure(&err);
@@ -198,7 +202,14 @@ pub async fn relay_once(
                     let outcome = match &outage {
                         Some(outcome) => outcome.clone(),
                         None => {
-                            match deliver(stores, destination, std::slice::from_ref(event)).await {
+                            match deliver(
+                                stores,
+                                destination,
+                                settings,
+                                std::slice::from_ref(event),
+                            )
+                            .await
+                            {
                                 Ok(()) => Settle::Delivered,
                                 Err(err) => failure(&err),
                             }
@@ -264,7 +275,12 @@ enum Outgoing {
     Domain(EventRow),
 }
 
-async fn deliver(stores: &Stores, destination: &str, events: &[Outgoing]) -> anyhow::Result<()> {
+async fn deliver(
+    stores: &Stores,
+    destination: &str,
+    settings: &RelaySettings,
+    events: &[Outgoing],
+) -> anyhow::Result<()> {
     let trades: Vec<&TradeEvent> = events
         .iter()
         .filter_map(|e| match e {
@@ -283,7 +299,7 @@ async fn deliver(stores: &Stores, destination: &str, events: &[Outgoing]) -> any
         deliver_trades(stores, destination, &trades).await?;
     }
     if !domain.is_empty() {
-        deliver_domain(stores, destination, &domain).await?;
+        deliver_domain(stores, destination, settings, &domain).await?;
     }
     Ok(())
 }
@@ -335,11 +351,13 @@ async fn deliver_trades(
     Ok(())
 }
 
-/// Domain events: their ClickHouse rows and their pub/sub messages. No board reads a
-/// domain kind yet, so the redis destination has nothing to apply.
+/// Domain events: their ClickHouse rows, and their entries in the Redis event stream with
+/// their pub/sub messages (once per event, guarded by a marker). No board reads a domain
+/// kind yet, so the redis destination has nothing to apply.
 async fn deliver_domain(
     stores: &Stores,
     destination: &str,
+    settings: &RelaySettings,
     events: &[&EventRow],
 ) -> anyhow::Result<()> {
     match destination {
@@ -349,11 +367,14 @@ async fn deliver_domain(
         }
         "redis" => {}
         "pubsub" => {
-            let messages: Vec<(String, String)> = events
+            let entries: Vec<(String, String)> = events
                 .iter()
-                .map(|e| Ok((stores.redis().events_channel(), serde_json::to_string(e)?)))
+                .map(|e| Ok((e.uid.to_string(), serde_json::to_string(e)?)))
                 .collect::<Result<_, serde_json::Error>>()?;
-            stores.redis().publish(&messages).await?;
+            stores
+                .redis()
+                .publish_events(&entries, settings.event_stream_len)
+                .await?;
         }
         other => anyhow::bail!("unknown outbox destination {other}"),
     }

@@ -12,7 +12,7 @@
 //! - `eventRecorded`: every domain event of the chosen kinds and subject, in order, with
 //!   the same queue and the same SLOW_CONSUMER rule as `tradeExecuted`.
 
-use async_graphql::{Context, ErrorExtensions, Result, Subscription, ID};
+use async_graphql::{Context, ErrorExtensions, Result, SimpleObject, Subscription, ID};
 use futures::{Stream, StreamExt};
 
 use crate::{
@@ -183,13 +183,20 @@ impl LiveSubscription {
 
     /// Domain events as they are recorded (after the relay delivers them), optionally of
     /// some kinds and of one subject. Events are public, like the boards they feed.
+    ///
+    /// Each comes with its `cursor`. A client that reconnects with `after: <the last cursor
+    /// it saw>` first receives, in order, every event recorded since (of those the Redis
+    /// event stream still keeps, about `MERIDIAN_EVENT_STREAM_LEN`), then the live ones,
+    /// with none twice. A cursor older than what is kept is a CURSOR_EXPIRED error:
+    /// re-query `events`, then subscribe without `after`.
     async fn event_recorded<'ctx>(
         &self,
         ctx: &'ctx Context<'ctx>,
         kinds: Option<Vec<String>>,
         subject: Option<String>,
         chain: Option<Chain>,
-    ) -> Result<impl Stream<Item = Result<Event>> + 'ctx> {
+        after: Option<String>,
+    ) -> Result<impl Stream<Item = Result<EventRecorded>> + 'ctx> {
         let subject = subject
             .map(|s| {
                 parse_account(&s, chain).map_err(|e| match e {
@@ -199,34 +206,166 @@ impl LiveSubscription {
             })
             .transpose()?
             .map(|a| a.as_str().to_owned());
+        let after = after
+            .map(|a| {
+                StreamId::parse(&a).ok_or_else(|| {
+                    Error::field(
+                        "after",
+                        "is not an event cursor (a stream id such as 1700000000000-0)",
+                    )
+                })
+            })
+            .transpose()?;
         let kinds = kinds.unwrap_or_default();
         let app = scope::app(ctx)?;
-        let events = app
+        let redis = app.stores().redis().clone();
+        // Live first, so that nothing falls between the replay and the live events.
+        let live = app
             .fanout()
-            .subscribe(vec![app.stores().redis().events_channel()], Delivery::Queue)
-            .into_stream();
-        Ok(events
-            .filter_map(move |event| {
+            .subscribe(vec![redis.events_channel()], Delivery::Queue)
+            .into_stream()
+            .boxed();
+        if let Some(after) = after {
+            // Events before the oldest kept were removed: one of them may have come after
+            // the cursor (a cursor of the very last removed one is refused too).
+            let kept_from = redis
+                .events_kept_from()
+                .await?
+                .and_then(|t| StreamId::parse(&t));
+            if kept_from.is_some_and(|first| after < first) {
+                return Err(Error::CursorExpired(format!(
+                    "events after {after} are no longer all kept; re-query `events` and subscribe without `after`"
+                ))
+                .extend());
+            }
+        }
+        let replay = Replay {
+            redis,
+            last: after,
+            replaying: after.is_some(),
+            buffer: std::collections::VecDeque::new(),
+            failed: false,
+            live,
+        };
+        let raw = futures::stream::unfold(replay, Replay::next);
+        Ok(raw
+            .filter_map(move |item| {
                 let wanted = |row: &EventRow| {
                     (kinds.is_empty() || kinds.contains(&row.kind))
                         && subject.as_ref().is_none_or(|s| *s == row.subject)
                 };
-                let item = match event {
-                    Err(_) => Some(Err(Error::SlowConsumer(
-                        "this subscriber fell more than 256 events behind; resubscribe".into(),
-                    )
-                    .extend())),
-                    Ok(event) => match serde_json::from_str::<EventRow>(&event.payload) {
-                        Ok(row) if wanted(&row) => Some(Ok(Event(row))),
-                        Ok(_) => None,
-                        Err(err) => Some(Err(Error::Internal(anyhow::anyhow!(
-                            "malformed domain event: {err}"
-                        ))
-                        .extend())),
-                    },
+                let out = match item {
+                    Err(err) => Some(Err(err.extend())),
+                    Ok((cursor, row)) if wanted(&row) => Some(Ok(EventRecorded {
+                        cursor: cursor.to_string(),
+                        event: Event(row),
+                    })),
+                    Ok(_) => None,
                 };
-                async move { item }
+                async move { out }
             })
             .inspect(move |_| scope::refresh(ctx)))
+    }
+}
+
+/// A domain event as a subscriber receives it, with the cursor to resume after it.
+#[derive(SimpleObject)]
+pub struct EventRecorded {
+    /// Pass as `eventRecorded(after:)` to resume after this event.
+    cursor: String,
+    event: Event,
+}
+
+/// Events kept in the stream read per round trip while catching up.
+const REPLAY_PAGE: usize = 500;
+
+/// A Redis stream id: milliseconds, then a sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct StreamId(u64, u64);
+
+impl StreamId {
+    fn parse(text: &str) -> Option<StreamId> {
+        let (ms, seq) = text.split_once('-')?;
+        Some(StreamId(ms.parse().ok()?, seq.parse().ok()?))
+    }
+}
+
+impl std::fmt::Display for StreamId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.0, self.1)
+    }
+}
+
+/// One event subscription: the events kept after its cursor, then the live ones newer
+/// than the last it yielded.
+struct Replay {
+    redis: crate::store::redis::Redis,
+    last: Option<StreamId>,
+    replaying: bool,
+    buffer: std::collections::VecDeque<(String, String)>,
+    /// Catching up failed: the error was yielded, and the subscription ends (live events
+    /// after a gap would look complete).
+    failed: bool,
+    live: futures::stream::BoxStream<
+        'static,
+        Result<crate::events::fanout::Event, crate::events::fanout::Overflow>,
+    >,
+}
+
+impl Replay {
+    async fn next(mut self) -> Option<(Result<(StreamId, EventRow), Error>, Replay)> {
+        loop {
+            if self.failed {
+                return None;
+            }
+            if let Some((id, json)) = self.buffer.pop_front() {
+                let Some(id) = StreamId::parse(&id) else {
+                    continue;
+                };
+                self.last = Some(id);
+                let row = serde_json::from_str::<EventRow>(&json).map_err(|err| {
+                    Error::Internal(anyhow::anyhow!("malformed domain event {id}: {err}"))
+                });
+                return Some((row.map(|row| (id, row)), self));
+            }
+            if self.replaying {
+                let from = self.last.map(|l| l.to_string()).unwrap_or_default();
+                match self.redis.events_after(&from, REPLAY_PAGE).await {
+                    Ok(page) if page.is_empty() => self.replaying = false,
+                    Ok(page) => self.buffer.extend(page),
+                    Err(err) => {
+                        self.failed = true;
+                        return Some((Err(err), self));
+                    }
+                }
+                continue;
+            }
+            let message = self.live.next().await?;
+            let Ok(message) = message else {
+                let slow = Error::SlowConsumer(
+                    "this subscriber fell more than 256 events behind; resubscribe with `after`"
+                        .into(),
+                );
+                return Some((Err(slow), self));
+            };
+            #[derive(serde::Deserialize)]
+            struct Published {
+                cursor: String,
+                event: EventRow,
+            }
+            let Ok(published) = serde_json::from_str::<Published>(&message.payload) else {
+                let bad = Error::Internal(anyhow::anyhow!("malformed domain event message"));
+                return Some((Err(bad), self));
+            };
+            let Some(id) = StreamId::parse(&published.cursor) else {
+                continue;
+            };
+            // Already yielded while catching up.
+            if self.last.is_some_and(|last| id <= last) {
+                continue;
+            }
+            self.last = Some(id);
+            return Some((Ok((id, published.event)), self));
+        }
     }
 }

@@ -120,7 +120,11 @@ async fn farming_events_reach_clickhouse_and_subscribers_once_and_repeats_are_id
             .expect("a message");
         let event: Value =
             serde_json::from_str(&message.get_payload::<String>().expect("text")).expect("JSON");
-        published.push(event["id"].as_str().expect("id").to_owned());
+        assert!(
+            event["cursor"].as_str().is_some_and(|c| c.contains('-')),
+            "{event}"
+        );
+        published.push(event["event"]["id"].as_str().expect("id").to_owned());
     }
     published.sort();
     assert_eq!(published, ["f1-harvest", "f1-plant", "f1-work"]);
@@ -315,26 +319,12 @@ async fn subscribers_see_the_events_of_their_kinds_and_subject() {
     send(
         &mut socket,
         json!({ "id": "1", "type": "subscribe", "payload": { "query":
-            "subscription($s: String) { eventRecorded(kinds: [\"farming_harvest\"], subject: $s) { id kind amount subject { address } } }",
+            "subscription($s: String) { eventRecorded(kinds: [\"farming_harvest\"], subject: $s) { event { id kind amount subject { address } } } }",
             "variables": { "s": FARMER } } }),
     )
     .await;
     // Pub/sub keeps nothing for late listeners: write once the instance listens.
-    let channel = state.stores().redis().events_channel();
-    wait_until("the subscription to listen", 10, || {
-        let channel = channel.clone();
-        let mut conn = state.stores().redis().conn();
-        async move {
-            let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
-                .arg("NUMSUB")
-                .arg(&channel)
-                .query_async(&mut conn)
-                .await
-                .expect("numsub");
-            counts.first().is_some_and(|(_, n)| *n > 0)
-        }
-    })
-    .await;
+    listening(&state).await;
     // Another farmer's harvest, then this farmer's plant and harvest.
     let other = "GDAY755A7ORYYUKE7KA42WU6I4S4DPO2Q6X3YTATHSWAMIIBD2S4UOVV";
     let mut events = farming("s");
@@ -349,7 +339,7 @@ async fn subscribers_see_the_events_of_their_kinds_and_subject() {
     let event = next_json(&mut socket).await;
     assert_eq!(event["type"], "next", "{event}");
     assert_eq!(
-        event["payload"]["data"]["eventRecorded"],
+        event["payload"]["data"]["eventRecorded"]["event"],
         json!({ "id": "s-harvest", "kind": "farming_harvest", "amount": "50.25",
                 "subject": { "address": FARMER } })
     );
@@ -370,8 +360,170 @@ async fn subscribers_see_the_events_of_their_kinds_and_subject() {
         next = next_json(&mut socket).await;
     }
     assert_eq!(
-        next["payload"]["data"]["eventRecorded"]["id"],
+        next["payload"]["data"]["eventRecorded"]["event"]["id"],
         json!("s2-harvest"),
         "{next}"
     );
+}
+
+/// Waits until this instance listens on the domain event channel.
+async fn listening(state: &AppState) {
+    let channel = state.stores().redis().events_channel();
+    wait_until("the subscription to listen", 10, || {
+        let channel = channel.clone();
+        let mut conn = state.stores().redis().conn();
+        async move {
+            let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg(&channel)
+                .query_async(&mut conn)
+                .await
+                .expect("numsub");
+            counts.first().is_some_and(|(_, n)| *n > 0)
+        }
+    })
+    .await;
+}
+
+fn plants(prefix: &str, range: std::ops::Range<usize>) -> Value {
+    range
+        .map(|i| {
+            json!({ "id": format!("{prefix}-{i}"), "kind": "farming_plant", "subject": FARMER,
+                    "amount": "1", "attributes": { "stake": "1" } })
+        })
+        .collect()
+}
+
+const FOLLOW: &str =
+    "subscription($after: String) { eventRecorded(after: $after) { cursor event { id } } }";
+
+/// The next `next` message of a socket (keepalive pings skipped).
+async fn next_event(socket: &mut crate::abuse::Socket) -> Value {
+    loop {
+        let message = crate::abuse::next_json(socket).await;
+        if message["type"] != "ping" {
+            return message;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_subscriber_that_reconnects_after_a_cursor_receives_exactly_what_it_missed_in_order() {
+    use crate::abuse::{open_socket, send};
+
+    let (_env, state, server) = started().await;
+    let token = server.token("operator", &[Role::Admin]);
+    let auth = json!({ "Authorization": format!("Bearer {token}") });
+    let mut socket = open_socket(server.addr.port(), auth.clone()).await;
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": FOLLOW } }),
+    )
+    .await;
+    listening(&state).await;
+    let first = server
+        .graphql_with(RECORD, json!({ "events": plants("r", 0..1) }), &[])
+        .await;
+    assert!(first["errors"].is_null(), "{first}");
+    let seen = next_event(&mut socket).await;
+    assert_eq!(
+        seen["payload"]["data"]["eventRecorded"]["event"]["id"],
+        json!("r-0"),
+        "{seen}"
+    );
+    let cursor = seen["payload"]["data"]["eventRecorded"]["cursor"]
+        .as_str()
+        .expect("a cursor")
+        .to_owned();
+    drop(socket);
+
+    // While it is away: 100 events, all delivered to the stream.
+    let missed = server
+        .graphql_with(RECORD, json!({ "events": plants("r", 1..101) }), &[])
+        .await;
+    assert!(missed["errors"].is_null(), "{missed}");
+    wait_until("the events to be published", 20, || async {
+        pending(&state, "pubsub").await == 0
+    })
+    .await;
+
+    let mut socket = open_socket(server.addr.port(), auth).await;
+    send(
+        &mut socket,
+        json!({ "id": "2", "type": "subscribe", "payload": { "query": FOLLOW, "variables": { "after": cursor } } }),
+    )
+    .await;
+    let mut ids = Vec::new();
+    let mut cursors = Vec::new();
+    for _ in 0..100 {
+        let message = next_event(&mut socket).await;
+        assert_eq!(message["type"], "next", "{message}");
+        let item = &message["payload"]["data"]["eventRecorded"];
+        ids.push(item["event"]["id"].as_str().expect("id").to_owned());
+        cursors.push(item["cursor"].as_str().expect("cursor").to_owned());
+    }
+    let expected: Vec<String> = (1..101).map(|i| format!("r-{i}")).collect();
+    assert_eq!(ids, expected);
+    let mut sorted = cursors.clone();
+    sorted.sort_by_key(|c| {
+        let (ms, seq) = c.split_once('-').expect("a stream id");
+        (
+            ms.parse::<u64>().expect("ms"),
+            seq.parse::<u64>().expect("seq"),
+        )
+    });
+    assert_eq!(cursors, sorted, "cursors rise");
+    // Then live events, none of the missed ones again.
+    listening(&state).await;
+    let live = server
+        .graphql_with(RECORD, json!({ "events": plants("r", 101..102) }), &[])
+        .await;
+    assert!(live["errors"].is_null(), "{live}");
+    let next = next_event(&mut socket).await;
+    assert_eq!(
+        next["payload"]["data"]["eventRecorded"]["event"]["id"],
+        json!("r-101"),
+        "{next}"
+    );
+}
+
+#[tokio::test]
+async fn a_cursor_older_than_the_stream_keeps_is_refused() {
+    use crate::abuse::{open_socket, send};
+
+    // A cap of one: Redis trims whole nodes of 100 entries once they are full.
+    let env = TestEnv::migrated_with(|c| c.event_stream_len = 1).await;
+    let state = env.state().await;
+    let server = env.spawn().await;
+    let recorded = server
+        .graphql_with(RECORD, json!({ "events": plants("x", 0..300) }), &[])
+        .await;
+    assert!(recorded["errors"].is_null(), "{recorded}");
+    wait_until("the events to be published", 20, || async {
+        pending(&state, "pubsub").await == 0
+    })
+    .await;
+    let token = server.token("operator", &[Role::Admin]);
+    let mut socket = open_socket(
+        server.addr.port(),
+        json!({ "Authorization": format!("Bearer {token}") }),
+    )
+    .await;
+    for (id, after, code) in [
+        ("1", "1-0", "CURSOR_EXPIRED"),
+        ("2", "yesterday", "BAD_USER_INPUT"),
+    ] {
+        send(
+            &mut socket,
+            json!({ "id": id, "type": "subscribe", "payload": { "query": FOLLOW, "variables": { "after": after } } }),
+        )
+        .await;
+        let answer = next_event(&mut socket).await;
+        assert_eq!(answer["type"], "error", "{answer}");
+        assert_eq!(
+            answer["payload"][0]["extensions"]["code"],
+            json!(code),
+            "{answer}"
+        );
+    }
 }

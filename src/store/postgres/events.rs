@@ -258,6 +258,11 @@ impl Postgres {
                 .bind(new.iter().map(|e| e.artifact.clone()).collect::<Vec<_>>())
                 .fetch_all(&mut *tx)
                 .await?;
+                // In the order given, so that the relay carries them in that order.
+                let mut inserted = inserted;
+                let order: HashMap<Uuid, usize> =
+                    new.iter().enumerate().map(|(i, e)| (e.uid, i)).collect();
+                inserted.sort_by_key(|e| order.get(&e.uid).copied().unwrap_or(usize::MAX));
                 if !inserted.is_empty() {
                     let payloads = inserted
                         .iter()

@@ -32,6 +32,71 @@ impl Redis {
             .await
     }
 
+    /// Up to `count` domain events kept in the event stream after stream id `after`, oldest
+    /// first, as (stream id, event JSON).
+    pub async fn events_after(
+        &self,
+        after: &str,
+        count: usize,
+    ) -> Result<Vec<(String, String)>, crate::Error> {
+        self.calls
+            .run::<Vec<(String, String)>, redis::RedisError, _>("events_after", async {
+                let entries: Vec<(String, std::collections::HashMap<String, String>)> =
+                    redis::cmd("XRANGE")
+                        .arg(self.events_stream())
+                        .arg(format!("({after}"))
+                        .arg("+")
+                        .arg("COUNT")
+                        .arg(count)
+                        .query_async(&mut self.conn())
+                        .await?;
+                Ok(entries
+                    .into_iter()
+                    .filter_map(|(id, mut fields)| fields.remove("e").map(|e| (id, e)))
+                    .collect())
+            })
+            .await
+    }
+
+    /// The stream id of the oldest event the event stream still keeps, once its cap has
+    /// removed any (None while it has removed none: everything ever added is there).
+    pub async fn events_kept_from(&self) -> Result<Option<String>, crate::Error> {
+        self.calls
+            .run::<Option<String>, redis::RedisError, _>("events_kept_from", async {
+                let mut conn = self.conn();
+                let exists: bool = redis::cmd("EXISTS")
+                    .arg(self.events_stream())
+                    .query_async(&mut conn)
+                    .await?;
+                if !exists {
+                    return Ok(None);
+                }
+                let mut info: std::collections::HashMap<String, redis::Value> = redis::cmd("XINFO")
+                    .arg("STREAM")
+                    .arg(self.events_stream())
+                    .query_async(&mut conn)
+                    .await?;
+                let mut number = |field: &str| -> Result<u64, redis::RedisError> {
+                    Ok(info
+                        .remove(field)
+                        .map(redis::from_redis_value::<u64>)
+                        .transpose()?
+                        .unwrap_or_default())
+                };
+                let (added, length) = (number("entries-added")?, number("length")?);
+                if added <= length {
+                    return Ok(None);
+                }
+                let first = info
+                    .remove("first-entry")
+                    .map(redis::from_redis_value::<Option<(String, redis::Value)>>)
+                    .transpose()?
+                    .flatten();
+                Ok(first.map(|(id, _)| id))
+            })
+            .await
+    }
+
     /// The top `n` members of a leaderboard with their scores, and its size.
     pub async fn leaderboard_top(
         &self,

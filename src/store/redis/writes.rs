@@ -30,6 +30,27 @@ static APPLY_TRADES: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
+/// KEYS: the event stream, then one delivery marker per event. ARGV: the markers' TTL, the
+/// stream's approximate cap, the pub/sub channel, then one event JSON per marker. Each event
+/// not delivered before is appended to the stream and published as
+/// `{"cursor": <stream id>, "event": <event>}`; returns how many were.
+static PUBLISH_EVENTS: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r#"
+        local added = 0
+        for i = 2, #KEYS do
+          if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then
+            local json = ARGV[i + 2]
+            local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', json)
+            redis.call('PUBLISH', ARGV[3], '{"cursor":"' .. id .. '","event":' .. json .. '}')
+            added = added + 1
+          end
+        end
+        return added
+        "#,
+    )
+});
+
 /// KEYS: (price key, stats cache key) per symbol. ARGV: the price channel prefix, then
 /// (symbol, ts, price JSON) per symbol. Sets a price only if it is newer than the stored
 /// one, publishes it on `{prefix}{symbol}`, and drops the symbol's cached statistics.
@@ -74,6 +95,39 @@ impl Redis {
     /// Channel carrying every recorded domain event.
     pub fn events_channel(&self) -> String {
         self.key("events:domain")
+    }
+
+    /// Stream keeping the latest domain events, for subscribers that resume.
+    pub fn events_stream(&self) -> String {
+        self.key("stream:domain")
+    }
+
+    /// Appends each event (uid, JSON) not delivered before to the event stream, capped near
+    /// `cap` entries, and publishes it with its stream id; returns how many were new.
+    pub async fn publish_events(
+        &self,
+        events: &[(String, String)],
+        cap: u64,
+    ) -> Result<u64, crate::Error> {
+        self.calls
+            .run::<u64, redis::RedisError, _>("publish_events", async {
+                if events.is_empty() {
+                    return Ok(0);
+                }
+                let mut invocation = PUBLISH_EVENTS.prepare_invoke();
+                invocation
+                    .key(self.events_stream())
+                    .arg(APPLIED_TTL_SECS)
+                    .arg(cap.max(1))
+                    .arg(self.events_channel());
+                for (uid, json) in events {
+                    invocation
+                        .key(self.key(&format!("applied:stream:{uid}")))
+                        .arg(json);
+                }
+                invocation.invoke_async(&mut self.conn()).await
+            })
+            .await
     }
 
     /// Channel announcing that a leaderboard changed.
