@@ -1,10 +1,12 @@
 //! Write-path benchmark against the local stack (`scripts/stack up`), printing figures:
 //!
 //! 1. sustained NDJSON ingestion through `POST /ingest/prices` into ClickHouse;
-//! 2. the relay's delivery rate: trades recorded with the relay off, then drained.
+//! 2. the relay's delivery rate: trades recorded with the relay off, then drained;
+//! 3. domain events through `recordEvents` over HTTP (calls of 1,000 events, 4 at a time),
+//!    then drained by the relay the same way.
 //!
-//!   cargo bench --bench writes                 # 2,000,000 ticks in 4 streams, 5,000 trades
-//!   BENCH_TICKS=4000000 BENCH_STREAMS=8 BENCH_TRADES=20000 cargo bench --bench writes
+//!   cargo bench --bench writes                 # 2,000,000 ticks in 4 streams, 5,000 trades, 50,000 events
+//!   BENCH_TICKS=4000000 BENCH_STREAMS=8 BENCH_TRADES=20000 BENCH_EVENTS=100000 cargo bench --bench writes
 //!
 //! It works in a Postgres database, ClickHouse database, Mongo database and Redis prefix of
 //! its own, dropped at the end, and sends traffic only to 127.0.0.1.
@@ -30,13 +32,20 @@ async fn main() -> anyhow::Result<()> {
     let ticks = env_number("BENCH_TICKS", 2_000_000) as usize;
     let streams = env_number("BENCH_STREAMS", 4).max(1) as usize;
     let trades = env_number("BENCH_TRADES", 5_000) as usize;
+    let events = env_number("BENCH_EVENTS", 50_000) as usize;
     let namespace = Namespace::create(|_| {}).await?;
-    let result = run(namespace.config.clone(), ticks, streams, trades).await;
+    let result = run(namespace.config.clone(), ticks, streams, trades, events).await;
     namespace.drop_all().await?;
     result
 }
 
-async fn run(config: Config, ticks: usize, streams: usize, trades: usize) -> anyhow::Result<()> {
+async fn run(
+    config: Config,
+    ticks: usize,
+    streams: usize,
+    trades: usize,
+    events: usize,
+) -> anyhow::Result<()> {
     let state = AppState::new(config).await?;
     migrate::run(state.stores()).await?;
     let shape = seed::Shape {
@@ -60,6 +69,7 @@ async fn run(config: Config, ticks: usize, streams: usize, trades: usize) -> any
     );
     ingest(&state, addr, ticks, streams).await?;
     relay_rate(&state, trades).await?;
+    events_rate(&state, addr, events).await?;
 
     let _ = stop.send(());
     server.await??;
@@ -193,7 +203,24 @@ async fn relay_rate(state: &AppState, trades: usize) -> anyhow::Result<()> {
     let settings = state.relay_settings();
     let started = Instant::now();
     let destinations = meridian::store::postgres::TRADE_DESTINATIONS;
-    let drains = destinations.map(|d| {
+    let rows = drain(state).await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    anyhow::ensure!(rows == trades * destinations.len(), "delivered {rows} rows");
+    let report = meridian::reconcile::check(state.stores()).await?;
+    anyhow::ensure!(report.is_clean(), "reconcile: {:?}", report.lines());
+    println!(
+        "relay   {rows} outbox rows ({trades} trades x 3 destinations, batches of {}): {elapsed:.2} s = {:.0} rows/s, {:.0} trades/s; reconcile clean",
+        settings.batch,
+        rows as f64 / elapsed,
+        trades as f64 / elapsed
+    );
+    Ok(())
+}
+
+/// Drains every destination's outbox; returns the rows delivered.
+async fn drain(state: &AppState) -> anyhow::Result<usize> {
+    let settings = state.relay_settings();
+    let drains = meridian::store::postgres::EVENT_DESTINATIONS.map(|d| {
         let settings = settings.clone();
         async move {
             let mut rows = 0;
@@ -206,19 +233,81 @@ async fn relay_rate(state: &AppState, trades: usize) -> anyhow::Result<()> {
             }
         }
     });
-    let rows: usize = futures::future::try_join_all(drains)
+    Ok(futures::future::try_join_all(drains)
         .await?
+        .into_iter()
+        .sum())
+}
+
+async fn events_rate(
+    state: &AppState,
+    addr: std::net::SocketAddr,
+    events: usize,
+) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    const PER_CALL: usize = 1_000;
+    const FARMER: &str = "GAOQJGUAB7NI7K7I62ORBXMN3J4SSWQUQ7FOEPSDJ322W2HMCNWPHXFB";
+    let token = meridian::auth::jwt::mint_hs256(
+        &state.config().security,
+        "bench",
+        &[meridian::auth::Role::Service],
+        3600,
+    )?;
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}/graphql");
+    let query = "mutation($events: [EventInput!]!) { recordEvents(events: $events) { id } }";
+    let calls = events.div_ceil(PER_CALL);
+    let started = Instant::now();
+    let results: Vec<anyhow::Result<usize>> = futures::stream::iter(0..calls)
+        .map(|call| {
+            let batch: Vec<serde_json::Value> = (call * PER_CALL
+                ..((call + 1) * PER_CALL).min(events))
+                .map(|i| {
+                    serde_json::json!({
+                        "id": format!("bench-{i}"), "kind": "farming_harvest", "subject": FARMER,
+                        "amount": format!("{}.5", i % 100),
+                        "attributes": { "reward": format!("{}.5", i % 100) },
+                        "blockNumber": i % 1_000_000
+                    })
+                })
+                .collect();
+            let request = client
+                .post(&url)
+                .bearer_auth(&token)
+                .json(&serde_json::json!({ "query": query, "variables": { "events": batch } }));
+            async move {
+                let answer: serde_json::Value = request.send().await?.json().await?;
+                anyhow::ensure!(
+                    answer["errors"].is_null(),
+                    "recordEvents: {}",
+                    answer["errors"]
+                );
+                Ok(answer["data"]["recordEvents"]
+                    .as_array()
+                    .map_or(0, Vec::len))
+            }
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    let recorded: usize = results
+        .into_iter()
+        .collect::<anyhow::Result<Vec<_>>>()?
         .into_iter()
         .sum();
     let elapsed = started.elapsed().as_secs_f64();
-    anyhow::ensure!(rows == trades * destinations.len(), "delivered {rows} rows");
-    let report = meridian::reconcile::check(state.stores()).await?;
-    anyhow::ensure!(report.is_clean(), "reconcile: {:?}", report.lines());
+    anyhow::ensure!(recorded == events, "recorded {recorded} of {events}");
     println!(
-        "relay   {rows} outbox rows ({trades} trades x 3 destinations, batches of {}): {elapsed:.2} s = {:.0} rows/s, {:.0} trades/s; reconcile clean",
-        settings.batch,
-        rows as f64 / elapsed,
-        trades as f64 / elapsed
+        "events  {events} domain events through recordEvents ({PER_CALL} per call, 4 calls at a time, over HTTP): {elapsed:.2} s = {:.0} events/s",
+        events as f64 / elapsed
+    );
+    let started = Instant::now();
+    let rows = drain(state).await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    anyhow::ensure!(rows == events * 3, "delivered {rows} rows");
+    println!(
+        "relay   {rows} outbox rows ({events} events x 3 destinations): {elapsed:.2} s = {:.0} events/s",
+        events as f64 / elapsed
     );
     Ok(())
 }
