@@ -166,6 +166,25 @@ pub fn small_shape() -> seed::Shape {
 }
 
 /// The codes of a response's errors.
+/// The (code, field) of each error of a response.
+pub fn refusals(response: &serde_json::Value) -> Vec<(String, String)> {
+    response["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| {
+                    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+                    (
+                        text(&e["extensions"]["code"]),
+                        text(&e["extensions"]["field"]),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn error_codes(response: &serde_json::Value) -> Vec<String> {
     response["errors"]
         .as_array()

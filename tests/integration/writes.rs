@@ -5,7 +5,7 @@ use meridian::{seed, AppState};
 use redis::AsyncCommands;
 use serde_json::{json, Value};
 
-use crate::support::{pending, user_token, wait_until, TestEnv, TestServer};
+use crate::support::{pending, refusals, user_token, wait_until, TestEnv, TestServer};
 
 fn shape() -> seed::Shape {
     seed::Shape {
@@ -23,30 +23,6 @@ async fn seeded() -> (TestEnv, AppState, TestServer) {
     let state = env.state().await;
     let server = env.spawn().await;
     (env, state, server)
-}
-
-/// The (code, field) of each error of a response.
-fn refusals(response: &Value) -> Vec<(String, String)> {
-    response["errors"]
-        .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .map(|e| {
-                    (
-                        e["extensions"]["code"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned(),
-                        e["extensions"]["field"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn hash(c: char) -> String {

@@ -1,9 +1,9 @@
 //! Domain events in PostgreSQL: the declared kinds, and events recorded all or nothing in
 //! one transaction with their outbox rows.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -131,38 +131,6 @@ impl Postgres {
             .await
     }
 
-    /// Creates the month partitions of `events` for these times, once per process and month.
-    async fn ensure_event_partitions(
-        &self,
-        times: impl Iterator<Item = DateTime<Utc>>,
-    ) -> Result<(), sqlx::Error> {
-        let months: BTreeSet<(i32, u32)> = times
-            .map(|at| (chrono::Datelike::year(&at), chrono::Datelike::month(&at)))
-            .collect();
-        for (year, month) in months {
-            let known = self
-                .event_partitions
-                .lock()
-                .map(|p| p.contains(&(year, month)))
-                .unwrap_or(false);
-            if known {
-                continue;
-            }
-            let first = Utc
-                .with_ymd_and_hms(year, month, 1, 0, 0, 0)
-                .single()
-                .ok_or_else(|| sqlx::Error::Protocol(format!("no month {year}-{month}")))?;
-            sqlx::query("SELECT ensure_events_partition($1)")
-                .bind(first)
-                .execute(&self.pool)
-                .await?;
-            if let Ok(mut partitions) = self.event_partitions.lock() {
-                partitions.insert((year, month));
-            }
-        }
-        Ok(())
-    }
-
     /// Records events all or nothing: in one transaction their keys, their rows and one
     /// outbox row per destination for each new one (then a notification to the relay).
     /// A key recorded before with the same body answers with that event; with another
@@ -192,8 +160,12 @@ impl Postgres {
                         }
                     }
                 }
-                self.ensure_event_partitions(fresh.iter().map(|e| e.occurred_at))
-                    .await?;
+                self.ensure_month_partitions(
+                    &self.event_partitions,
+                    "ensure_events_partition",
+                    fresh.iter().map(|e| e.occurred_at),
+                )
+                .await?;
                 let mut tx = self.pool.begin().await?;
                 let claimed: Vec<String> = sqlx::query_scalar(
                     "INSERT INTO event_ids (id, uid, occurred_at, digest) \

@@ -91,25 +91,41 @@ impl Postgres {
 
     /// Creates the month partition of `trades` for `at`, once per process and month.
     async fn ensure_partition(&self, at: DateTime<Utc>) -> Result<(), sqlx::Error> {
-        let month = (at.year(), at.month());
-        if self
-            .partitions
-            .lock()
-            .map(|p| p.contains(&month))
-            .unwrap_or(false)
-        {
-            return Ok(());
-        }
-        let first = Utc
-            .with_ymd_and_hms(month.0, month.1, 1, 0, 0, 0)
-            .single()
-            .unwrap_or(at);
-        sqlx::query("SELECT ensure_trades_partition($1)")
-            .bind(first)
-            .execute(&self.pool)
-            .await?;
-        if let Ok(mut partitions) = self.partitions.lock() {
-            partitions.insert(month);
+        self.ensure_month_partitions(&self.partitions, "ensure_trades_partition", [at])
+            .await
+    }
+
+    /// Calls the partition function `function` (`ensure_*_partition`) for the months of
+    /// `times` that `known` does not hold yet, and remembers them there.
+    pub(super) async fn ensure_month_partitions(
+        &self,
+        known: &std::sync::Mutex<std::collections::HashSet<(i32, u32)>>,
+        function: &'static str,
+        times: impl IntoIterator<Item = DateTime<Utc>>,
+    ) -> Result<(), sqlx::Error> {
+        let months: std::collections::BTreeSet<(i32, u32)> = times
+            .into_iter()
+            .map(|at| (at.year(), at.month()))
+            .collect();
+        for (year, month) in months {
+            if known
+                .lock()
+                .map(|p| p.contains(&(year, month)))
+                .unwrap_or(false)
+            {
+                continue;
+            }
+            let first = Utc
+                .with_ymd_and_hms(year, month, 1, 0, 0, 0)
+                .single()
+                .ok_or_else(|| sqlx::Error::Protocol(format!("no month {year}-{month}")))?;
+            sqlx::query(&format!("SELECT {function}($1)"))
+                .bind(first)
+                .execute(&self.pool)
+                .await?;
+            if let Ok(mut known) = known.lock() {
+                known.insert((year, month));
+            }
         }
         Ok(())
     }
