@@ -109,14 +109,14 @@ pub fn personal_digest(message: &str) -> [u8; 32] {
 pub fn address_of(key: &VerifyingKey) -> String {
     let point = key.to_sec1_point(false);
     let hash = Keccak256::digest(&point.as_bytes()[1..]);
-    format!("0x{}", hex(&hash[12..]))
+    format!("0x{}", hex::encode(&hash[12..]))
 }
 
 /// The address whose key produced `signature` over `message`.
 pub fn recover(message: &str, signature: &str) -> Result<String, SignatureError> {
     let bytes = signature
         .strip_prefix("0x")
-        .and_then(unhex)
+        .and_then(|h| hex::decode(h).ok())
         .filter(|b| b.len() == 65)
         .ok_or(SignatureError::Malformed(EVM_SHAPE))?;
     let v = match bytes[64] {
@@ -140,21 +140,7 @@ pub fn sign(key: &SigningKey, message: &str) -> String {
     let (signature, recovery) = key.sign_prehash_recoverable(&personal_digest(message));
     let mut bytes = signature.to_bytes().to_vec();
     bytes.push(27 + recovery.to_byte());
-    format!("0x{}", hex(&bytes))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
+    format!("0x{}", hex::encode(&bytes))
 }
 
 #[cfg(test)]
