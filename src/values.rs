@@ -138,14 +138,18 @@ fn stellar(text: &str) -> Option<String> {
     Some(upper)
 }
 
-/// A Casper public key: a tag byte and the key, as hex; the key must be a valid point.
+/// A Casper public key: a tag byte and the key, as hex; the key must be a valid point
+/// (for ed25519: canonically encoded and not of small order, as no real key is).
 fn casper(text: &str) -> Option<String> {
     let lower = text.to_ascii_lowercase();
     let bytes = hex::decode(&lower).ok()?;
     match (bytes.first()?, bytes.len()) {
         (1, 33) => {
             let key: [u8; 32] = bytes[1..].try_into().ok()?;
-            ed25519_dalek::VerifyingKey::from_bytes(&key).ok()?;
+            let point = ed25519_dalek::VerifyingKey::from_bytes(&key).ok()?;
+            if point.is_weak() || point.to_edwards().compress().to_bytes() != key {
+                return None;
+            }
         }
         (2, 34) => {
             k256::PublicKey::from_sec1_bytes(&bytes[1..]).ok()?;
@@ -314,6 +318,10 @@ mod tests {
         // 02 with an x that names no curve point; 01 one byte short.
         assert!(Address::parse(&format!("0202{}", "00".repeat(32))).is_err());
         assert!(Address::parse(&format!("01{}", "00".repeat(31))).is_err());
+        // ed25519 encodings no key has: y written as p + 18 (non-canonical: past the field's
+        // end, 32 bytes of 0xff), and the identity point (small order).
+        assert!(Address::parse(&format!("01{}", "ff".repeat(32))).is_err());
+        assert!(Address::parse(&format!("0101{}", "00".repeat(31))).is_err());
     }
 
     #[test]
