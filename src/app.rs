@@ -26,6 +26,7 @@ struct Inner {
     auth: crate::auth::Authenticator,
     allow_list: Option<Arc<crate::graphql::guard::AllowList>>,
     symbols: crate::symbols::SymbolDirectory,
+    boards: crate::boards::BoardDirectory,
     /// Cancelled once, when the process is asked to stop; everything long-lived watches it.
     shutdown: tokio_util::sync::CancellationToken,
     /// Tasks that must end before the process does (websocket sessions).
@@ -64,6 +65,7 @@ impl AppState {
             auth,
             allow_list,
             symbols: Default::default(),
+            boards: Default::default(),
             shutdown: tokio_util::sync::CancellationToken::new(),
             tasks: tokio_util::task::TaskTracker::new(),
         })))
@@ -112,6 +114,11 @@ impl AppState {
     /// The catalogue's symbols, as this instance last loaded them.
     pub fn symbols(&self) -> &crate::symbols::SymbolDirectory {
         &self.0.symbols
+    }
+
+    /// The declared boards, as this instance last loaded them.
+    pub fn boards(&self) -> &crate::boards::BoardDirectory {
+        &self.0.boards
     }
 
     /// Signs and checks pagination cursors.

@@ -198,8 +198,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("migrate: every store is up to date");
             } else {
                 eprintln!(
-                    "migrate: postgres {:?}, clickhouse {:?}, mongodb indexes {:?}, event kinds changed {}",
-                    report.postgres, report.clickhouse, report.mongo_indexes, report.kinds
+                    "migrate: postgres {:?}, clickhouse {:?}, mongodb indexes {:?}, event kinds changed {}, boards changed {}",
+                    report.postgres, report.clickhouse, report.mongo_indexes, report.kinds, report.boards
                 );
             }
             Ok(ExitCode::SUCCESS)

@@ -1,8 +1,10 @@
-//! The seeds' platforms on shared primitives: declared event kinds, domain events.
+//! The seeds' platforms on shared primitives: declared event kinds, domain events, boards.
 //!
 //! - [`kinds`]: the kinds file, its definitions and the check of an event's attributes;
-//! - [`events`]: an event as sent, checked into what PostgreSQL records.
+//! - [`events`]: an event as sent, checked into what PostgreSQL records;
+//! - [`boards`]: declared boards, their periods and scores.
 
+pub mod boards;
 pub mod events;
 pub mod kinds;
 

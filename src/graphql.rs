@@ -54,6 +54,7 @@ pub struct Mutation(
     asset::AssetMutation,
     auth::AuthMutation,
     event::EventMutation,
+    leaderboard::LeaderboardMutation,
 );
 
 /// Meridian's schema type.

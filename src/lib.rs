@@ -12,8 +12,9 @@
 //! - [`auth`] who is calling (JWTs, wallet-signed sessions, roles); [`ratelimit`] the
 //!   allowances per principal and per IP, shared in Redis.
 //! - [`graphql`] the schema, one folder per domain, merged into [`graphql::AppSchema`].
-//! - [`domain`] the seeds' platforms on shared primitives: declared event kinds and the
-//!   domain events checked against them.
+//! - [`domain`] the seeds' platforms on shared primitives: declared event kinds, the
+//!   domain events checked against them, and declared boards; [`boards`] the boards at
+//!   run time (each instance's copy of the definitions, moves, rebuilds).
 //! - [`values`] validated inputs (addresses, transaction hashes, symbols), parsed once
 //!   where they enter.
 //! - [`loaders`] the request-scoped dataloaders: one round trip per store and key type
@@ -37,6 +38,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod boards;
 pub mod cli;
 pub mod config;
 pub mod digest;

@@ -3,8 +3,10 @@
 //! Idempotent, and safe when several instances run it at once: the whole run holds a
 //! PostgreSQL advisory lock, so a second instance waits, then finds nothing to do.
 //!
-//! It also applies the event kinds file (see [`crate::domain::kinds`]): the built-in
-//! `catalogue/kinds.json`, or the file `meridian migrate --kinds FILE` names.
+//! It also applies the catalogue file (see [`crate::domain::kinds`] and
+//! [`crate::domain::boards`]): the built-in `catalogue/kinds.json`, or the file
+//! `meridian migrate --kinds FILE` names. Its kinds are added or updated; its boards, when
+//! it has a `boards` list, replace the declared ones.
 
 use anyhow::Context;
 
@@ -21,6 +23,8 @@ pub struct MigrationReport {
     pub mongo_indexes: Vec<String>,
     /// Event kind definitions this run added or changed.
     pub kinds: u64,
+    /// Board definitions this run added, changed or removed.
+    pub boards: u64,
 }
 
 impl MigrationReport {
@@ -30,6 +34,7 @@ impl MigrationReport {
             && self.clickhouse.is_empty()
             && self.mongo_indexes.is_empty()
             && self.kinds == 0
+            && self.boards == 0
     }
 }
 
@@ -42,7 +47,10 @@ pub async fn run(stores: &Stores) -> anyhow::Result<MigrationReport> {
 }
 
 /// [`run`] with another kinds file.
-pub async fn run_with_kinds(stores: &Stores, kinds: &KindsFile) -> anyhow::Result<MigrationReport> {
+pub async fn run_with_kinds(
+    stores: &Stores,
+    kinds_file: &KindsFile,
+) -> anyhow::Result<MigrationReport> {
     let lock = stores
         .postgres()
         .lock_migrations()
@@ -65,9 +73,17 @@ pub async fn run_with_kinds(stores: &Stores, kinds: &KindsFile) -> anyhow::Resul
         .context("MongoDB index creation failed")?;
     let kinds = stores
         .postgres()
-        .apply_kinds(kinds)
+        .apply_kinds(kinds_file)
         .await
         .context("applying the event kinds failed")?;
+    let boards = match &kinds_file.boards {
+        Some(boards) => stores
+            .postgres()
+            .apply_boards(boards, kinds_file.version)
+            .await
+            .context("applying the boards failed")?,
+        None => 0,
+    };
     lock.release()
         .await
         .context("cannot release the migration lock")?;
@@ -76,5 +92,6 @@ pub async fn run_with_kinds(stores: &Stores, kinds: &KindsFile) -> anyhow::Resul
         clickhouse,
         mongo_indexes,
         kinds,
+        boards,
     })
 }

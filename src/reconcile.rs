@@ -1,6 +1,7 @@
 //! `meridian reconcile [--repair]`: checks that the data derived from PostgreSQL agrees
-//! with it: ClickHouse trade counts and volumes per day and symbol, and every Redis
-//! leaderboard score. `--repair` rebuilds both from PostgreSQL.
+//! with it: ClickHouse trade counts and volumes per day and symbol, and every score of
+//! every kept period of every declared board in Redis. `--repair` rebuilds both from
+//! PostgreSQL.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,7 +12,6 @@ use crate::{
     store::{
         clickhouse::DayTotals,
         postgres::{DeadLetter, OutboxBacklog},
-        redis::LEADERBOARDS,
         Stores,
     },
 };
@@ -87,48 +87,29 @@ pub async fn check(stores: &Stores) -> anyhow::Result<Report> {
         .context("reading ClickHouse trade events")?;
     let clickhouse = compare_totals(&pg, &ch);
 
-    let scores = stores
-        .postgres()
-        .leaderboard_scores()
+    let now = chrono::Utc::now();
+    let boards = crate::boards::load(stores)
         .await
-        .context("computing scores in PostgreSQL")?;
+        .context("reading the declared boards")?;
     let mut redis = Vec::new();
-    for board in LEADERBOARDS {
-        let expected: BTreeMap<String, f64> = scores
-            .iter()
-            .map(|s| {
-                (
-                    s.user_id.to_string(),
-                    if *board == "volume" {
-                        s.volume
-                    } else {
-                        s.trades
-                    },
-                )
-            })
-            .collect();
-        let actual: BTreeMap<String, f64> = stores
-            .redis()
-            .leaderboard_all(board)
+    for board in boards.values() {
+        let expected = crate::boards::expected(stores, board, now)
             .await
-            .context("reading Redis")?
-            .into_iter()
-            .collect();
-        let members: BTreeSet<&String> = expected.keys().chain(actual.keys()).collect();
-        for member in members {
-            match (expected.get(member), actual.get(member)) {
-                (Some(e), Some(a)) if close(*e, *a) => {}
-                (Some(e), Some(a)) => {
-                    redis.push(format!("{board} {member}: postgres {e}, redis {a}"))
-                }
-                (Some(e), None) => {
-                    redis.push(format!("{board} {member}: postgres {e}, missing in redis"))
-                }
-                (None, Some(a)) => {
-                    redis.push(format!("{board} {member}: not in postgres, redis {a}"))
-                }
-                (None, None) => {}
-            }
+            .with_context(|| format!("computing board {} in PostgreSQL", board.name))?;
+        for (period, expected) in expected {
+            let actual: BTreeMap<String, f64> = stores
+                .redis()
+                .leaderboard_all(&board.name, &period.name)
+                .await
+                .context("reading Redis")?
+                .into_iter()
+                .collect();
+            let label = if period.name.is_empty() {
+                board.name.clone()
+            } else {
+                format!("{} {}", board.name, period.name)
+            };
+            redis.extend(compare_scores(&label, &expected, &actual));
         }
     }
     Ok(Report {
@@ -137,6 +118,27 @@ pub async fn check(stores: &Stores) -> anyhow::Result<Report> {
         clickhouse,
         redis,
     })
+}
+
+fn compare_scores(
+    board: &str,
+    expected: &BTreeMap<String, f64>,
+    actual: &BTreeMap<String, f64>,
+) -> Vec<String> {
+    let members: BTreeSet<&String> = expected.keys().chain(actual.keys()).collect();
+    let mut out = Vec::new();
+    for member in members {
+        match (expected.get(member), actual.get(member)) {
+            (Some(e), Some(a)) if close(*e, *a) => {}
+            (Some(e), Some(a)) => out.push(format!("{board} {member}: postgres {e}, redis {a}")),
+            (Some(e), None) => {
+                out.push(format!("{board} {member}: postgres {e}, missing in redis"))
+            }
+            (None, Some(a)) => out.push(format!("{board} {member}: not in postgres, redis {a}")),
+            (None, None) => {}
+        }
+    }
+    out
 }
 
 fn compare_totals(pg: &[DayTotals], ch: &[DayTotals]) -> Vec<String> {
@@ -191,23 +193,9 @@ pub async fn repair(stores: &Stores) -> anyhow::Result<Report> {
             .context("rebuilding ClickHouse trade events")?;
     }
     if !before.redis.is_empty() {
-        let scores = stores.postgres().leaderboard_scores().await?;
-        let volume: Vec<(String, f64)> = scores
-            .iter()
-            .map(|s| (s.user_id.to_string(), s.volume))
-            .collect();
-        let trades: Vec<(String, f64)> = scores
-            .iter()
-            .map(|s| (s.user_id.to_string(), s.trades))
-            .collect();
-        stores
-            .redis()
-            .replace_leaderboard("volume", &volume)
-            .await?;
-        stores
-            .redis()
-            .replace_leaderboard("trades", &trades)
-            .await?;
+        crate::boards::rebuild_all(stores, chrono::Utc::now())
+            .await
+            .context("rebuilding the boards")?;
     }
     check(stores).await
 }

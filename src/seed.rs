@@ -215,26 +215,11 @@ async fn write_redis(stores: &Stores, data: &Dataset, progress: &Progress) -> an
     stores.redis().set_latest_prices(&prices).await?;
     finish(stage, prices.len() as u64);
 
-    // Leaderboards are computed from what Postgres holds, not from the generator.
-    let scores = stores.postgres().leaderboard_scores().await?;
-    let stage = progress.stage("redis leaderboards", scores.len() as u64);
-    let volume: Vec<(String, f64)> = scores
-        .iter()
-        .map(|s| (s.user_id.to_string(), s.volume))
-        .collect();
-    let trades: Vec<(String, f64)> = scores
-        .iter()
-        .map(|s| (s.user_id.to_string(), s.trades))
-        .collect();
-    stores
-        .redis()
-        .replace_leaderboard("volume", &volume)
-        .await?;
-    stores
-        .redis()
-        .replace_leaderboard("trades", &trades)
-        .await?;
-    finish(stage, scores.len() as u64);
+    // Boards are computed from what Postgres holds, not from the generator.
+    let boards = crate::boards::load(stores).await?;
+    let stage = progress.stage("redis boards", boards.len() as u64);
+    let rebuilt = crate::boards::rebuild_all(stores, chrono::Utc::now()).await?;
+    finish(stage, rebuilt as u64);
     Ok(())
 }
 

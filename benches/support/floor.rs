@@ -47,7 +47,7 @@ async fn dashboard(State(f): State<Arc<Floor>>) -> Answer {
     let s = &f.stores;
     let (top, _) = s
         .redis()
-        .leaderboard_top("volume", 50)
+        .leaderboard_top("volume", "", 50)
         .await
         .map_err(fail)?;
     let ids: Vec<Uuid> = top.iter().filter_map(|(m, _)| m.parse().ok()).collect();
@@ -156,7 +156,7 @@ async fn leaderboard(State(f): State<Arc<Floor>>) -> Answer {
     let (top, _) = f
         .stores
         .redis()
-        .leaderboard_top("volume", 10)
+        .leaderboard_top("volume", "", 10)
         .await
         .map_err(fail)?;
     let entries: Vec<Value> = top

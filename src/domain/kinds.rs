@@ -30,6 +30,10 @@ const MAX_HASH_DIGITS: usize = 128;
 pub struct KindsFile {
     pub version: i32,
     pub kinds: Vec<KindDef>,
+    /// The boards (see [`super::boards`]); a file without this key leaves the boards in
+    /// force as they are.
+    #[serde(default)]
+    pub boards: Option<Vec<super::boards::BoardDef>>,
 }
 
 impl KindsFile {
@@ -56,11 +60,15 @@ impl KindsFile {
                 );
             }
         }
+        if let Some(boards) = &file.boards {
+            let kinds: Vec<&str> = file.kinds.iter().map(|k| k.name.as_str()).collect();
+            super::boards::check_all(boards, &kinds)?;
+        }
         Ok(file)
     }
 }
 
-fn is_name(name: &str) -> bool {
+pub(crate) fn is_name(name: &str) -> bool {
     let mut chars = name.chars();
     name.len() <= 63
         && chars.next().is_some_and(|c| c.is_ascii_lowercase())

@@ -7,7 +7,8 @@
 //!
 //! - clickhouse: trade and activity rows keyed by trade id, domain events keyed by their
 //!   uid, in ReplacingMergeTree tables, read with FINAL;
-//! - redis: leaderboard increments guarded by a per-event marker, in one Lua script;
+//! - redis: the moves of the declared boards reading the event's kind, guarded by a
+//!   per-event marker, in one Lua script;
 //! - pubsub: at-least-once messages for trades (a subscriber may see a redelivered trade
 //!   twice); domain events go to a capped Redis stream and pub/sub once each, guarded by a
 //!   per-event marker in the same script.
@@ -27,7 +28,6 @@ use crate::{
     store::{
         clickhouse::{ActivityRow, DomainEventRow, TradeEventRow},
         postgres::{Backoff, EventRow, Settle, EVENT_RECORDED, OUTBOX_CHANNEL, TRADE_DESTINATIONS},
-        redis::LeaderboardDelta,
         Stores,
     },
 };
@@ -317,27 +317,10 @@ async fn deliver_trades(
             stores.clickhouse().insert_activity(&activity).await?;
         }
         "redis" => {
-            let deltas: Vec<LeaderboardDelta> = events
-                .iter()
-                .map(|e| LeaderboardDelta {
-                    event_id: e.event_id.to_string(),
-                    member: e.user_id.to_string(),
-                    notional: e.notional(),
-                })
-                .collect();
-            let applied = stores.redis().apply_trades(&deltas).await?;
-            if applied > 0 {
-                let announce: Vec<(String, String)> = ["volume", "trades"]
-                    .iter()
-                    .map(|name| {
-                        (
-                            stores.redis().leaderboard_channel(name),
-                            serde_json::json!({ "name": name }).to_string(),
-                        )
-                    })
-                    .collect();
-                stores.redis().publish(&announce).await?;
-            }
+            let boards = crate::boards::load(stores).await?;
+            let now = chrono::Utc::now();
+            let deltas = crate::boards::trade_deltas(&boards, events, now);
+            apply_boards(stores, &boards, &deltas, now).await?;
         }
         "pubsub" => {
             let messages: Vec<(String, String)> = events
@@ -351,9 +334,9 @@ async fn deliver_trades(
     Ok(())
 }
 
-/// Domain events: their ClickHouse rows, and their entries in the Redis event stream with
-/// their pub/sub messages (once per event, guarded by a marker). No board reads a domain
-/// kind yet, so the redis destination has nothing to apply.
+/// Domain events: their ClickHouse rows, their moves on the boards that read their kinds,
+/// and their entries in the Redis event stream with their pub/sub messages (each once per
+/// event, guarded by a marker).
 async fn deliver_domain(
     stores: &Stores,
     destination: &str,
@@ -365,7 +348,12 @@ async fn deliver_domain(
             let rows: Vec<DomainEventRow> = events.iter().map(|e| domain_event_row(e)).collect();
             stores.clickhouse().insert_domain_events(&rows).await?;
         }
-        "redis" => {}
+        "redis" => {
+            let boards = crate::boards::load(stores).await?;
+            let now = chrono::Utc::now();
+            let deltas = crate::boards::event_deltas(&boards, events, now);
+            apply_boards(stores, &boards, &deltas, now).await?;
+        }
         "pubsub" => {
             let entries: Vec<(String, String)> = events
                 .iter()
@@ -377,6 +365,21 @@ async fn deliver_domain(
                 .await?;
         }
         other => anyhow::bail!("unknown outbox destination {other}"),
+    }
+    Ok(())
+}
+
+/// Applies board moves once per event, then announces the periods they moved.
+async fn apply_boards(
+    stores: &Stores,
+    boards: &crate::boards::Boards,
+    deltas: &[crate::store::redis::BoardDelta],
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    if stores.redis().apply_board_deltas(deltas).await? > 0 {
+        let announce =
+            crate::boards::announcements(stores, boards, crate::boards::changed(deltas), now);
+        stores.redis().publish(&announce).await?;
     }
     Ok(())
 }

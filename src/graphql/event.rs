@@ -8,9 +8,15 @@ use async_graphql::{
 };
 use chrono::{DateTime, Utc};
 
-use super::{pagination, scope, user::Chain, user::User};
+use super::{
+    leaderboard::{self, LeaderboardEntry},
+    pagination, scope,
+    user::Chain,
+    user::User,
+};
 use crate::{
     auth::Role,
+    domain::boards::{account_member, Member},
     domain::{self, kinds::Kinds},
     error::Error,
     loaders::UserByAddress,
@@ -110,6 +116,30 @@ pub struct Account {
     address: String,
 }
 
+impl Account {
+    /// An account as Meridian stores it: the family's stored name and the normal address.
+    pub fn from_stored(chain: &str, address: &str) -> Self {
+        Account {
+            chain: ChainFamily::from_stored(chain),
+            address: address.to_owned(),
+        }
+    }
+
+    /// The Meridian user of this account, if it registered.
+    pub async fn registered_user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(family) = self.chain else {
+            return Ok(None);
+        };
+        let Ok(address) = Address::parse_as(family, &self.address) else {
+            return Ok(None);
+        };
+        let row = scope::loaders(ctx)?
+            .load_one(UserByAddress(address))
+            .await?;
+        Ok(row.map(User))
+    }
+}
+
 /// An account on some chain, and the Meridian user who registered it, if any.
 #[Object]
 impl Account {
@@ -123,16 +153,21 @@ impl Account {
 
     /// The Meridian user of this account; null when it has not registered.
     async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        let Some(family) = self.chain else {
-            return Ok(None);
-        };
-        let Ok(address) = Address::parse_as(family, &self.address) else {
-            return Ok(None);
-        };
-        let row = scope::loaders(ctx)?
-            .load_one(UserByAddress(address))
-            .await?;
-        Ok(row.map(User))
+        self.registered_user(ctx).await
+    }
+
+    /// The account's place on a board of accounts (Redis), in `period` or the current
+    /// one; null when it is not on it.
+    async fn rank(
+        &self,
+        ctx: &Context<'_>,
+        board: String,
+        period: Option<String>,
+    ) -> Result<Option<LeaderboardEntry>> {
+        let member = self
+            .chain
+            .map(|chain| account_member(chain.as_str(), &self.address));
+        leaderboard::place(ctx, &board, period, Member::Account, member).await
     }
 }
 

@@ -1,13 +1,19 @@
-//! Leaderboards: Redis sorted sets whose members resolve to users through the user loader.
+//! Boards: declared rankings kept in Redis sorted sets (see [`crate::domain::boards`]).
+//! Trade boards rank users, resolved through the user loader; boards of domain events and
+//! manual boards rank accounts, resolved to users through the address loader.
 
 use async_graphql::{Context, ErrorExtensions, Object, Result, SimpleObject, ID};
+use chrono::Utc;
 use uuid::Uuid;
 
 use crate::{
+    auth::Role,
+    boards::announcements,
+    domain::boards::{account_member, BoardDef, Member, Period},
     error::Error,
-    graphql::{scope, user::User},
-    loaders::{HoldingsOf, ProfileOf, UserById},
-    store::redis::LEADERBOARDS,
+    graphql::{event::Account, scope, user::Chain, user::User},
+    loaders::{HoldingsOf, ProfileOf, StandingOf, UserById},
+    values::{Address, ChainFamily},
 };
 
 const DEFAULT_TOP: u32 = 10;
@@ -17,18 +23,109 @@ pub struct LeaderboardQuery;
 
 #[Object]
 impl LeaderboardQuery {
-    /// The top entries of a leaderboard: `volume` (traded notional) or `trades` (count).
+    /// The top entries of a board (`boards` lists them). A windowed board (day, week,
+    /// month) reads `period` (`2026-11-24`, `2026-W48`, `2026-11`) if it is still kept,
+    /// by default the current one; an all-time board has no period.
     #[graphql(complexity = "crate::graphql::pagination::cost(top, DEFAULT_TOP, child_complexity)")]
     async fn leaderboard(
         &self,
         ctx: &Context<'_>,
         name: String,
         top: Option<i32>,
+        period: Option<String>,
     ) -> Result<Leaderboard> {
-        check_board(&name)?;
+        let board = board(ctx, &name).await?;
         let top = check_top(ctx, top)?;
-        read(ctx, name, top).await
+        let period = period_of(&board, period.as_deref())?;
+        read(ctx, &board, period, top).await
     }
+
+    /// The declared boards (PostgreSQL, written by `meridian migrate` from the catalogue).
+    async fn boards(&self, ctx: &Context<'_>) -> Result<Vec<BoardInfo>> {
+        let app = scope::app(ctx)?;
+        let boards = app.boards().all(app.stores()).await?;
+        let now = Utc::now();
+        Ok(boards.values().map(|b| BoardInfo::new(b, now)).collect())
+    }
+}
+
+#[derive(Default)]
+pub struct LeaderboardMutation;
+
+#[Object]
+impl LeaderboardMutation {
+    /// Sets a member's score on a manual board (service or admin role), in `period` or
+    /// the current one. The member is an account address (with `chain` when the address
+    /// alone is ambiguous). The score is kept in PostgreSQL, then in Redis, and
+    /// subscribers of the board are told.
+    async fn set_score(
+        &self,
+        ctx: &Context<'_>,
+        board: String,
+        member: String,
+        chain: Option<Chain>,
+        score: f64,
+        period: Option<String>,
+    ) -> Result<LeaderboardEntry> {
+        scope::viewer(ctx).require_any(&[Role::Admin, Role::Service])?;
+        let def = self::board(ctx, &board).await?;
+        if !def.is_manual() {
+            return Err(Error::field(
+                "board",
+                format!(
+                    "board {board} is moved by its events ({}); only manual boards take setScore",
+                    def.reads.join(", ")
+                ),
+            )
+            .extend());
+        }
+        if !score.is_finite() {
+            return Err(Error::field("score", "must be a finite number").extend());
+        }
+        let address = match chain {
+            Some(chain) => Address::parse_as(ChainFamily::from(chain), &member),
+            None => Address::parse(&member),
+        }
+        .map_err(|rule| Error::field("member", rule).extend())?;
+        let period = period_of(&def, period.as_deref())?;
+        let member = account_member(address.family().as_str(), address.as_str());
+        let app = scope::app(ctx)?;
+        let stores = scope::stores(ctx)?;
+        stores
+            .postgres()
+            .set_board_score(&def.name, &period.name, &member, score)
+            .await?;
+        let boards = app.boards().all(app.stores()).await?;
+        let announce = announcements(
+            stores,
+            &boards,
+            [(def.name.clone(), period.name.clone())],
+            Utc::now(),
+        );
+        stores
+            .redis()
+            .set_board_score(&def.name, &period, &member, score, &announce)
+            .await?;
+        let standing = stores
+            .redis()
+            .standings(&[(def.name.clone(), period.name.clone(), member.clone())])
+            .await?;
+        let rank = standing.into_iter().flatten().next().map_or(0, |s| s.rank);
+        Ok(LeaderboardEntry::new(rank, score, member, period.name))
+    }
+}
+
+/// The definition of board `name`, or BAD_USER_INPUT naming the known boards.
+pub async fn board(ctx: &Context<'_>, name: &str) -> Result<BoardDef> {
+    let app = scope::app(ctx)?;
+    Ok(app.boards().get(app.stores(), name).await?)
+}
+
+/// The period asked of a board, checked (BAD_USER_INPUT on `period` when it is not one).
+pub fn period_of(board: &BoardDef, period: Option<&str>) -> Result<Period> {
+    board
+        .period(period, Utc::now())
+        .map_err(|message| Error::field("period", message).extend())
 }
 
 /// `top`, defaulted and checked against the page-size cap.
@@ -44,49 +141,118 @@ pub fn check_top(ctx: &Context<'_>, top: Option<i32>) -> Result<usize> {
     }
 }
 
-/// The top `top` entries of leaderboard `name`, now.
-pub async fn read(ctx: &Context<'_>, name: String, top: usize) -> Result<Leaderboard> {
+/// The top `top` entries of one period of a board, now.
+pub async fn read(
+    ctx: &Context<'_>,
+    board: &BoardDef,
+    period: Period,
+    top: usize,
+) -> Result<Leaderboard> {
     let stores = scope::stores(ctx)?;
-    let (members, size) = stores.redis().leaderboard_top(&name, top).await?;
+    let (members, size) = stores
+        .redis()
+        .leaderboard_top(&board.name, &period.name, top)
+        .await?;
     let entries = members
         .into_iter()
         .enumerate()
-        .map(|(i, (member, score))| LeaderboardEntry {
-            rank: i as u64 + 1,
-            score,
-            user_id: member.parse().ok(),
+        .map(|(i, (member, score))| {
+            LeaderboardEntry::new(i as u64 + 1, score, member, period.name.clone())
         })
         .collect();
     Ok(Leaderboard {
-        name,
+        name: board.name.clone(),
+        period: (!period.name.is_empty()).then_some(period.name),
         top,
         size: size as i64,
         entries,
     })
 }
 
-/// Refuses a leaderboard name Meridian does not keep.
-pub fn check_board(name: &str) -> Result<(), Error> {
-    if LEADERBOARDS.contains(&name) {
-        Ok(())
-    } else {
-        Err(Error::BadUserInput(format!(
-            "unknown leaderboard {name:?}; known: {}",
-            LEADERBOARDS.join(", ")
-        )))
+/// A member's place on a period of board `name` (the current one by default), through
+/// the standings loader; the board must rank what the member is (`ranks`). No member
+/// (an account of an unknown chain) has no place.
+pub async fn place(
+    ctx: &Context<'_>,
+    name: &str,
+    period: Option<String>,
+    ranks: Member,
+    member: Option<String>,
+) -> Result<Option<LeaderboardEntry>> {
+    let board = board(ctx, name).await?;
+    if board.member() != ranks {
+        let hint = match ranks {
+            Member::User => "ranks accounts; ask `Account.rank` (an event's `subject`)",
+            Member::Account => "ranks users; ask `User.rank`",
+        };
+        return Err(Error::field("board", format!("board {name} {hint}")).extend());
+    }
+    let period = period_of(&board, period.as_deref())?;
+    let Some(member) = member else {
+        return Ok(None);
+    };
+    let standing = scope::loaders(ctx)?
+        .load_one(StandingOf {
+            board: board.name,
+            period: period.name.clone(),
+            member: member.clone(),
+        })
+        .await?;
+    Ok(standing.map(|s| LeaderboardEntry::new(s.rank, s.score, member, period.name)))
+}
+
+/// A board's definition.
+#[derive(SimpleObject)]
+#[graphql(name = "Board")]
+pub struct BoardInfo {
+    name: String,
+    description: String,
+    /// The kinds whose events move it (`trade` for recorded trades); empty for a manual
+    /// board.
+    reads: Vec<String>,
+    /// sum (of the amount), count, max (of the amount) or manual (set by `setScore`).
+    score: String,
+    /// all, day, week or month.
+    window: String,
+    /// How many periods a windowed board keeps, the current one included.
+    retention: Option<i32>,
+    /// What it ranks: `user` (trade boards) or `account`.
+    member: String,
+    /// The current period; null for an all-time board.
+    current_period: Option<String>,
+}
+
+impl BoardInfo {
+    fn new(b: &BoardDef, now: chrono::DateTime<Utc>) -> Self {
+        let current = b.current(now).name;
+        BoardInfo {
+            name: b.name.clone(),
+            description: b.description.clone(),
+            reads: b.reads.clone(),
+            score: b.score.as_str().into(),
+            window: b.window.as_str().into(),
+            retention: b.retention.and_then(|r| i32::try_from(r).ok()),
+            member: match b.member() {
+                Member::User => "user".into(),
+                Member::Account => "account".into(),
+            },
+            current_period: (!current.is_empty()).then_some(current),
+        }
     }
 }
 
-/// A ranking (Redis): its top entries.
+/// A ranking (Redis): the top entries of one period of a board.
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct Leaderboard {
     pub name: String,
+    /// The period read (`2026-W48`...); null for an all-time board.
+    pub period: Option<String>,
     /// How many entries were asked for: part of the id, since the top 10 and the top 20
     /// of one board are different objects to a client cache.
     #[graphql(skip)]
     pub top: usize,
-    /// Number of users on the leaderboard.
+    /// Number of members on the board (in this period).
     pub size: i64,
     /// Highest score first.
     pub entries: Vec<LeaderboardEntry>,
@@ -94,17 +260,41 @@ pub struct Leaderboard {
 
 #[async_graphql::ComplexObject]
 impl Leaderboard {
-    /// `Leaderboard:<name>:<top>`.
+    /// `Leaderboard:<name>:<top>`, or `Leaderboard:<name>:<period>:<top>` for a period of
+    /// a windowed board.
     pub(crate) async fn id(&self) -> ID {
-        crate::graphql::node::leaderboard_id(&self.name, self.top)
+        crate::graphql::node::leaderboard_id(&self.name, self.period.as_deref(), self.top)
     }
 }
 
-/// One place on a leaderboard.
+/// One place on a board.
 pub struct LeaderboardEntry {
     pub rank: u64,
     pub score: f64,
-    pub user_id: Option<Uuid>,
+    /// A user id, or `chain:address`.
+    pub member: String,
+    /// The period it is in (empty for all time).
+    pub period: String,
+}
+
+impl LeaderboardEntry {
+    pub fn new(rank: u64, score: f64, member: String, period: String) -> Self {
+        LeaderboardEntry {
+            rank,
+            score,
+            member,
+            period,
+        }
+    }
+
+    fn user_id(&self) -> Option<Uuid> {
+        self.member.parse().ok()
+    }
+
+    fn ranked_account(&self) -> Option<Account> {
+        let (chain, address) = self.member.split_once(':')?;
+        Some(Account::from_stored(chain, address))
+    }
 }
 
 #[Object]
@@ -118,12 +308,26 @@ impl LeaderboardEntry {
         self.score
     }
 
-    /// The user (PostgreSQL); null if the member is not a known user.
-    // The member is the user id, so the user's profile and holdings, when the query asks
-    // for them, are requested alongside the user row rather than after it: one wave of
-    // round trips fewer (their answers wait in the loader cache for the user's fields).
+    /// What the board ranks, as it keeps it: a user id, or `chain:address`.
+    async fn member(&self) -> &str {
+        &self.member
+    }
+
+    /// The account ranked, on boards of accounts (domain events, manual boards).
+    async fn account(&self) -> Option<Account> {
+        self.ranked_account()
+    }
+
+    /// The user (PostgreSQL): the user ranked on a trade board, or the user who
+    /// registered the account ranked; null if there is none.
+    // On a trade board the member is the user id, so the user's profile and holdings,
+    // when the query asks for them, are requested alongside the user row rather than
+    // after it: one wave of round trips fewer (their answers wait in the loader cache).
     async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        let Some(id) = self.user_id else {
+        if let Some(account) = self.ranked_account() {
+            return account.registered_user(ctx).await;
+        }
+        let Some(id) = self.user_id() else {
             return Ok(None);
         };
         let loaders = scope::loaders(ctx)?;
@@ -140,5 +344,10 @@ impl LeaderboardEntry {
         };
         let (row, (), ()) = tokio::join!(loaders.load_one(UserById(id)), profile, holdings);
         Ok(row?.map(User))
+    }
+
+    /// The period this place is in; null on an all-time board.
+    async fn period(&self) -> Option<&str> {
+        (!self.period.is_empty()).then_some(self.period.as_str())
     }
 }

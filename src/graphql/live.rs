@@ -5,7 +5,8 @@
 //! - `priceUpdated`: conflated per symbol; a slow client gets the newest price of each
 //!   symbol, skipping intermediate ticks.
 //! - `leaderboardUpdated`: the current top on subscribe, then the top after each change;
-//!   conflated, so bursts of changes give one update.
+//!   conflated, so bursts of changes give one update. Following the current period of a
+//!   windowed board, also when the next period begins.
 //! - `tradeExecuted`: every trade, in order, with up to 256 waiting; a client further
 //!   behind gets a SLOW_CONSUMER error and the subscription ends (resubscribe and
 //!   re-query to catch up).
@@ -16,6 +17,7 @@ use async_graphql::{Context, ErrorExtensions, Result, SimpleObject, Subscription
 use futures::{Stream, StreamExt};
 
 use crate::{
+    domain::boards::BoardDef,
     error::Error,
     events::{fanout::Delivery, TradeEvent},
     graphql::{
@@ -88,34 +90,53 @@ impl LiveSubscription {
         }))
     }
 
-    /// The top `top` entries of a leaderboard: now, and after every change.
+    /// The top `top` entries of a board: now, and after every change. A windowed board
+    /// follows `period` if given (a kept one), else the current period, moving on to
+    /// the next when it begins.
     async fn leaderboard_updated<'ctx>(
         &self,
         ctx: &'ctx Context<'ctx>,
         name: String,
         top: Option<i32>,
+        period: Option<String>,
     ) -> Result<impl Stream<Item = Result<Leaderboard>> + 'ctx> {
-        leaderboard::check_board(&name)?;
+        let board = leaderboard::board(ctx, &name).await?;
         let top = leaderboard::check_top(ctx, top)?;
+        let fixed = match &period {
+            Some(_) => Some(leaderboard::period_of(&board, period.as_deref())?),
+            None => None,
+        };
         let app = scope::app(ctx)?;
+        let channel = app
+            .stores()
+            .redis()
+            .leaderboard_channel(&name, fixed.as_ref().map_or("", |p| p.name.as_str()));
         let changes = app
             .fanout()
-            .subscribe(
-                vec![app.stores().redis().leaderboard_channel(&name)],
-                Delivery::Latest,
-            )
-            .into_stream();
+            .subscribe(vec![channel], Delivery::Latest)
+            .into_stream()
+            .map(|event| event.map(drop));
+        // Following the current period, the stream also ticks when the next one begins.
+        let rollovers = match &fixed {
+            Some(_) => None,
+            None => Some(rollovers(board.clone())),
+        };
+        let changes = futures::stream::select(changes, futures::stream::iter(rollovers).flatten());
         // The first item is the current state; then one per (conflated) change.
-        let ticks =
-            futures::stream::once(async { Ok(()) }).chain(changes.map(|event| event.map(drop)));
+        let ticks = futures::stream::once(async { Ok(()) }).chain(changes);
         Ok(ticks.then(move |tick| {
-            let name = name.clone();
+            let board = board.clone();
+            let fixed = fixed.clone();
             async move {
                 tick.map_err(|_| {
                     Error::SlowConsumer("leaderboard stream fell behind".into()).extend()
                 })?;
                 scope::refresh(ctx);
-                leaderboard::read(ctx, name, top).await
+                let period = match fixed {
+                    Some(period) => period,
+                    None => board.current(chrono::Utc::now()),
+                };
+                leaderboard::read(ctx, &board, period, top).await
             }
         }))
     }
@@ -368,4 +389,14 @@ impl Replay {
             return Some((Ok((id, published.event)), self));
         }
     }
+}
+
+/// One item each time a new period of a windowed board begins (never, for all time).
+fn rollovers<E>(board: BoardDef) -> impl Stream<Item = Result<(), E>> {
+    futures::stream::unfold(board, |board| async move {
+        let next = board.next_rollover(chrono::Utc::now())?;
+        let wait = (next - chrono::Utc::now()).to_std().unwrap_or_default();
+        tokio::time::sleep(wait).await;
+        Some((Ok(()), board))
+    })
 }

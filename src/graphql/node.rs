@@ -3,12 +3,14 @@
 //!
 //! Ids are opaque to clients. Users and trades keep their UUIDs (so `user(id:)` and
 //! `tradeExecuted(userId:)` take the same value); every other entity's id is its type and
-//! key: `Asset:BTC`, `Price:BTC`, `Holding:<user id>:BTC`, `Leaderboard:volume:10`.
+//! key: `Asset:BTC`, `Price:BTC`, `Holding:<user id>:BTC`, `Leaderboard:volume:10`,
+//! `Leaderboard:farming_rewards:2026-W48:10`.
 
 use async_graphql::{Context, ErrorExtensions, Interface, Object, Result, ID};
 use uuid::Uuid;
 
 use crate::{
+    domain::boards::Window,
     error::Error,
     graphql::{
         asset::{normalise_symbol, Asset, Price},
@@ -43,7 +45,8 @@ enum GlobalId {
     Asset(String),
     Price(String),
     Holding(Uuid, String),
-    Leaderboard(String, usize),
+    /// A board, its period (windowed boards) and how many entries.
+    Leaderboard(String, Option<String>, usize),
 }
 
 pub fn asset_id(symbol: &str) -> ID {
@@ -58,8 +61,11 @@ pub fn holding_id(user: Uuid, symbol: &str) -> ID {
     ID(format!("Holding:{user}:{symbol}"))
 }
 
-pub fn leaderboard_id(name: &str, top: usize) -> ID {
-    ID(format!("Leaderboard:{name}:{top}"))
+pub fn leaderboard_id(name: &str, period: Option<&str>, top: usize) -> ID {
+    match period {
+        Some(period) => ID(format!("Leaderboard:{name}:{period}:{top}")),
+        None => ID(format!("Leaderboard:{name}:{top}")),
+    }
 }
 
 fn malformed(id: &str) -> Error {
@@ -92,9 +98,13 @@ impl GlobalId {
                 Ok(GlobalId::Holding(user, symbol(sym)?))
             }
             "Leaderboard" => {
-                let (name, top) = key.rsplit_once(':').ok_or_else(|| malformed(id))?;
+                let (board, top) = key.rsplit_once(':').ok_or_else(|| malformed(id))?;
                 let top = top.parse().map_err(|_| malformed(id))?;
-                Ok(GlobalId::Leaderboard(name.to_owned(), top))
+                let (name, period) = match board.split_once(':') {
+                    Some((name, period)) => (name, Some(period.to_owned())),
+                    None => (board, None),
+                };
+                Ok(GlobalId::Leaderboard(name.to_owned(), period, top))
             }
             _ => Err(malformed(id)),
         }
@@ -176,13 +186,16 @@ async fn fetch(ctx: &Context<'_>, id: GlobalId) -> Result<Option<Node>> {
                 .find(|h| h.symbol == symbol)
                 .map(|h| Node::Holding(Holding(h))))
         }
-        GlobalId::Leaderboard(name, top) => {
-            leaderboard::check_board(&name)?;
+        GlobalId::Leaderboard(name, period, top) => {
+            let def = leaderboard::board(ctx, &name).await?;
             let max = scope::app(ctx)?.config().max_page_size as usize;
-            if top == 0 || top > max {
+            if top == 0 || top > max || period.is_none() != (def.window == Window::All) {
                 return Ok(None);
             }
-            let board = leaderboard::read(ctx, name, top).await?;
+            let Ok(period) = def.period(period.as_deref(), chrono::Utc::now()) else {
+                return Ok(None);
+            };
+            let board = leaderboard::read(ctx, &def, period, top).await?;
             Ok(Some(Node::Leaderboard(board)))
         }
     }
@@ -212,8 +225,12 @@ mod tests {
             GlobalId::Holding(user, "SOL".into())
         );
         assert_eq!(
-            GlobalId::parse(&leaderboard_id("volume", 10)).unwrap(),
-            GlobalId::Leaderboard("volume".into(), 10)
+            GlobalId::parse(&leaderboard_id("volume", None, 10)).unwrap(),
+            GlobalId::Leaderboard("volume".into(), None, 10)
+        );
+        assert_eq!(
+            GlobalId::parse(&leaderboard_id("farming_rewards", Some("2026-W48"), 5)).unwrap(),
+            GlobalId::Leaderboard("farming_rewards".into(), Some("2026-W48".into()), 5)
         );
     }
 

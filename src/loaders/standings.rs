@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
-use uuid::Uuid;
 
 use super::{shared, Batcher, LoadError};
 use crate::store::redis::Standing;
@@ -11,7 +10,10 @@ use crate::store::redis::Standing;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StandingOf {
     pub board: String,
-    pub user: Uuid,
+    /// Empty for an all-time board.
+    pub period: String,
+    /// A user id or `chain:address`, as the board ranks.
+    pub member: String,
 }
 
 impl Loader<StandingOf> for Batcher {
@@ -20,9 +22,9 @@ impl Loader<StandingOf> for Batcher {
 
     async fn load(&self, keys: &[StandingOf]) -> Result<HashMap<StandingOf, Standing>, LoadError> {
         let _flight = self.flight("standing");
-        let wanted: Vec<(String, String)> = keys
+        let wanted: Vec<(String, String, String)> = keys
             .iter()
-            .map(|k| (k.board.clone(), k.user.to_string()))
+            .map(|k| (k.board.clone(), k.period.clone(), k.member.clone()))
             .collect();
         let standings = self
             .stores

@@ -1,6 +1,7 @@
 //! PostgreSQL: users, assets, holdings, trades, domain events and the outbox (the system
 //! of record).
 
+mod boards;
 mod events;
 mod migrate;
 mod outbox;
@@ -8,11 +9,11 @@ mod reads;
 mod seed;
 mod writes;
 
+pub use boards::BoardScore;
 pub use events::{EventRow, EventsOutcome, NewEvent, EVENT_DESTINATIONS, EVENT_RECORDED};
 pub use migrate::MigrationLock;
 pub use outbox::{Backoff, DeadLetter, OutboxBacklog, OutboxClaim, OutboxRow, Settle, Settled};
 pub use reads::{AssetRow, HoldingRow, TradeRow, TradeWindow, UserRow};
-pub use seed::LeaderboardScore;
 pub use writes::{NewTrade, RegisterOutcome, TradeOutcome, OUTBOX_CHANNEL, TRADE_DESTINATIONS};
 
 use std::{

@@ -10,7 +10,7 @@ mod writes;
 pub use idempotency::IngestProgress;
 pub use reads::Standing;
 pub use security::RateState;
-pub use writes::LeaderboardDelta;
+pub use writes::{BoardDelta, BoardMove};
 
 use std::time::Duration;
 
@@ -79,9 +79,14 @@ impl Redis {
         self.key(&format!("price:{symbol}"))
     }
 
-    /// Key of the leaderboard sorted set `name`.
-    pub fn leaderboard_key(&self, name: &str) -> String {
-        self.key(&format!("leaderboard:{name}"))
+    /// Key of a board's sorted set: `leaderboard:{name}` for an all-time board,
+    /// `leaderboard:{name}:{period}` for one period of a windowed board.
+    pub fn leaderboard_key(&self, name: &str, period: &str) -> String {
+        if period.is_empty() {
+            self.key(&format!("leaderboard:{name}"))
+        } else {
+            self.key(&format!("leaderboard:{name}:{period}"))
+        }
     }
 
     /// A connection handle (cheap clone of the multiplexed connection), for tests that
@@ -110,6 +115,3 @@ pub struct LatestPrice {
     /// Unix seconds of the tick this price comes from.
     pub ts: i64,
 }
-
-/// The leaderboards Meridian maintains, each a sorted set of user ids.
-pub const LEADERBOARDS: &[&str] = &["volume", "trades"];

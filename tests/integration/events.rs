@@ -353,21 +353,7 @@ async fn subscribers_see_the_events_of_their_kinds_and_subject() {
 
 /// Waits until this instance listens on the domain event channel.
 async fn listening(state: &AppState) {
-    let channel = state.stores().redis().events_channel();
-    wait_until("the subscription to listen", 10, || {
-        let channel = channel.clone();
-        let mut conn = state.stores().redis().conn();
-        async move {
-            let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
-                .arg("NUMSUB")
-                .arg(&channel)
-                .query_async(&mut conn)
-                .await
-                .expect("numsub");
-            counts.first().is_some_and(|(_, n)| *n > 0)
-        }
-    })
-    .await;
+    crate::support::listened(state, vec![state.stores().redis().events_channel()]).await;
 }
 
 fn plants(prefix: &str, range: std::ops::Range<usize>) -> Value {

@@ -187,11 +187,11 @@ async fn seed_agrees_with_itself_across_stores() {
     assert_eq!(expected.len(), report.users, "every seeded user traded");
     let mut conn = stores.redis().conn();
     let volume: HashMap<String, f64> = conn
-        .zrange_withscores(stores.redis().leaderboard_key("volume"), 0, -1)
+        .zrange_withscores(stores.redis().leaderboard_key("volume", ""), 0, -1)
         .await
         .expect("zrange");
     let trades: HashMap<String, f64> = conn
-        .zrange_withscores(stores.redis().leaderboard_key("trades"), 0, -1)
+        .zrange_withscores(stores.redis().leaderboard_key("trades", ""), 0, -1)
         .await
         .expect("zrange");
     assert_eq!(volume.len(), expected.len());

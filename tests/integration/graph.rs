@@ -71,7 +71,7 @@ async fn the_dashboard_costs_one_round_trip_per_loader_whatever_n() {
     // The order and scores are Redis's own.
     let mut conn = state.stores().redis().conn();
     let expected: Vec<(String, f64)> = conn
-        .zrevrange_withscores(state.stores().redis().leaderboard_key("volume"), 0, 99)
+        .zrevrange_withscores(state.stores().redis().leaderboard_key("volume", ""), 0, 99)
         .await
         .expect("zrevrange");
     let entries = large["data"]["leaderboard"]["entries"]
@@ -1031,7 +1031,7 @@ async fn each_leaderboard_event_costs_the_same_round_trips_fifty_times_under_cpu
     );
 
     let splits_before = batch_splits(&state);
-    let channel = state.stores().redis().leaderboard_channel("volume");
+    let channel = state.stores().redis().leaderboard_channel("volume", "");
     let mut conn = state.stores().redis().conn();
     let hogs = CpuHogs::start();
     for event in 0..50 {

@@ -197,7 +197,7 @@ async fn leaderboard_subscribers_see_a_recorded_trade() {
             .map(Vec::len),
         Some(3)
     );
-    let channel = state.stores().redis().leaderboard_channel("volume");
+    let channel = state.stores().redis().leaderboard_channel("volume", "");
     wait_until("the leaderboard channel subscription", 20, || async {
         redis_subscribers(&state, &channel).await == 1
     })
@@ -221,7 +221,7 @@ async fn leaderboard_subscribers_see_a_recorded_trade() {
         .stores()
         .redis()
         .conn()
-        .zscore(state.stores().redis().leaderboard_key("volume"), &user)
+        .zscore(state.stores().redis().leaderboard_key("volume", ""), &user)
         .await
         .expect("score");
     let pushed = top["score"].as_f64().expect("score");

@@ -6,6 +6,7 @@
 
 mod abuse;
 mod bad_input;
+mod boards;
 mod clients;
 mod drill;
 mod events;

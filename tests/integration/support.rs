@@ -757,6 +757,25 @@ pub async fn node(script: &'static str, args: Vec<String>) -> (bool, serde_json:
     (output.status.success(), value)
 }
 
+/// Waits until every channel has a subscriber (this instance's fan-out listens on it):
+/// pub/sub keeps nothing for late listeners.
+pub async fn listened(state: &AppState, channels: Vec<String>) {
+    wait_until("the subscriptions to listen", 10, || {
+        let channels = channels.clone();
+        let mut conn = state.stores().redis().conn();
+        async move {
+            let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg(&channels)
+                .query_async(&mut conn)
+                .await
+                .expect("numsub");
+            counts.iter().all(|(_, n)| *n > 0)
+        }
+    })
+    .await;
+}
+
 /// Fails with how to install Chromium when the browser tests cannot find it.
 pub fn require_chromium() {
     assert!(

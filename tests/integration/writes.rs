@@ -474,7 +474,7 @@ async fn a_trade_reaches_every_store_once_and_a_repeat_is_idempotent() {
         .stores()
         .redis()
         .conn()
-        .zscore(state.stores().redis().leaderboard_key("volume"), &user)
+        .zscore(state.stores().redis().leaderboard_key("volume", ""), &user)
         .await
         .expect("score");
     let input = json!({ "input": { "userId": user, "txHash": hash('e'), "symbol": "ETH", "side": "BUY", "quantity": 2.5, "price": 3000.0 } });
@@ -526,7 +526,7 @@ async fn a_trade_reaches_every_store_once_and_a_repeat_is_idempotent() {
         .stores()
         .redis()
         .conn()
-        .zscore(state.stores().redis().leaderboard_key("volume"), &user)
+        .zscore(state.stores().redis().leaderboard_key("volume", ""), &user)
         .await
         .expect("score");
     assert!(

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     auth::Role,
+    domain::boards::Member,
     error::Error,
     graphql::{
         asset::{Asset, Link},
@@ -16,8 +17,7 @@ use crate::{
         series::{self, Interval},
     },
     loaders::{
-        ActivityOf, HoldingsOf, Loaders, MetadataOf, PriceOf, ProfileOf, StandingOf, TradesOf,
-        UserById,
+        ActivityOf, HoldingsOf, Loaders, MetadataOf, PriceOf, ProfileOf, TradesOf, UserById,
     },
     store::{
         mongo::ProfileDoc,
@@ -217,20 +217,16 @@ impl User {
         ))
     }
 
-    /// The user's rank on a leaderboard (Redis); null when not on it.
-    async fn rank(&self, ctx: &Context<'_>, board: String) -> Result<Option<LeaderboardEntry>> {
-        leaderboard::check_board(&board)?;
-        let standing = scope::loaders(ctx)?
-            .load_one(StandingOf {
-                board,
-                user: self.0.id,
-            })
-            .await?;
-        Ok(standing.map(|s| LeaderboardEntry {
-            rank: s.rank,
-            score: s.score,
-            user_id: Some(self.0.id),
-        }))
+    /// The user's place on a trade board (Redis), in `period` for a windowed board or
+    /// the current one; null when not on it. Boards of accounts: `Account.rank`.
+    async fn rank(
+        &self,
+        ctx: &Context<'_>,
+        board: String,
+        period: Option<String>,
+    ) -> Result<Option<LeaderboardEntry>> {
+        let member = Some(self.0.id.to_string());
+        leaderboard::place(ctx, &board, period, Member::User, member).await
     }
 }
 

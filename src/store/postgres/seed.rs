@@ -4,23 +4,12 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use rust_decimal::Decimal;
-use uuid::Uuid;
 
 use super::Postgres;
 use crate::seed::dataset::{Asset, Holding, Trade, User};
 
 /// Rows per bulk statement.
 const CHUNK: usize = 5_000;
-
-/// One user's leaderboard scores, computed from their trades.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct LeaderboardScore {
-    pub user_id: Uuid,
-    /// Sum of quantity x price over the user's trades.
-    pub volume: f64,
-    /// Number of trades.
-    pub trades: f64,
-}
 
 impl Postgres {
     /// Empties every table the demo dataset fills.
@@ -148,20 +137,6 @@ impl Postgres {
                     .await?;
                 }
                 Ok(())
-            })
-            .await
-    }
-
-    /// Every trading user's leaderboard scores, computed from the trades table.
-    pub async fn leaderboard_scores(&self) -> Result<Vec<LeaderboardScore>, crate::Error> {
-        self.calls
-            .run::<Vec<LeaderboardScore>, sqlx::Error, _>("leaderboard_scores", async {
-                sqlx::query_as(
-            "SELECT user_id, sum(quantity * price)::float8 AS volume, count(*)::float8 AS trades \
-             FROM trades GROUP BY user_id",
-        )
-        .fetch_all(&self.pool)
-        .await
             })
             .await
     }

@@ -97,15 +97,16 @@ impl Redis {
             .await
     }
 
-    /// The top `n` members of a leaderboard with their scores, and its size.
+    /// The top `n` members of one period of a board with their scores, and its size.
     pub async fn leaderboard_top(
         &self,
         name: &str,
+        period: &str,
         n: usize,
     ) -> Result<(Vec<(String, f64)>, u64), crate::Error> {
         self.calls
             .run::<(Vec<(String, f64)>, u64), redis::RedisError, _>("leaderboard_top", async {
-                let key = self.leaderboard_key(name);
+                let key = self.leaderboard_key(name, period);
                 let stop = isize::try_from(n).unwrap_or(isize::MAX) - 1;
                 redis::pipe()
                     .zrevrange_withscores(&key, 0, stop)
@@ -116,16 +117,16 @@ impl Redis {
             .await
     }
 
-    /// Rank and score of each (leaderboard, member); None where the member is absent.
+    /// Rank and score of each (board, period, member); None where the member is absent.
     pub async fn standings(
         &self,
-        wanted: &[(String, String)],
+        wanted: &[(String, String, String)],
     ) -> Result<Vec<Option<Standing>>, crate::Error> {
         self.calls
             .run::<Vec<Option<Standing>>, redis::RedisError, _>("standings", async {
                 let mut pipe = redis::pipe();
-                for (board, member) in wanted {
-                    let key = self.leaderboard_key(board);
+                for (board, period, member) in wanted {
+                    let key = self.leaderboard_key(board, period);
                     pipe.zrevrank(&key, member).zscore(&key, member);
                 }
                 let flat: Vec<Option<f64>> = pipe.query_async(&mut self.conn()).await?;

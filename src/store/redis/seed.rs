@@ -61,21 +61,26 @@ impl Redis {
             .await
     }
 
-    /// Replaces leaderboard `name` with the given (member, score) pairs, atomically.
+    /// Replaces one period of board `name` with the given (member, score) pairs,
+    /// atomically, with the period's expiry.
     pub async fn replace_leaderboard(
         &self,
         name: &str,
+        period: &crate::domain::boards::Period,
         entries: &[(String, f64)],
     ) -> Result<(), crate::Error> {
         self.calls
             .run::<(), redis::RedisError, _>("replace_leaderboard", async {
-                let key = self.leaderboard_key(name);
+                let key = self.leaderboard_key(name, &period.name);
                 let mut pipe = redis::pipe();
                 pipe.atomic().del(&key).ignore();
                 for chunk in entries.chunks(1000) {
                     let members: Vec<(f64, &str)> =
                         chunk.iter().map(|(m, s)| (*s, m.as_str())).collect();
                     pipe.zadd_multiple(&key, &members).ignore();
+                }
+                if let (Some(at), false) = (period.expires_at, entries.is_empty()) {
+                    pipe.cmd("EXPIREAT").arg(&key).arg(at).ignore();
                 }
                 pipe.query_async::<()>(&mut self.conn()).await
             })

@@ -1,4 +1,4 @@
-//! Writes to Redis: leaderboard increments applied exactly once per event, latest prices
+//! Writes to Redis: board moves applied exactly once per event, latest prices
 //! kept only when newer, cache invalidation and pub/sub events. Each is one round trip.
 
 use std::sync::LazyLock;
@@ -9,21 +9,39 @@ use super::{LatestPrice, Redis};
 /// redelivered event always finds its marker.
 const APPLIED_TTL_SECS: u64 = 7 * 24 * 3600;
 
-/// KEYS: the volume board, the trades board, then one applied-marker key per event.
-/// ARGV: marker TTL, then (member, notional) per event. Applies an event only if its
-/// marker did not exist; returns how many were applied.
-static APPLY_TRADES: LazyLock<redis::Script> = LazyLock::new(|| {
+/// KEYS: per event, its applied-marker, then the keys of the boards it moves.
+/// ARGV: the marker TTL, then per event its member and the number of boards it moves,
+/// then per board (op, value, expiry in unix seconds or 0). An event whose marker already
+/// existed changes nothing; returns how many events were applied. `max` keeps the larger
+/// score (ZADD GT); any other op adds.
+static APPLY_BOARDS: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
         local applied = 0
-        for i = 3, #KEYS do
-          if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then
-            local member = ARGV[2 * (i - 2)]
-            local notional = ARGV[2 * (i - 2) + 1]
-            redis.call('ZINCRBY', KEYS[1], notional, member)
-            redis.call('ZINCRBY', KEYS[2], 1, member)
+        local k, a = 1, 2
+        while k <= #KEYS do
+          local member, n = ARGV[a], tonumber(ARGV[a + 1])
+          a = a + 2
+          local fresh = redis.call('SET', KEYS[k], '1', 'NX', 'EX', ARGV[1])
+          for j = 1, n do
+            local key, op, value = KEYS[k + j], ARGV[a], ARGV[a + 1]
+            local expires = tonumber(ARGV[a + 2])
+            a = a + 3
+            if fresh then
+              if op == 'max' then
+                redis.call('ZADD', key, 'GT', value, member)
+              else
+                redis.call('ZINCRBY', key, value, member)
+              end
+              if expires > 0 then
+                redis.call('EXPIREAT', key, expires)
+              end
+            end
+          end
+          if fresh then
             applied = applied + 1
           end
+          k = k + n + 1
         end
         return applied
         ",
@@ -74,11 +92,23 @@ static SET_PRICES: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
-/// One trade's effect on the leaderboards.
-pub struct LeaderboardDelta {
-    pub event_id: String,
+/// One event's effect on the boards it feeds, applied at most once (by its marker).
+#[derive(Debug, Clone)]
+pub struct BoardDelta {
+    /// The marker's name under the prefix, unique to the event.
+    pub marker: String,
     pub member: String,
-    pub notional: f64,
+    pub moves: Vec<BoardMove>,
+}
+
+/// One board period an event moves.
+#[derive(Debug, Clone)]
+pub struct BoardMove {
+    pub board: String,
+    pub period: crate::domain::boards::Period,
+    /// Keep the larger score instead of adding.
+    pub max: bool,
+    pub value: f64,
 }
 
 impl Redis {
@@ -130,29 +160,69 @@ impl Redis {
             .await
     }
 
-    /// Channel announcing that a leaderboard changed.
-    pub fn leaderboard_channel(&self, name: &str) -> String {
-        self.key(&format!("events:leaderboard:{name}"))
+    /// Channel announcing changes to one period of a board: `{name}` for an all-time
+    /// board's, `{name}:{period}` for a windowed board's. The bare `{name}` channel of a
+    /// windowed board announces its current period's changes.
+    pub fn leaderboard_channel(&self, name: &str, period: &str) -> String {
+        if period.is_empty() {
+            self.key(&format!("events:leaderboard:{name}"))
+        } else {
+            self.key(&format!("events:leaderboard:{name}:{period}"))
+        }
     }
 
-    /// Applies each trade to the `volume` and `trades` leaderboards unless that event was
-    /// applied before; returns how many were applied now.
-    pub async fn apply_trades(&self, deltas: &[LeaderboardDelta]) -> Result<u64, crate::Error> {
+    /// Applies each event to its boards unless its marker says it was applied before;
+    /// returns how many were applied now.
+    pub async fn apply_board_deltas(&self, deltas: &[BoardDelta]) -> Result<u64, crate::Error> {
         self.calls
-            .run::<u64, redis::RedisError, _>("apply_trades", async {
+            .run::<u64, redis::RedisError, _>("apply_board_deltas", async {
+                let deltas: Vec<&BoardDelta> =
+                    deltas.iter().filter(|d| !d.moves.is_empty()).collect();
                 if deltas.is_empty() {
                     return Ok(0);
                 }
-                let mut invocation = APPLY_TRADES.prepare_invoke();
-                invocation
-                    .key(self.leaderboard_key("volume"))
-                    .key(self.leaderboard_key("trades"));
+                let mut invocation = APPLY_BOARDS.prepare_invoke();
                 invocation.arg(APPLIED_TTL_SECS);
                 for delta in deltas {
-                    invocation.key(self.key(&format!("applied:leaderboard:{}", delta.event_id)));
-                    invocation.arg(&delta.member).arg(delta.notional);
+                    invocation
+                        .key(self.key(&delta.marker))
+                        .arg(&delta.member)
+                        .arg(delta.moves.len());
+                    for step in &delta.moves {
+                        invocation
+                            .key(self.leaderboard_key(&step.board, &step.period.name))
+                            .arg(if step.max { "max" } else { "add" })
+                            .arg(step.value)
+                            .arg(step.period.expires_at.unwrap_or(0));
+                    }
                 }
                 invocation.invoke_async(&mut self.conn()).await
+            })
+            .await
+    }
+
+    /// Sets one member's score on one period of a board, in one round trip with the
+    /// announcements of the change.
+    pub async fn set_board_score(
+        &self,
+        board: &str,
+        period: &crate::domain::boards::Period,
+        member: &str,
+        score: f64,
+        announce: &[(String, String)],
+    ) -> Result<(), crate::Error> {
+        self.calls
+            .run::<(), redis::RedisError, _>("set_board_score", async {
+                let key = self.leaderboard_key(board, &period.name);
+                let mut pipe = redis::pipe();
+                pipe.atomic().zadd(&key, member, score).ignore();
+                if let Some(at) = period.expires_at {
+                    pipe.cmd("EXPIREAT").arg(&key).arg(at).ignore();
+                }
+                for (channel, message) in announce {
+                    pipe.publish(channel, message).ignore();
+                }
+                pipe.query_async(&mut self.conn()).await
             })
             .await
     }
@@ -201,12 +271,16 @@ impl Redis {
             .await
     }
 
-    /// Every member and score of a leaderboard.
-    pub async fn leaderboard_all(&self, name: &str) -> Result<Vec<(String, f64)>, crate::Error> {
+    /// Every member and score of one period of a board.
+    pub async fn leaderboard_all(
+        &self,
+        name: &str,
+        period: &str,
+    ) -> Result<Vec<(String, f64)>, crate::Error> {
         self.calls
             .run::<Vec<(String, f64)>, redis::RedisError, _>("leaderboard_all", async {
                 redis::cmd("ZRANGE")
-                    .arg(self.leaderboard_key(name))
+                    .arg(self.leaderboard_key(name, period))
                     .arg(0)
                     .arg(-1)
                     .arg("WITHSCORES")
