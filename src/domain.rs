@@ -2,8 +2,10 @@
 //!
 //! - [`kinds`]: the kinds file, its definitions and the check of an event's attributes;
 //! - [`events`]: an event as sent, checked into what PostgreSQL records;
-//! - [`boards`]: declared boards, their periods and scores.
+//! - [`boards`]: declared boards, their periods and scores;
+//! - [`artifacts`]: content-addressed metadata of files kept elsewhere.
 
+pub mod artifacts;
 pub mod boards;
 pub mod events;
 pub mod kinds;

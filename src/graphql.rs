@@ -1,5 +1,6 @@
 //! The GraphQL schema: each domain module contributes its part of the roots, merged here.
 
+mod artifact;
 mod asset;
 mod auth;
 mod event;
@@ -43,6 +44,7 @@ pub struct Query(
     asset::AssetQuery,
     leaderboard::LeaderboardQuery,
     event::EventQuery,
+    artifact::ArtifactQuery,
     health::HealthQuery,
     node::NodeQuery,
 );
@@ -55,6 +57,7 @@ pub struct Mutation(
     auth::AuthMutation,
     event::EventMutation,
     leaderboard::LeaderboardMutation,
+    artifact::ArtifactMutation,
 );
 
 /// Meridian's schema type.
@@ -99,4 +102,27 @@ pub fn sdl() -> String {
     .override_input_type_description::<DateTime<Utc>>(DATE_TIME)
     .finish()
     .sdl()
+}
+
+/// The inputs of a batch write, checked: 1 to `max` of them (else BAD_USER_INPUT on
+/// `field`), each checked by `check` with its own field name (`events[3]`), in order.
+pub(crate) fn checked_batch<I, T>(
+    field: &str,
+    inputs: Vec<I>,
+    max: usize,
+    mut check: impl FnMut(String, I) -> Result<T, crate::error::Error>,
+) -> async_graphql::Result<Vec<T>> {
+    use async_graphql::ErrorExtensions;
+    if inputs.is_empty() || inputs.len() > max {
+        return Err(crate::error::Error::field(
+            field,
+            format!("send 1 to {max} {field} (got {})", inputs.len()),
+        )
+        .extend());
+    }
+    Ok(inputs
+        .into_iter()
+        .enumerate()
+        .map(|(i, input)| check(format!("{field}[{i}]"), input))
+        .collect::<Result<Vec<_>, _>>()?)
 }

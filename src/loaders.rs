@@ -4,6 +4,7 @@
 //! [`RequestStores`], which counts it.
 
 mod activity;
+mod artifacts;
 mod assets;
 mod candles;
 mod holdings;
@@ -16,6 +17,7 @@ mod trades;
 mod users;
 
 pub use activity::ActivityOf;
+pub use artifacts::{ArtifactByCid, EventsOfArtifact, LatestProofOf};
 pub use assets::AssetBySymbol;
 pub use candles::CandlesOf;
 pub use holdings::HoldingsOf;
@@ -48,11 +50,14 @@ pub struct Batcher {
 }
 
 /// The name of each key type's batches, as `meridian_batch_splits_total` labels them.
-pub const LOADERS: [&str; 13] = [
+pub const LOADERS: [&str; 16] = [
     "activity",
+    "artifact",
     "asset",
     "candles",
+    "events_of_artifact",
     "holdings",
+    "latest_proof",
     "metadata",
     "price",
     "profile",

@@ -1,6 +1,6 @@
 //! `meridian reconcile [--repair]`: checks that the data derived from PostgreSQL agrees
-//! with it: ClickHouse trade counts and volumes per day and symbol, and every score of
-//! every kept period of every declared board in Redis. `--repair` rebuilds both from
+//! with it: ClickHouse trade counts and volumes per day and symbol, every score of every
+//! kept period of every declared board in Redis, and each subject's cached latest proof. `--repair` rebuilds both from
 //! PostgreSQL.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -11,7 +11,7 @@ use crate::{
     events::{relay, TradeEvent},
     store::{
         clickhouse::DayTotals,
-        postgres::{DeadLetter, OutboxBacklog},
+        postgres::{DeadLetter, LatestProof, OutboxBacklog},
         Stores,
     },
 };
@@ -112,12 +112,58 @@ pub async fn check(stores: &Stores) -> anyhow::Result<Report> {
             redis.extend(compare_scores(&label, &expected, &actual));
         }
     }
+    redis.extend(
+        proof_differences(stores)
+            .await?
+            .iter()
+            .map(|(proof, cached)| match cached {
+                Some(cid) => format!(
+                    "proof {}:{}: postgres {}, redis {cid}",
+                    proof.chain, proof.subject, proof.cid
+                ),
+                None => format!(
+                    "proof {}:{}: postgres {}, missing in redis",
+                    proof.chain, proof.subject, proof.cid
+                ),
+            }),
+    );
     Ok(Report {
         pending,
         dead,
         clickhouse,
         redis,
     })
+}
+
+/// Each subject whose cached latest proof is not the one PostgreSQL names, with the CID
+/// cached (None: nothing is).
+async fn proof_differences(stores: &Stores) -> anyhow::Result<Vec<(LatestProof, Option<String>)>> {
+    let expected = stores
+        .postgres()
+        .latest_proofs()
+        .await
+        .context("computing the latest proofs in PostgreSQL")?;
+    let mut out = Vec::new();
+    for chunk in expected.chunks(1_000) {
+        let subjects: Vec<(String, String)> = chunk
+            .iter()
+            .map(|p| (p.chain.clone(), p.subject.clone()))
+            .collect();
+        let cached = stores
+            .redis()
+            .latest_proofs(&subjects)
+            .await
+            .context("reading the proof cache")?;
+        for (proof, cached) in chunk.iter().zip(cached) {
+            let same = cached
+                .as_ref()
+                .is_some_and(|(cid, at)| *cid == proof.cid && *at == proof.at);
+            if !same {
+                out.push((proof.clone(), cached.map(|(cid, _)| cid)));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn compare_scores(
@@ -196,6 +242,16 @@ pub async fn repair(stores: &Stores) -> anyhow::Result<Report> {
         crate::boards::rebuild_all(stores, chrono::Utc::now())
             .await
             .context("rebuilding the boards")?;
+        let proofs: Vec<LatestProof> = proof_differences(stores)
+            .await?
+            .into_iter()
+            .map(|(proof, _)| proof)
+            .collect();
+        stores
+            .redis()
+            .set_latest_proofs(&proofs, true)
+            .await
+            .context("rewriting the proof cache")?;
     }
     check(stores).await
 }

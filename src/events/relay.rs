@@ -8,7 +8,8 @@
 //! - clickhouse: trade and activity rows keyed by trade id, domain events keyed by their
 //!   uid, in ReplacingMergeTree tables, read with FINAL;
 //! - redis: the moves of the declared boards reading the event's kind, guarded by a
-//!   per-event marker, in one Lua script;
+//!   per-event marker, in one Lua script; and each subject's latest proof (from events
+//!   carrying an artifact, and recorded proofs), kept only when newer;
 //! - pubsub: at-least-once messages for trades (a subscriber may see a redelivered trade
 //!   twice); domain events go to a capped Redis stream and pub/sub once each, guarded by a
 //!   per-event marker in the same script.
@@ -27,7 +28,10 @@ use crate::{
     app::AppState,
     store::{
         clickhouse::{ActivityRow, DomainEventRow, TradeEventRow},
-        postgres::{Backoff, EventRow, Settle, EVENT_RECORDED, OUTBOX_CHANNEL, TRADE_DESTINATIONS},
+        postgres::{
+            ArtifactRow, Backoff, EventRow, LatestProof, Settle, ARTIFACT_RECORDED, EVENT_RECORDED,
+            OUTBOX_CHANNEL, TRADE_DESTINATIONS,
+        },
         Stores,
     },
 };
@@ -166,6 +170,9 @@ pub async fn relay_once(
             EVENT_RECORDED => {
                 serde_json::from_value::<EventRow>(row.payload.clone()).map(Outgoing::Domain)
             }
+            ARTIFACT_RECORDED => {
+                serde_json::from_value::<ArtifactRow>(row.payload.clone()).map(Outgoing::Artifact)
+            }
             _ => {
                 // Nothing to deliver for kinds this relay does not know.
                 outcomes.push((row.id, Settle::Delivered));
@@ -269,10 +276,11 @@ fn failure(err: &anyhow::Error) -> Settle {
     }
 }
 
-/// An outbox event on its way: a trade, or a domain event.
+/// An outbox event on its way: a trade, a domain event, or a recorded proof.
 enum Outgoing {
     Trade(TradeEvent),
     Domain(EventRow),
+    Artifact(ArtifactRow),
 }
 
 async fn deliver(
@@ -285,14 +293,21 @@ async fn deliver(
         .iter()
         .filter_map(|e| match e {
             Outgoing::Trade(t) => Some(t),
-            Outgoing::Domain(_) => None,
+            _ => None,
         })
         .collect();
     let domain: Vec<&EventRow> = events
         .iter()
         .filter_map(|e| match e {
             Outgoing::Domain(d) => Some(d),
-            Outgoing::Trade(_) => None,
+            _ => None,
+        })
+        .collect();
+    let artifacts: Vec<&ArtifactRow> = events
+        .iter()
+        .filter_map(|e| match e {
+            Outgoing::Artifact(a) => Some(a),
+            _ => None,
         })
         .collect();
     if !trades.is_empty() {
@@ -300,6 +315,18 @@ async fn deliver(
     }
     if !domain.is_empty() {
         deliver_domain(stores, destination, settings, &domain).await?;
+    }
+    if !artifacts.is_empty() && destination == "redis" {
+        let proofs: Vec<LatestProof> = artifacts
+            .iter()
+            .map(|a| LatestProof {
+                chain: a.owner_chain.clone(),
+                subject: a.owner.clone(),
+                cid: a.cid.clone(),
+                at: a.recorded_at,
+            })
+            .collect();
+        stores.redis().set_latest_proofs(&proofs, false).await?;
     }
     Ok(())
 }
@@ -334,8 +361,8 @@ async fn deliver_trades(
     Ok(())
 }
 
-/// Domain events: their ClickHouse rows, their moves on the boards that read their kinds,
-/// and their entries in the Redis event stream with their pub/sub messages (each once per
+/// Domain events: their ClickHouse rows, their moves on the boards that read their kinds
+/// and the latest-proof cache, and their entries in the Redis event stream with their pub/sub messages (each once per
 /// event, guarded by a marker).
 async fn deliver_domain(
     stores: &Stores,
@@ -353,6 +380,20 @@ async fn deliver_domain(
             let now = chrono::Utc::now();
             let deltas = crate::boards::event_deltas(&boards, events, now);
             apply_boards(stores, &boards, &deltas, now).await?;
+            // An event carrying an artifact (a farming proof) makes it its subject's
+            // latest proof, unless a later one is cached.
+            let proofs: Vec<LatestProof> = events
+                .iter()
+                .filter_map(|e| {
+                    Some(LatestProof {
+                        chain: e.subject_chain.clone(),
+                        subject: e.subject.clone(),
+                        cid: e.artifact.clone()?,
+                        at: e.occurred_at,
+                    })
+                })
+                .collect();
+            stores.redis().set_latest_proofs(&proofs, false).await?;
         }
         "pubsub" => {
             let entries: Vec<(String, String)> = events

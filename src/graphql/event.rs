@@ -9,6 +9,7 @@ use async_graphql::{
 use chrono::{DateTime, Utc};
 
 use super::{
+    artifact::{Artifact, Proof},
     leaderboard::{self, LeaderboardEntry},
     pagination, scope,
     user::Chain,
@@ -19,7 +20,7 @@ use crate::{
     domain::boards::{account_member, Member},
     domain::{self, kinds::Kinds},
     error::Error,
-    loaders::UserByAddress,
+    loaders::{LatestProofOf, UserByAddress},
     store::postgres::{EventRow, EventsOutcome},
     values::{Address, ChainFamily},
 };
@@ -101,8 +102,17 @@ impl Event {
         self.0.block_number.and_then(|b| i32::try_from(b).ok())
     }
 
+    /// The CID of the artifact behind it, such as a proof.
     async fn artifact(&self) -> Option<&str> {
         self.0.artifact.as_deref()
+    }
+
+    /// The metadata of that artifact, if it was recorded with `recordArtifacts`.
+    async fn artifact_record(&self, ctx: &Context<'_>) -> Result<Option<Artifact>> {
+        match &self.0.artifact {
+            Some(cid) => super::artifact::by_cid(ctx, cid).await,
+            None => Ok(None),
+        }
     }
 
     async fn recorded_at(&self) -> DateTime<Utc> {
@@ -154,6 +164,21 @@ impl Account {
     /// The Meridian user of this account; null when it has not registered.
     async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         self.registered_user(ctx).await
+    }
+
+    /// The account's latest proof (Redis cache): the newest artifact its events carried,
+    /// or recorded as a proof it owns; null if none.
+    async fn latest_proof(&self, ctx: &Context<'_>) -> Result<Option<Proof>> {
+        let Some(chain) = self.chain else {
+            return Ok(None);
+        };
+        let found = scope::loaders(ctx)?
+            .load_one(LatestProofOf {
+                chain: chain.as_str().to_owned(),
+                subject: self.address.clone(),
+            })
+            .await?;
+        Ok(found.map(|(cid, at)| Proof { cid, at }))
     }
 
     /// The account's place on a board of accounts (Redis), in `period` or the current
@@ -277,26 +302,12 @@ impl EventMutation {
         events: Vec<EventInput>,
     ) -> Result<Vec<Event>> {
         scope::viewer(ctx).require_any(&[Role::Admin, Role::Service])?;
-        if events.is_empty() || events.len() > MAX_EVENTS_PER_CALL {
-            return Err(Error::field(
-                "events",
-                format!(
-                    "send 1 to {MAX_EVENTS_PER_CALL} events (got {})",
-                    events.len()
-                ),
-            )
-            .extend());
-        }
         let stores = scope::stores(ctx)?;
         let kinds = Kinds::new(stores.postgres().event_kinds().await?);
         let now = Utc::now();
-        let new = events
-            .into_iter()
-            .enumerate()
-            .map(|(i, input)| {
-                domain::events::check(&kinds, &format!("events[{i}]"), input.into(), now)
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
+        let new = super::checked_batch("events", events, MAX_EVENTS_PER_CALL, |field, input| {
+            domain::events::check(&kinds, &field, input.into(), now)
+        })?;
         match stores.postgres().record_events(&new).await? {
             EventsOutcome::Recorded(rows) => Ok(rows.into_iter().map(Event).collect()),
             EventsOutcome::Conflict { index, id } => Err(Error::Conflict {

@@ -1,6 +1,7 @@
 //! PostgreSQL: users, assets, holdings, trades, domain events and the outbox (the system
 //! of record).
 
+mod artifacts;
 mod boards;
 mod events;
 mod migrate;
@@ -9,6 +10,7 @@ mod reads;
 mod seed;
 mod writes;
 
+pub use artifacts::{ArtifactRow, ArtifactsOutcome, LatestProof, ARTIFACT_RECORDED};
 pub use boards::BoardScore;
 pub use events::{EventRow, EventsOutcome, NewEvent, EVENT_DESTINATIONS, EVENT_RECORDED};
 pub use migrate::MigrationLock;

@@ -5,6 +5,7 @@
 //! nothing behind.
 
 mod abuse;
+mod artifacts;
 mod bad_input;
 mod boards;
 mod clients;

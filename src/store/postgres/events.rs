@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Postgres, OUTBOX_CHANNEL, TRADE_DESTINATIONS};
+use super::{Postgres, TRADE_DESTINATIONS};
 use crate::domain::kinds::{KindDef, KindsFile};
 
 /// The outbox kind of a recorded domain event (its payload is an [`EventRow`]).
@@ -71,7 +71,8 @@ impl crate::store::Rows for EventsOutcome {
     }
 }
 
-const EVENT_COLUMNS: &str = "e.uid, e.id, e.kind, e.subject_chain, e.subject, e.occurred_at, \
+pub(super) const EVENT_COLUMNS: &str =
+    "e.uid, e.id, e.kind, e.subject_chain, e.subject, e.occurred_at, \
      e.amount, e.attributes, e.tx_hash, e.block_number, e.artifact, e.recorded_at";
 
 impl Postgres {
@@ -143,23 +144,16 @@ impl Postgres {
             .with_deadline(self.calls.deadline().saturating_mul(thousands))
             .run::<EventsOutcome, sqlx::Error, _>("record_events", async {
                 // A key repeated within the call: one event if the bodies agree.
-                let mut first_by_key: HashMap<&str, usize> = HashMap::new();
-                let mut fresh: Vec<&NewEvent> = Vec::with_capacity(events.len());
-                for (index, event) in events.iter().enumerate() {
-                    match first_by_key.get(event.id.as_str()) {
-                        Some(&first) if events[first].digest != event.digest => {
+                let (first_by_key, fresh) =
+                    match super::outbox::first_by_key(events, |e| &e.id, |e| &e.digest) {
+                        Ok(found) => found,
+                        Err(index) => {
                             return Ok(EventsOutcome::Conflict {
                                 index,
-                                id: event.id.clone(),
-                            });
+                                id: events[index].id.clone(),
+                            })
                         }
-                        Some(_) => {}
-                        None => {
-                            first_by_key.insert(&event.id, index);
-                            fresh.push(event);
-                        }
-                    }
-                }
+                    };
                 self.ensure_month_partitions(
                     &self.event_partitions,
                     "ensure_events_partition",
@@ -235,29 +229,13 @@ impl Postgres {
                 let order: HashMap<Uuid, usize> =
                     new.iter().enumerate().map(|(i, e)| (e.uid, i)).collect();
                 inserted.sort_by_key(|e| order.get(&e.uid).copied().unwrap_or(usize::MAX));
-                if !inserted.is_empty() {
-                    let payloads = inserted
-                        .iter()
-                        .map(serde_json::to_value)
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-                    sqlx::query(
-                        "INSERT INTO outbox (event_id, destination, kind, payload) \
-                         SELECT p.uid, d.destination, $1, p.payload \
-                         FROM UNNEST($2::uuid[], $3::jsonb[]) AS p(uid, payload) \
-                         CROSS JOIN UNNEST($4::text[]) AS d(destination)",
-                    )
-                    .bind(EVENT_RECORDED)
-                    .bind(inserted.iter().map(|e| e.uid).collect::<Vec<_>>())
-                    .bind(payloads)
-                    .bind(EVENT_DESTINATIONS.map(str::to_owned).to_vec())
-                    .execute(&mut *tx)
+                let queued = inserted
+                    .iter()
+                    .map(|e| Ok((e.uid, serde_json::to_value(e)?)))
+                    .collect::<Result<Vec<_>, serde_json::Error>>()
+                    .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+                super::outbox::enqueue(&mut tx, EVENT_RECORDED, &queued, &EVENT_DESTINATIONS)
                     .await?;
-                    sqlx::query("SELECT pg_notify($1, '')")
-                        .bind(OUTBOX_CHANNEL)
-                        .execute(&mut *tx)
-                        .await?;
-                }
                 tx.commit().await?;
                 // Every event of the call, in its order (a repeated key answers once per
                 // mention, with the one event).

@@ -248,3 +248,55 @@ impl OutboxClaim {
         Ok(settled)
     }
 }
+
+/// Queues events in the outbox inside the writer's transaction: one row per (event,
+/// destination), then a notification that wakes the relays when the transaction commits.
+pub(super) async fn enqueue(
+    tx: &mut sqlx::PgConnection,
+    kind: &str,
+    events: &[(Uuid, serde_json::Value)],
+    destinations: &[&str],
+) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO outbox (event_id, destination, kind, payload) \
+         SELECT p.uid, d.destination, $1, p.payload \
+         FROM UNNEST($2::uuid[], $3::jsonb[]) AS p(uid, payload) \
+         CROSS JOIN UNNEST($4::text[]) AS d(destination)",
+    )
+    .bind(kind)
+    .bind(events.iter().map(|e| e.0).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.1.clone()).collect::<Vec<_>>())
+    .bind(destinations)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(super::OUTBOX_CHANNEL)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// The items of one call with their first occurrence by key: each key once (in the order
+/// first given), or the index of a later item whose key came before with another digest.
+pub(super) fn first_by_key<'a, T>(
+    items: &'a [T],
+    key: impl Fn(&T) -> &str,
+    digest: impl Fn(&T) -> &str,
+) -> Result<(std::collections::HashMap<&'a str, usize>, Vec<&'a T>), usize> {
+    let mut first: std::collections::HashMap<&'a str, usize> = std::collections::HashMap::new();
+    let mut fresh = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        match first.get(key(item)) {
+            Some(&earlier) if digest(&items[earlier]) != digest(item) => return Err(index),
+            Some(_) => {}
+            None => {
+                first.insert(key(item), index);
+                fresh.push(item);
+            }
+        }
+    }
+    Ok((first, fresh))
+}

@@ -247,19 +247,13 @@ impl Postgres {
         .fetch_one(&mut *tx)
         .await?;
 
-        sqlx::query(
-            "INSERT INTO outbox (event_id, destination, kind, payload) \
-             SELECT $1, destination, 'trade_recorded', $2 FROM UNNEST($3::text[]) AS d(destination)",
+        super::outbox::enqueue(
+            &mut tx,
+            "trade_recorded",
+            &[(event_id, payload.clone())],
+            &TRADE_DESTINATIONS,
         )
-        .bind(event_id)
-        .bind(payload)
-        .bind(TRADE_DESTINATIONS.map(str::to_owned).to_vec())
-        .execute(&mut *tx)
         .await?;
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(OUTBOX_CHANNEL)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(TradeOutcome::Recorded(row))
             })

@@ -144,6 +144,38 @@ impl Redis {
             .await
     }
 
+    /// The cached latest proof (CID, time) of each (chain, subject); None where none is.
+    pub async fn latest_proofs(
+        &self,
+        subjects: &[(String, String)],
+    ) -> Result<Vec<Option<(String, chrono::DateTime<chrono::Utc>)>>, crate::Error> {
+        self.calls
+            .run::<Vec<Option<(String, chrono::DateTime<chrono::Utc>)>>, redis::RedisError, _>(
+                "latest_proofs",
+                async {
+                    if subjects.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut pipe = redis::pipe();
+                    for (chain, subject) in subjects {
+                        pipe.cmd("HMGET")
+                            .arg(self.proof_key(chain, subject))
+                            .arg("cid")
+                            .arg("at");
+                    }
+                    let found: Vec<(Option<String>, Option<i64>)> =
+                        pipe.query_async(&mut self.conn()).await?;
+                    Ok(found
+                        .into_iter()
+                        .map(|(cid, at)| {
+                            Some((cid?, chrono::DateTime::from_timestamp_micros(at?)?))
+                        })
+                        .collect())
+                },
+            )
+            .await
+    }
+
     /// Cached JSON values under `cache:{name}` for each name (None on a miss).
     pub async fn cache_get(&self, names: &[String]) -> Result<Vec<Option<String>>, crate::Error> {
         self.calls

@@ -69,6 +69,33 @@ static PUBLISH_EVENTS: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
+/// KEYS: one latest-proof hash per subject. ARGV: whether to overwrite ("1") or keep the
+/// newer ("0"), then (time in microseconds, CID) per key. A proof replaces the stored one
+/// when it is later, or as late with a greater CID (the order PostgreSQL's reconcile
+/// uses); returns how many were replaced.
+static SET_PROOFS: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local replaced = 0
+        for i = 1, #KEYS do
+          local at, cid = ARGV[2 * i], ARGV[2 * i + 1]
+          local newer = ARGV[1] == '1'
+          if not newer then
+            local stored = redis.call('HMGET', KEYS[i], 'at', 'cid')
+            local stored_at = tonumber(stored[1])
+            newer = (not stored_at) or tonumber(at) > stored_at
+              or (tonumber(at) == stored_at and cid > stored[2])
+          end
+          if newer then
+            redis.call('HSET', KEYS[i], 'at', at, 'cid', cid)
+            replaced = replaced + 1
+          end
+        end
+        return replaced
+        ",
+    )
+});
+
 /// KEYS: (price key, stats cache key) per symbol. ARGV: the price channel prefix, then
 /// (symbol, ts, price JSON) per symbol. Sets a price only if it is newer than the stored
 /// one, publishes it on `{prefix}{symbol}`, and drops the symbol's cached statistics.
@@ -195,6 +222,36 @@ impl Redis {
                             .arg(step.value)
                             .arg(step.period.expires_at.unwrap_or(0));
                     }
+                }
+                invocation.invoke_async(&mut self.conn()).await
+            })
+            .await
+    }
+
+    /// Key of a subject's latest proof (a hash: `cid`, `at` in microseconds).
+    pub fn proof_key(&self, chain: &str, subject: &str) -> String {
+        self.key(&format!("proof:{chain}:{subject}"))
+    }
+
+    /// Keeps each subject's latest proof: each given proof replaces the cached one if it
+    /// is newer, or always with `overwrite` (reconcile's repair). Returns how many did.
+    pub async fn set_latest_proofs(
+        &self,
+        proofs: &[crate::store::postgres::LatestProof],
+        overwrite: bool,
+    ) -> Result<u64, crate::Error> {
+        self.calls
+            .run::<u64, redis::RedisError, _>("set_latest_proofs", async {
+                if proofs.is_empty() {
+                    return Ok(0);
+                }
+                let mut invocation = SET_PROOFS.prepare_invoke();
+                invocation.arg(if overwrite { "1" } else { "0" });
+                for proof in proofs {
+                    invocation
+                        .key(self.proof_key(&proof.chain, &proof.subject))
+                        .arg(proof.at.timestamp_micros())
+                        .arg(&proof.cid);
                 }
                 invocation.invoke_async(&mut self.conn()).await
             })
