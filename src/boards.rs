@@ -95,14 +95,20 @@ fn moves(
     kind: &str,
     at: DateTime<Utc>,
     amount: Option<f64>,
+    attributes: &serde_json::Value,
     now: DateTime<Utc>,
 ) -> Vec<BoardMove> {
     boards
         .values()
         .filter(|b| b.reads.iter().any(|k| k == kind))
         .filter_map(|b| {
+            let part = match b.part_of(attributes) {
+                Some(None) => return None,
+                Some(Some(value)) => Some(value),
+                None => None,
+            };
             Some(BoardMove {
-                board: b.name.clone(),
+                board: b.instance(part.as_deref()),
                 period: b.period_at(at, now)?,
                 max: b.score == Score::Max,
                 value: b.contribution(amount)?,
@@ -122,7 +128,14 @@ pub fn trade_deltas(
         .map(|t| BoardDelta {
             marker: format!("applied:leaderboard:{}", t.event_id),
             member: t.user_id.to_string(),
-            moves: moves(boards, TRADE, t.executed_at, Some(t.notional()), now),
+            moves: moves(
+                boards,
+                TRADE,
+                t.executed_at,
+                Some(t.notional()),
+                &serde_json::Value::Null,
+                now,
+            ),
         })
         .filter(|d| !d.moves.is_empty())
         .collect()
@@ -141,6 +154,7 @@ pub fn event_deltas(boards: &Boards, events: &[&EventRow], now: DateTime<Utc>) -
                 &e.kind,
                 e.occurred_at,
                 e.amount.and_then(|a| a.to_f64()),
+                &e.attributes,
                 now,
             ),
         })
@@ -162,7 +176,7 @@ pub fn announcements(
         let message = serde_json::json!({ "name": name, "period": period }).to_string();
         let redis = stores.redis();
         out.push((redis.leaderboard_channel(&name, &period), message.clone()));
-        let current = boards.get(&name).map(|b| b.current(now).name);
+        let current = boards.get(board_of(&name)).map(|b| b.current(now).name);
         if !period.is_empty() && current.as_deref() == Some(period.as_str()) {
             out.push((redis.leaderboard_channel(&name, ""), message));
         }
@@ -170,7 +184,12 @@ pub fn announcements(
     out
 }
 
-/// The (board, period) pairs some deltas move.
+/// The board a ranking belongs to: `name` of `name~value`.
+pub fn board_of(instance: &str) -> &str {
+    instance.split_once('~').map_or(instance, |(name, _)| name)
+}
+
+/// The (ranking, period) pairs some deltas move.
 pub fn changed(deltas: &[BoardDelta]) -> impl Iterator<Item = (String, String)> + '_ {
     deltas
         .iter()
@@ -178,37 +197,56 @@ pub fn changed(deltas: &[BoardDelta]) -> impl Iterator<Item = (String, String)> 
         .map(|m| (m.board.clone(), m.period.name.clone()))
 }
 
-/// Every kept period of a board with its scores as PostgreSQL computes them, newest first.
+/// One ranking of a board in one period, with its scores as PostgreSQL computes them.
+pub struct Expected {
+    /// The ranking's name (see [`BoardDef::instance`]).
+    pub instance: String,
+    pub period: Period,
+    pub scores: BTreeMap<String, f64>,
+}
+
+/// Every kept period of every ranking of a board, as PostgreSQL computes them: for a
+/// board split `by` an attribute, one ranking per value its events have.
 pub async fn expected(
     stores: &Stores,
     board: &BoardDef,
     now: DateTime<Utc>,
-) -> Result<Vec<(Period, BTreeMap<String, f64>)>, Error> {
+) -> Result<Vec<Expected>, Error> {
     let scores = stores.postgres().board_scores(board, now).await?;
-    let mut by_period: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    let mut by_ranking: BTreeMap<(Option<String>, String), BTreeMap<String, f64>> = BTreeMap::new();
     for s in scores {
-        by_period
-            .entry(s.period)
+        by_ranking
+            .entry((s.part, s.period))
             .or_default()
             .insert(s.member, s.score);
     }
-    Ok(board
-        .kept(now)
-        .into_iter()
-        .map(|p| {
-            let scores = by_period.remove(&p.name).unwrap_or_default();
-            (p, scores)
-        })
-        .collect())
+    let mut parts: BTreeSet<Option<String>> = by_ranking.keys().map(|k| k.0.clone()).collect();
+    if board.by.is_none() {
+        parts.insert(None);
+    }
+    let mut out = Vec::new();
+    for part in parts {
+        for period in board.kept(now) {
+            let scores = by_ranking
+                .remove(&(part.clone(), period.name.clone()))
+                .unwrap_or_default();
+            out.push(Expected {
+                instance: board.instance(part.as_deref()),
+                period,
+                scores,
+            });
+        }
+    }
+    Ok(out)
 }
 
-/// Rebuilds every kept period of a board from PostgreSQL.
+/// Rebuilds every kept period of every ranking of a board from PostgreSQL.
 pub async fn rebuild(stores: &Stores, board: &BoardDef, now: DateTime<Utc>) -> Result<(), Error> {
-    for (period, scores) in expected(stores, board, now).await? {
-        let entries: Vec<(String, f64)> = scores.into_iter().collect();
+    for expected in expected(stores, board, now).await? {
+        let entries: Vec<(String, f64)> = expected.scores.into_iter().collect();
         stores
             .redis()
-            .replace_leaderboard(&board.name, &period, &entries)
+            .replace_leaderboard(&expected.instance, &expected.period, &entries)
             .await?;
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! `meridian reconcile [--repair]`: checks that the data derived from PostgreSQL agrees
-//! with it: ClickHouse trade counts and volumes per day and symbol, every score of every
+//! with it: ClickHouse trade counts and volumes per day and symbol, domain event counts
+//! and amounts per day and kind, every score of every
 //! kept period of every declared board in Redis, and each subject's cached latest proof. `--repair` rebuilds both from
 //! PostgreSQL.
 
@@ -85,7 +86,18 @@ pub async fn check(stores: &Stores) -> anyhow::Result<Report> {
         .trade_totals()
         .await
         .context("reading ClickHouse trade events")?;
-    let clickhouse = compare_totals(&pg, &ch);
+    let mut clickhouse = compare_totals(&pg, &ch, ("trades", "volume"));
+    let pg = stores
+        .postgres()
+        .event_totals()
+        .await
+        .context("reading PostgreSQL domain events")?;
+    let ch = stores
+        .clickhouse()
+        .event_totals()
+        .await
+        .context("reading ClickHouse domain events")?;
+    clickhouse.extend(compare_totals(&pg, &ch, ("events", "amount")));
 
     let now = chrono::Utc::now();
     let boards = crate::boards::load(stores)
@@ -96,20 +108,20 @@ pub async fn check(stores: &Stores) -> anyhow::Result<Report> {
         let expected = crate::boards::expected(stores, board, now)
             .await
             .with_context(|| format!("computing board {} in PostgreSQL", board.name))?;
-        for (period, expected) in expected {
+        for expected in expected {
             let actual: BTreeMap<String, f64> = stores
                 .redis()
-                .leaderboard_all(&board.name, &period.name)
+                .leaderboard_all(&expected.instance, &expected.period.name)
                 .await
                 .context("reading Redis")?
                 .into_iter()
                 .collect();
-            let label = if period.name.is_empty() {
-                board.name.clone()
+            let label = if expected.period.name.is_empty() {
+                expected.instance.clone()
             } else {
-                format!("{} {}", board.name, period.name)
+                format!("{} {}", expected.instance, expected.period.name)
             };
-            redis.extend(compare_scores(&label, &expected, &actual));
+            redis.extend(compare_scores(&label, &expected.scores, &actual));
         }
     }
     redis.extend(
@@ -187,7 +199,17 @@ fn compare_scores(
     out
 }
 
-fn compare_totals(pg: &[DayTotals], ch: &[DayTotals]) -> Vec<String> {
+/// Differences between daily totals; `what` names the counted rows and their sum
+/// (`("trades", "volume")`), and prefixes each line unless it is trades.
+fn compare_totals(pg: &[DayTotals], ch: &[DayTotals], what: (&str, &str)) -> Vec<String> {
+    let (rows, sum) = what;
+    let label = |day: &str, symbol: &str| {
+        if rows == "trades" {
+            format!("{day} {symbol}")
+        } else {
+            format!("{rows} {day} {symbol}")
+        }
+    };
     let key = |t: &DayTotals| (t.day.clone(), t.symbol.clone());
     let pg: BTreeMap<_, _> = pg.iter().map(|t| (key(t), t)).collect();
     let ch: BTreeMap<_, _> = ch.iter().map(|t| (key(t), t)).collect();
@@ -197,16 +219,22 @@ fn compare_totals(pg: &[DayTotals], ch: &[DayTotals]) -> Vec<String> {
         match (pg.get(k), ch.get(k)) {
             (Some(p), Some(c)) if p.trades == c.trades && close(p.volume, c.volume) => {}
             (Some(p), Some(c)) => out.push(format!(
-                "{} {}: postgres {} trades / {} volume, clickhouse {} / {}",
-                k.0, k.1, p.trades, p.volume, c.trades, c.volume
+                "{}: postgres {} {rows} / {} {sum}, clickhouse {} / {}",
+                label(&k.0, &k.1),
+                p.trades,
+                p.volume,
+                c.trades,
+                c.volume
             )),
             (Some(p), None) => out.push(format!(
-                "{} {}: postgres {} trades, none in clickhouse",
-                k.0, k.1, p.trades
+                "{}: postgres {} {rows}, none in clickhouse",
+                label(&k.0, &k.1),
+                p.trades
             )),
             (None, Some(c)) => out.push(format!(
-                "{} {}: none in postgres, clickhouse {} trades",
-                k.0, k.1, c.trades
+                "{}: none in postgres, clickhouse {} {rows}",
+                label(&k.0, &k.1),
+                c.trades
             )),
             (None, None) => {}
         }
@@ -237,6 +265,9 @@ pub async fn repair(stores: &Stores) -> anyhow::Result<Report> {
         rebuild_clickhouse(stores)
             .await
             .context("rebuilding ClickHouse trade events")?;
+        rebuild_domain_events(stores)
+            .await
+            .context("rebuilding ClickHouse domain events")?;
     }
     if !before.redis.is_empty() {
         crate::boards::rebuild_all(stores, chrono::Utc::now())
@@ -272,5 +303,20 @@ async fn rebuild_clickhouse(stores: &Stores) -> anyhow::Result<()> {
         let activity: Vec<_> = events.iter().map(relay::activity_row).collect();
         stores.clickhouse().insert_trade_events(&rows).await?;
         stores.clickhouse().insert_activity(&activity).await?;
+    }
+}
+
+/// Replaces `domain_events` with every PostgreSQL event.
+async fn rebuild_domain_events(stores: &Stores) -> anyhow::Result<()> {
+    stores.clickhouse().truncate_domain_events().await?;
+    let mut after = None;
+    loop {
+        let events = stores.postgres().events_after(after, REBUILD_CHUNK).await?;
+        let Some(last) = events.last() else {
+            return Ok(());
+        };
+        after = Some((last.occurred_at, last.uid));
+        let rows: Vec<_> = events.iter().map(relay::domain_event_row).collect();
+        stores.clickhouse().insert_domain_events(&rows).await?;
     }
 }

@@ -10,6 +10,7 @@
 //! Definitions live beside the kinds in `catalogue/kinds.json`; `meridian migrate` writes
 //! them to PostgreSQL's `boards` table, which every instance and relay reads.
 
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, TimeZone, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +34,10 @@ pub struct BoardDef {
     /// How many periods a windowed board keeps (the current one included).
     #[serde(default)]
     pub retention: Option<u32>,
+    /// An attribute of the kinds it reads (string or integer) that splits it into one
+    /// ranking per value: one board per challenge, say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// How an event moves a member's score.
@@ -291,8 +296,54 @@ impl BoardDef {
         }
     }
 
+    /// The name of one ranking of the board: the board's own name, or for a board split
+    /// `by` an attribute, `{name}~{value}` with the value in unpadded base64url (so any
+    /// value makes a key, a channel and an id without separators in it).
+    pub fn instance(&self, of: Option<&str>) -> String {
+        match of {
+            Some(value) => format!("{}~{}", self.name, URL_SAFE_NO_PAD.encode(value)),
+            None => self.name.clone(),
+        }
+    }
+
+    /// The value an event's attributes give the board's `by` attribute: None for a board
+    /// not split, Some(None) when the event has none (it moves no ranking).
+    pub fn part_of(&self, attributes: &serde_json::Value) -> Option<Option<String>> {
+        let by = self.by.as_deref()?;
+        Some(match attributes.get(by) {
+            Some(serde_json::Value::String(text)) => Some(text.clone()),
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        })
+    }
+
     /// Checks the definition against the kinds it may read.
-    pub fn check(&self, kinds: &[&str]) -> anyhow::Result<()> {
+    pub fn check(&self, kinds: &[super::kinds::KindDef]) -> anyhow::Result<()> {
+        use super::kinds::AttributeType;
+        let declared: Vec<&str> = kinds.iter().map(|k| k.name.as_str()).collect();
+        let kinds_read: Vec<&super::kinds::KindDef> = kinds
+            .iter()
+            .filter(|k| self.reads.contains(&k.name))
+            .collect();
+        if let Some(by) = &self.by {
+            anyhow::ensure!(
+                !self.is_manual() && self.member() == Member::Account,
+                "board {}: only boards of event kinds are split `by` an attribute",
+                self.name
+            );
+            for kind in &kinds_read {
+                let ok = kind.attributes.get(by).is_some_and(|a| {
+                    matches!(a.kind, AttributeType::String | AttributeType::Integer)
+                });
+                anyhow::ensure!(
+                    ok,
+                    "board {}: kind {} has no string or integer attribute {by:?} to split by",
+                    self.name,
+                    kind.name
+                );
+            }
+        }
+        let kinds = &declared;
         anyhow::ensure!(
             super::kinds::is_name(&self.name),
             "board name {:?}: use 1 to 63 lowercase letters, digits and underscores, starting with a letter",
@@ -336,7 +387,7 @@ impl BoardDef {
 }
 
 /// Checks a catalogue's boards: each well formed, names unique.
-pub fn check_all(boards: &[BoardDef], kinds: &[&str]) -> anyhow::Result<()> {
+pub fn check_all(boards: &[BoardDef], kinds: &[super::kinds::KindDef]) -> anyhow::Result<()> {
     let mut seen = std::collections::HashSet::new();
     for board in boards {
         board.check(kinds)?;
@@ -366,7 +417,14 @@ mod tests {
             score: Score::Sum,
             window,
             retention,
+            by: None,
         }
+    }
+
+    fn kinds() -> Vec<super::super::kinds::KindDef> {
+        super::super::kinds::KindsFile::parse(super::super::kinds::BUILTIN)
+            .expect("built-in")
+            .kinds
     }
 
     fn at(text: &str) -> DateTime<Utc> {
@@ -447,26 +505,63 @@ mod tests {
 
     #[test]
     fn definitions_are_checked() {
-        let kinds = ["farming_harvest"];
-        assert!(board(Window::All, None).check(&kinds).is_ok());
-        assert!(board(Window::All, Some(3)).check(&kinds).is_err());
-        assert!(board(Window::Day, None).check(&kinds).is_err());
+        let kinds = &kinds();
+        assert!(board(Window::All, None).check(kinds).is_ok());
+        assert!(board(Window::All, Some(3)).check(kinds).is_err());
+        assert!(board(Window::Day, None).check(kinds).is_err());
         assert!(board(Window::Day, Some(MAX_RETENTION + 1))
-            .check(&kinds)
+            .check(kinds)
             .is_err());
         let mut b = board(Window::All, None);
         b.reads = vec!["nope".into()];
-        assert!(b.check(&kinds).unwrap_err().to_string().contains("nope"));
+        assert!(b.check(kinds).unwrap_err().to_string().contains("nope"));
         b.reads = vec![TRADE.into(), "farming_harvest".into()];
-        assert!(b.check(&kinds).is_err());
+        assert!(b.check(kinds).is_err());
         b.reads = vec![];
-        assert!(b.check(&kinds).is_err());
+        assert!(b.check(kinds).is_err());
         b.score = Score::Manual;
-        assert!(b.check(&kinds).is_ok());
+        assert!(b.check(kinds).is_ok());
         b.reads = vec!["farming_harvest".into()];
-        assert!(b.check(&kinds).is_err());
+        assert!(b.check(kinds).is_err());
         b.name = "Bad-Name".into();
-        assert!(b.check(&kinds).is_err());
+        assert!(b.check(kinds).is_err());
+        // Split by an attribute every kind it reads declares as a string or integer.
+        let mut split = board(Window::All, None);
+        split.reads = vec!["challenge_submission".into()];
+        split.by = Some("challenge".into());
+        assert!(split.check(kinds).is_ok());
+        split.by = Some("score".into());
+        assert!(split
+            .check(kinds)
+            .unwrap_err()
+            .to_string()
+            .contains("score"));
+        split.by = Some("nope".into());
+        assert!(split.check(kinds).is_err());
+        split.reads = vec![TRADE.into()];
+        split.by = Some("challenge".into());
+        assert!(split.check(kinds).is_err());
+    }
+
+    #[test]
+    fn a_split_board_has_one_ranking_per_value() {
+        let mut split = board(Window::All, None);
+        split.by = Some("challenge".into());
+        assert_eq!(
+            split.part_of(&serde_json::json!({"challenge": "two-sum"})),
+            Some(Some("two-sum".into()))
+        );
+        assert_eq!(
+            split.part_of(&serde_json::json!({"challenge": 7})),
+            Some(Some("7".into()))
+        );
+        assert_eq!(split.part_of(&serde_json::json!({})), Some(None));
+        assert_eq!(
+            board(Window::All, None).part_of(&serde_json::json!({})),
+            None
+        );
+        assert_eq!(split.instance(Some("a:b c")), "b~YTpiIGM");
+        assert_eq!(split.instance(None), "b");
     }
 
     #[test]

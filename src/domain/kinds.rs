@@ -61,8 +61,7 @@ impl KindsFile {
             }
         }
         if let Some(boards) = &file.boards {
-            let kinds: Vec<&str> = file.kinds.iter().map(|k| k.name.as_str()).collect();
-            super::boards::check_all(boards, &kinds)?;
+            super::boards::check_all(boards, &file.kinds)?;
         }
         Ok(file)
     }

@@ -2,8 +2,7 @@
 //! subject's latest proof (see [`crate::domain::artifacts`]).
 
 use async_graphql::{
-    connection::{Connection, Edge},
-    Context, Enum, ErrorExtensions, InputObject, Object, Result,
+    connection::Connection, Context, Enum, ErrorExtensions, InputObject, Object, Result,
 };
 use chrono::{DateTime, Utc};
 
@@ -216,15 +215,15 @@ impl ArtifactQuery {
                 limit as i64 + 1,
             )
             .await?;
-        let has_next = rows.len() > limit;
-        let mut connection = Connection::new(before.is_some(), has_next);
-        connection
-            .edges
-            .extend(rows.into_iter().take(limit).map(|row| {
-                let cursor = codec.encode_keyset(ARTIFACTS_CURSOR, row.recorded_at, row.uid);
-                Edge::new(cursor, Artifact(row))
-            }));
-        Ok(connection)
+        Ok(pagination::keyset_connection(
+            codec,
+            ARTIFACTS_CURSOR,
+            rows,
+            limit,
+            before.is_some(),
+            |row| (row.recorded_at, row.uid),
+            Artifact,
+        ))
     }
 }
 

@@ -3,8 +3,8 @@
 //! its kind before anything is written.
 
 use async_graphql::{
-    connection::{Connection, Edge},
-    Context, ErrorExtensions, InputObject, Json, Object, Result, SimpleObject,
+    connection::Connection, Context, ErrorExtensions, InputObject, Json, Object, Result,
+    SimpleObject,
 };
 use chrono::{DateTime, Utc};
 
@@ -182,17 +182,19 @@ impl Account {
     }
 
     /// The account's place on a board of accounts (Redis), in `period` or the current
-    /// one; null when it is not on it.
+    /// one (and, on a board split `by` an attribute, in the ranking `of` names); null
+    /// when it is not on it.
     async fn rank(
         &self,
         ctx: &Context<'_>,
         board: String,
+        of: Option<String>,
         period: Option<String>,
     ) -> Result<Option<LeaderboardEntry>> {
         let member = self
             .chain
             .map(|chain| account_member(chain.as_str(), &self.address));
-        leaderboard::place(ctx, &board, period, Member::Account, member).await
+        leaderboard::place(ctx, &board, of, period, Member::Account, member).await
     }
 }
 
@@ -275,15 +277,15 @@ impl EventQuery {
                 limit as i64 + 1,
             )
             .await?;
-        let has_next = rows.len() > limit;
-        let mut connection = Connection::new(before.is_some(), has_next);
-        connection
-            .edges
-            .extend(rows.into_iter().take(limit).map(|row| {
-                let cursor = codec.encode_keyset(EVENTS_CURSOR, row.occurred_at, row.uid);
-                Edge::new(cursor, Event(row))
-            }));
-        Ok(connection)
+        Ok(pagination::keyset_connection(
+            codec,
+            EVENTS_CURSOR,
+            rows,
+            limit,
+            before.is_some(),
+            |row| (row.occurred_at, row.uid),
+            Event,
+        ))
     }
 }
 

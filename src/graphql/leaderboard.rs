@@ -25,19 +25,22 @@ pub struct LeaderboardQuery;
 impl LeaderboardQuery {
     /// The top entries of a board (`boards` lists them). A windowed board (day, week,
     /// month) reads `period` (`2026-11-24`, `2026-W48`, `2026-11`) if it is still kept,
-    /// by default the current one; an all-time board has no period.
+    /// by default the current one; an all-time board has no period. A board split `by`
+    /// an attribute has one ranking per value: `of` names it (a challenge's id, say).
     #[graphql(complexity = "crate::graphql::pagination::cost(top, DEFAULT_TOP, child_complexity)")]
     async fn leaderboard(
         &self,
         ctx: &Context<'_>,
         name: String,
+        of: Option<String>,
         top: Option<i32>,
         period: Option<String>,
     ) -> Result<Leaderboard> {
         let board = board(ctx, &name).await?;
+        let of = ranking_of(&board, of)?;
         let top = check_top(ctx, top)?;
         let period = period_of(&board, period.as_deref())?;
-        read(ctx, &board, period, top).await
+        read(ctx, &board, of, period, top).await
     }
 
     /// The declared boards (PostgreSQL, written by `meridian migrate` from the catalogue).
@@ -121,6 +124,33 @@ pub async fn board(ctx: &Context<'_>, name: &str) -> Result<BoardDef> {
     Ok(app.boards().get(app.stores(), name).await?)
 }
 
+/// The longest `of` value accepted (an attribute string's limit).
+const MAX_OF: usize = 512;
+
+/// The ranking asked of a board, checked: `of` is required by a board split `by` an
+/// attribute and refused by any other (BAD_USER_INPUT on `of`).
+pub fn ranking_of(board: &BoardDef, of: Option<String>) -> Result<Option<String>> {
+    match (&board.by, of) {
+        (Some(_), Some(value)) if !value.is_empty() && value.chars().count() <= MAX_OF => {
+            Ok(Some(value))
+        }
+        (Some(by), _) => Err(Error::field(
+            "of",
+            format!(
+                "board {} has one ranking per {by}: name one with `of` (1 to {MAX_OF} characters)",
+                board.name
+            ),
+        )
+        .extend()),
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(Error::field(
+            "of",
+            format!("board {} has one ranking; leave `of` out", board.name),
+        )
+        .extend()),
+    }
+}
+
 /// The period asked of a board, checked (BAD_USER_INPUT on `period` when it is not one).
 pub fn period_of(board: &BoardDef, period: Option<&str>) -> Result<Period> {
     board
@@ -141,17 +171,19 @@ pub fn check_top(ctx: &Context<'_>, top: Option<i32>) -> Result<usize> {
     }
 }
 
-/// The top `top` entries of one period of a board, now.
+/// The top `top` entries of one period of a ranking of a board, now.
 pub async fn read(
     ctx: &Context<'_>,
     board: &BoardDef,
+    of: Option<String>,
     period: Period,
     top: usize,
 ) -> Result<Leaderboard> {
     let stores = scope::stores(ctx)?;
+    let instance = board.instance(of.as_deref());
     let (members, size) = stores
         .redis()
-        .leaderboard_top(&board.name, &period.name, top)
+        .leaderboard_top(&instance, &period.name, top)
         .await?;
     let entries = members
         .into_iter()
@@ -162,6 +194,8 @@ pub async fn read(
         .collect();
     Ok(Leaderboard {
         name: board.name.clone(),
+        of,
+        instance,
         period: (!period.name.is_empty()).then_some(period.name),
         top,
         size: size as i64,
@@ -175,11 +209,13 @@ pub async fn read(
 pub async fn place(
     ctx: &Context<'_>,
     name: &str,
+    of: Option<String>,
     period: Option<String>,
     ranks: Member,
     member: Option<String>,
 ) -> Result<Option<LeaderboardEntry>> {
     let board = board(ctx, name).await?;
+    let of = ranking_of(&board, of)?;
     if board.member() != ranks {
         let hint = match ranks {
             Member::User => "ranks accounts; ask `Account.rank` (an event's `subject`)",
@@ -193,7 +229,7 @@ pub async fn place(
     };
     let standing = scope::loaders(ctx)?
         .load_one(StandingOf {
-            board: board.name,
+            board: board.instance(of.as_deref()),
             period: period.name.clone(),
             member: member.clone(),
         })
@@ -220,6 +256,9 @@ pub struct BoardInfo {
     member: String,
     /// The current period; null for an all-time board.
     current_period: Option<String>,
+    /// The attribute that splits it into one ranking per value (`leaderboard(of:)`);
+    /// null for a board of one ranking.
+    by: Option<String>,
 }
 
 impl BoardInfo {
@@ -237,6 +276,7 @@ impl BoardInfo {
                 Member::Account => "account".into(),
             },
             current_period: (!current.is_empty()).then_some(current),
+            by: b.by.clone(),
         }
     }
 }
@@ -246,6 +286,11 @@ impl BoardInfo {
 #[graphql(complex)]
 pub struct Leaderboard {
     pub name: String,
+    /// Which ranking of a board split `by` an attribute (its value); null otherwise.
+    pub of: Option<String>,
+    /// The ranking's key name (part of the id).
+    #[graphql(skip)]
+    pub instance: String,
     /// The period read (`2026-W48`...); null for an all-time board.
     pub period: Option<String>,
     /// How many entries were asked for: part of the id, since the top 10 and the top 20
@@ -261,9 +306,9 @@ pub struct Leaderboard {
 #[async_graphql::ComplexObject]
 impl Leaderboard {
     /// `Leaderboard:<name>:<top>`, or `Leaderboard:<name>:<period>:<top>` for a period of
-    /// a windowed board.
+    /// a windowed board (`<name>~<value in base64url>` for a ranking of a split board).
     pub(crate) async fn id(&self) -> ID {
-        crate::graphql::node::leaderboard_id(&self.name, self.period.as_deref(), self.top)
+        crate::graphql::node::leaderboard_id(&self.instance, self.period.as_deref(), self.top)
     }
 }
 

@@ -92,25 +92,28 @@ impl LiveSubscription {
 
     /// The top `top` entries of a board: now, and after every change. A windowed board
     /// follows `period` if given (a kept one), else the current period, moving on to
-    /// the next when it begins.
+    /// the next when it begins. A board split `by` an attribute follows the ranking `of`
+    /// names.
     async fn leaderboard_updated<'ctx>(
         &self,
         ctx: &'ctx Context<'ctx>,
         name: String,
+        of: Option<String>,
         top: Option<i32>,
         period: Option<String>,
     ) -> Result<impl Stream<Item = Result<Leaderboard>> + 'ctx> {
         let board = leaderboard::board(ctx, &name).await?;
+        let of = leaderboard::ranking_of(&board, of)?;
         let top = leaderboard::check_top(ctx, top)?;
         let fixed = match &period {
             Some(_) => Some(leaderboard::period_of(&board, period.as_deref())?),
             None => None,
         };
         let app = scope::app(ctx)?;
-        let channel = app
-            .stores()
-            .redis()
-            .leaderboard_channel(&name, fixed.as_ref().map_or("", |p| p.name.as_str()));
+        let channel = app.stores().redis().leaderboard_channel(
+            &board.instance(of.as_deref()),
+            fixed.as_ref().map_or("", |p| p.name.as_str()),
+        );
         let changes = app
             .fanout()
             .subscribe(vec![channel], Delivery::Latest)
@@ -127,6 +130,7 @@ impl LiveSubscription {
         Ok(ticks.then(move |tick| {
             let board = board.clone();
             let fixed = fixed.clone();
+            let of = of.clone();
             async move {
                 tick.map_err(|_| {
                     Error::SlowConsumer("leaderboard stream fell behind".into()).extend()
@@ -136,7 +140,7 @@ impl LiveSubscription {
                     Some(period) => period,
                     None => board.current(chrono::Utc::now()),
                 };
-                leaderboard::read(ctx, &board, period, top).await
+                leaderboard::read(ctx, &board, of, period, top).await
             }
         }))
     }

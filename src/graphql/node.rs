@@ -186,8 +186,25 @@ async fn fetch(ctx: &Context<'_>, id: GlobalId) -> Result<Option<Node>> {
                 .find(|h| h.symbol == symbol)
                 .map(|h| Node::Holding(Holding(h))))
         }
-        GlobalId::Leaderboard(name, period, top) => {
-            let def = leaderboard::board(ctx, &name).await?;
+        GlobalId::Leaderboard(instance, period, top) => {
+            let (name, of) = match instance.split_once('~') {
+                Some((name, encoded)) => {
+                    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+                    let Some(of) = URL_SAFE_NO_PAD
+                        .decode(encoded)
+                        .ok()
+                        .and_then(|bytes| String::from_utf8(bytes).ok())
+                    else {
+                        return Ok(None);
+                    };
+                    (name, Some(of))
+                }
+                None => (instance.as_str(), None),
+            };
+            let def = leaderboard::board(ctx, name).await?;
+            if def.by.is_some() != of.is_some() {
+                return Ok(None);
+            }
             let max = scope::app(ctx)?.config().max_page_size as usize;
             if top == 0 || top > max || period.is_none() != (def.window == Window::All) {
                 return Ok(None);
@@ -195,7 +212,7 @@ async fn fetch(ctx: &Context<'_>, id: GlobalId) -> Result<Option<Node>> {
             let Ok(period) = def.period(period.as_deref(), chrono::Utc::now()) else {
                 return Ok(None);
             };
-            let board = leaderboard::read(ctx, &def, period, top).await?;
+            let board = leaderboard::read(ctx, &def, of, period, top).await?;
             Ok(Some(Node::Leaderboard(board)))
         }
     }

@@ -14,6 +14,29 @@ use crate::error::Error;
 
 const MAC_LEN: usize = 16;
 
+/// A keyset page as a connection: `rows` were fetched with one more than `limit`, so
+/// whether there is a next page shows; each edge's cursor is its row's (time, id)
+/// position, signed for connection `kind`.
+pub fn keyset_connection<R, N: async_graphql::OutputType>(
+    codec: &CursorCodec,
+    kind: &str,
+    rows: Vec<R>,
+    limit: usize,
+    has_previous: bool,
+    position: impl Fn(&R) -> (chrono::DateTime<chrono::Utc>, uuid::Uuid),
+    node: impl Fn(R) -> N,
+) -> async_graphql::connection::Connection<String, N> {
+    let has_next = rows.len() > limit;
+    let mut connection = async_graphql::connection::Connection::new(has_previous, has_next);
+    connection
+        .edges
+        .extend(rows.into_iter().take(limit).map(|row| {
+            let (at, id) = position(&row);
+            async_graphql::connection::Edge::new(codec.encode_keyset(kind, at, id), node(row))
+        }));
+    connection
+}
+
 /// Signs and checks cursors.
 #[derive(Clone)]
 pub struct CursorCodec {

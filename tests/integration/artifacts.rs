@@ -218,8 +218,11 @@ async fn the_latest_proof_per_subject_is_cached_and_reconciled() {
         read["data"]["events"]["edges"][0]["node"]["subject"]["latestProof"].clone()
     };
     let drained = || async {
-        wait_until("the redis outbox to drain", 20, || async {
-            pending(&state, "redis").await == 0
+        wait_until("the outbox to drain", 20, || async {
+            pending(&state, "redis").await
+                + pending(&state, "clickhouse").await
+                + pending(&state, "pubsub").await
+                == 0
         })
         .await;
     };

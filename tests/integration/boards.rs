@@ -53,8 +53,11 @@ async fn record(server: &TestServer, events: Value) {
 }
 
 async fn drained(state: &AppState) {
-    wait_until("the redis outbox to drain", 20, || async {
-        pending(state, "redis").await == 0
+    wait_until("the outbox to drain", 20, || async {
+        pending(state, "redis").await
+            + pending(state, "clickhouse").await
+            + pending(state, "pubsub").await
+            == 0
     })
     .await;
 }

@@ -16,6 +16,7 @@ mod foundation;
 mod graph;
 mod http_spec;
 mod live;
+mod platforms;
 mod security;
 mod support;
 mod writes;

@@ -1,9 +1,6 @@
 //! `me`, `user` and `users`.
 
-use async_graphql::{
-    connection::{Connection, Edge},
-    Context, ErrorExtensions, Object, Result, ID,
-};
+use async_graphql::{connection::Connection, Context, ErrorExtensions, Object, Result, ID};
 
 use super::User;
 use crate::{
@@ -82,15 +79,15 @@ impl UserQuery {
             .postgres()
             .users_page(after, limit as i64 + 1)
             .await?;
-        let has_next = rows.len() > limit;
-        let mut connection = Connection::new(after.is_some(), has_next);
-        connection
-            .edges
-            .extend(rows.into_iter().take(limit).map(|row| {
-                let cursor = codec.encode_keyset(CURSOR_KIND, row.created_at, row.id);
-                Edge::new(cursor, User(row))
-            }));
-        Ok(connection)
+        Ok(pagination::keyset_connection(
+            codec,
+            CURSOR_KIND,
+            rows,
+            limit,
+            after.is_some(),
+            |row| (row.created_at, row.id),
+            User,
+        ))
     }
 }
 

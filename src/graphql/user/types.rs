@@ -1,8 +1,7 @@
 //! The user types.
 
 use async_graphql::{
-    connection::{Connection, Edge},
-    Context, Enum, ErrorExtensions, Json, Object, Result, SimpleObject, ID,
+    connection::Connection, Context, Enum, ErrorExtensions, Json, Object, Result, SimpleObject, ID,
 };
 use chrono::{DateTime, Utc};
 
@@ -172,15 +171,15 @@ impl User {
             })
             .await?
             .unwrap_or_default();
-        let has_next = rows.len() > limit;
-        let mut connection = Connection::new(before.is_some(), has_next);
-        connection
-            .edges
-            .extend(rows.into_iter().take(limit).map(|row| {
-                let cursor = codec.encode_keyset(TRADES_CURSOR, row.executed_at, row.id);
-                Edge::new(cursor, Trade(row))
-            }));
-        Ok(Some(connection))
+        Ok(Some(pagination::keyset_connection(
+            codec,
+            TRADES_CURSOR,
+            rows,
+            limit,
+            before.is_some(),
+            |row| (row.executed_at, row.id),
+            Trade,
+        )))
     }
 
     /// Activity (trades and rewards) in buckets over [from, to) (ClickHouse). Private.
@@ -226,7 +225,7 @@ impl User {
         period: Option<String>,
     ) -> Result<Option<LeaderboardEntry>> {
         let member = Some(self.0.id.to_string());
-        leaderboard::place(ctx, &board, period, Member::User, member).await
+        leaderboard::place(ctx, &board, None, period, Member::User, member).await
     }
 }
 

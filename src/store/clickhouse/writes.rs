@@ -31,6 +31,34 @@ impl ClickHouse {
             .await
     }
 
+    /// Domain event totals per day and kind (`symbol`: the kind; `trades`: the count;
+    /// `volume`: the sum of amounts), each event counted once (FINAL).
+    pub async fn event_totals(&self) -> Result<Vec<DayTotals>, crate::Error> {
+        self.calls
+            .run::<Vec<DayTotals>, clickhouse::error::Error, _>("event_totals", async {
+                self.client
+                    .query(
+                        "SELECT toString(toDate(occurred_at)) AS day, kind AS symbol, \
+                                toUInt64(count()) AS trades, toFloat64(sum(amount)) AS volume \
+                         FROM domain_events FINAL GROUP BY day, symbol ORDER BY day, symbol",
+                    )
+                    .fetch_all()
+                    .await
+            })
+            .await
+    }
+
+    pub async fn truncate_domain_events(&self) -> Result<(), crate::Error> {
+        self.calls
+            .run::<(), clickhouse::error::Error, _>("truncate_domain_events", async {
+                self.client
+                    .query("TRUNCATE TABLE domain_events")
+                    .execute()
+                    .await
+            })
+            .await
+    }
+
     pub async fn truncate_trade_events(&self) -> Result<(), crate::Error> {
         self.calls
             .run::<(), clickhouse::error::Error, _>("truncate_trade_events", async {

@@ -9,6 +9,8 @@ use crate::domain::boards::{BoardDef, Score, Window, TRADE};
 /// One member's score in one period of a board, as PostgreSQL computes it.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct BoardScore {
+    /// The value of the board's `by` attribute (None for a board not split).
+    pub part: Option<String>,
     /// Empty for an all-time board.
     pub period: String,
     pub member: String,
@@ -121,7 +123,11 @@ impl Postgres {
                 let query = if board.is_manual() {
                     query.bind(&board.name).bind(&kept)
                 } else {
-                    query.bind(since).bind(until).bind(&board.reads)
+                    query
+                        .bind(since)
+                        .bind(until)
+                        .bind(&board.reads)
+                        .bind(board.by.as_deref())
                 };
                 query.fetch_all(&self.pool).await
             })
@@ -134,7 +140,7 @@ impl Postgres {
 /// may be null) and the kinds read.
 fn scores_sql(board: &BoardDef) -> String {
     if board.is_manual() {
-        return "SELECT period, member, score FROM board_scores \
+        return "SELECT NULL::text AS part, period, member, score FROM board_scores \
                 WHERE board = $1 AND period = ANY($2)"
             .into();
     }
@@ -145,8 +151,8 @@ fn scores_sql(board: &BoardDef) -> String {
             "executed_at",
             "user_id::text",
             "trades",
-            // Binds $3 in both forms, so the parameters are the same.
-            "cardinality($3::text[]) > 0",
+            // Binds $3 and $4 in both forms, so the parameters are the same.
+            "cardinality($3::text[]) > 0 AND $4::text IS NULL",
         )
     } else {
         (
@@ -154,8 +160,13 @@ fn scores_sql(board: &BoardDef) -> String {
             "occurred_at",
             "subject_chain || ':' || subject",
             "events",
-            "kind = ANY($3)",
+            "kind = ANY($3) AND ($4::text IS NULL OR attributes ? $4)",
         )
+    };
+    let part = if trades {
+        "NULL::text"
+    } else {
+        "CASE WHEN $4::text IS NULL THEN NULL ELSE attributes ->> $4 END"
     };
     let (score, with_amount) = match board.score {
         Score::Sum => (format!("sum({amount})::float8"), true),
@@ -168,11 +179,12 @@ fn scores_sql(board: &BoardDef) -> String {
         ""
     };
     format!(
-        "SELECT {period} AS period, {member} AS member, {score} AS score FROM {table} \
+        "SELECT {part} AS part, {period} AS period, {member} AS member, {score} AS score \
+         FROM {table} \
          WHERE {filter}{needs_amount} \
            AND ($1::timestamptz IS NULL OR {at} >= $1) \
            AND ($2::timestamptz IS NULL OR {at} < $2) \
-         GROUP BY 1, 2",
+         GROUP BY 1, 2, 3",
         period = period_sql(board.window, at),
     )
 }

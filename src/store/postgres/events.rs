@@ -301,4 +301,56 @@ impl Postgres {
             })
             .await
     }
+
+    /// Domain event totals per UTC day and kind, in the shape of trade totals (`symbol`:
+    /// the kind; `trades`: the count; `volume`: the sum of amounts).
+    pub async fn event_totals(
+        &self,
+    ) -> Result<Vec<crate::store::clickhouse::DayTotals>, crate::Error> {
+        self.calls
+            .run::<Vec<crate::store::clickhouse::DayTotals>, sqlx::Error, _>(
+                "event_totals",
+                async {
+                    let rows: Vec<(String, String, i64, f64)> = sqlx::query_as(
+                        "SELECT to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, kind, \
+                                count(*)::int8, coalesce(sum(amount), 0)::float8 \
+                         FROM events GROUP BY 1, 2 ORDER BY 1, 2",
+                    )
+                    .fetch_all(&self.pool)
+                    .await?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|(day, symbol, n, volume)| crate::store::clickhouse::DayTotals {
+                            day,
+                            symbol,
+                            trades: n.max(0) as u64,
+                            volume,
+                        })
+                        .collect())
+                },
+            )
+            .await
+    }
+
+    /// Events in (time, uid) order after a position, for rebuilding ClickHouse.
+    pub async fn events_after(
+        &self,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> Result<Vec<EventRow>, crate::Error> {
+        self.calls
+            .run::<Vec<EventRow>, sqlx::Error, _>("events_after", async {
+                sqlx::query_as(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events e \
+                     WHERE $1::timestamptz IS NULL OR (e.occurred_at, e.uid) > ($1, $2) \
+                     ORDER BY e.occurred_at, e.uid LIMIT $3"
+                ))
+                .bind(after.map(|a| a.0))
+                .bind(after.map(|a| a.1))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+            })
+            .await
+    }
 }
