@@ -5,7 +5,7 @@ use chrono::{Duration, Utc};
 use meridian::{auth::Role, AppState};
 use serde_json::{json, Value};
 
-use crate::support::{pending, refusals, wait_until, TestEnv, TestServer};
+use crate::support::{refusals, TestEnv, TestServer};
 
 const RECORD_EVENTS: &str =
     "mutation($events: [EventInput!]!) { recordEvents(events: $events) { id } }";
@@ -217,15 +217,7 @@ async fn the_latest_proof_per_subject_is_cached_and_reconciled() {
             .await;
         read["data"]["events"]["edges"][0]["node"]["subject"]["latestProof"].clone()
     };
-    let drained = || async {
-        wait_until("the outbox to drain", 20, || async {
-            pending(&state, "redis").await
-                + pending(&state, "clickhouse").await
-                + pending(&state, "pubsub").await
-                == 0
-        })
-        .await;
-    };
+    let drained = || crate::support::all_delivered(&state);
     let an_hour_ago = Utc::now() - Duration::hours(1);
     record_events(
         &server,

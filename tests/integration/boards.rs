@@ -10,7 +10,7 @@ use meridian::{
 };
 use serde_json::{json, Value};
 
-use crate::support::{pending, refusals, wait_until, TestEnv, TestServer};
+use crate::support::{refusals, TestEnv, TestServer};
 
 const RECORD: &str = "mutation($events: [EventInput!]!) { recordEvents(events: $events) { id } }";
 const BOARD: &str =
@@ -53,13 +53,7 @@ async fn record(server: &TestServer, events: Value) {
 }
 
 async fn drained(state: &AppState) {
-    wait_until("the outbox to drain", 20, || async {
-        pending(state, "redis").await
-            + pending(state, "clickhouse").await
-            + pending(state, "pubsub").await
-            == 0
-    })
-    .await;
+    crate::support::all_delivered(state).await;
 }
 
 /// (member, score) of a board's entries, as the API gives them.

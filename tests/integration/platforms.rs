@@ -10,7 +10,7 @@ use sha2::Digest as _;
 
 use crate::{
     abuse::{next_json, open_socket, send},
-    support::{pending, refusals, wait_until, PrivateStore, TestEnv, TestServer},
+    support::{all_delivered, pending, refusals, wait_until, PrivateStore, TestEnv, TestServer},
 };
 
 const PROOF: &str = "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o";
@@ -39,16 +39,6 @@ async fn call(server: &TestServer, token: Option<&str>, query: &str, variables: 
     let (_, body) = server.graphql_as(token, query, variables).await;
     assert!(body["errors"].is_null(), "{query}: {body}");
     body["data"].clone()
-}
-
-async fn all_delivered(state: &AppState) {
-    wait_until("the outbox to drain", 60, || async {
-        pending(state, "clickhouse").await
-            + pending(state, "redis").await
-            + pending(state, "pubsub").await
-            == 0
-    })
-    .await;
 }
 
 /// The KALE-ndar flow of the seed: register, sign in with the wallet, plant, work (with

@@ -757,6 +757,17 @@ pub async fn node(script: &'static str, args: Vec<String>) -> (bool, serde_json:
     (output.status.success(), value)
 }
 
+/// Waits until the relay has delivered every outbox row to every destination.
+pub async fn all_delivered(state: &AppState) {
+    wait_until("the outbox to drain", 60, || async {
+        pending(state, "clickhouse").await
+            + pending(state, "redis").await
+            + pending(state, "pubsub").await
+            == 0
+    })
+    .await;
+}
+
 /// Waits until every channel has a subscriber (this instance's fan-out listens on it):
 /// pub/sub keeps nothing for late listeners.
 pub async fn listened(state: &AppState, channels: Vec<String>) {

@@ -14,6 +14,18 @@ pub struct DayTotals {
     pub volume: f64,
 }
 
+impl From<(String, String, i64, f64)> for DayTotals {
+    /// A (day, symbol, count, sum) row as PostgreSQL computes it.
+    fn from((day, symbol, count, volume): (String, String, i64, f64)) -> Self {
+        DayTotals {
+            day,
+            symbol,
+            trades: count.max(0) as u64,
+            volume,
+        }
+    }
+}
+
 impl ClickHouse {
     /// Trade totals per day and symbol, each event counted once (FINAL).
     pub async fn trade_totals(&self) -> Result<Vec<DayTotals>, crate::Error> {

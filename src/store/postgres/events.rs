@@ -318,15 +318,7 @@ impl Postgres {
                     )
                     .fetch_all(&self.pool)
                     .await?;
-                    Ok(rows
-                        .into_iter()
-                        .map(|(day, symbol, n, volume)| crate::store::clickhouse::DayTotals {
-                            day,
-                            symbol,
-                            trades: n.max(0) as u64,
-                            volume,
-                        })
-                        .collect())
+                    Ok(rows.into_iter().map(Into::into).collect())
                 },
             )
             .await
