@@ -4,6 +4,7 @@ mod artifact;
 mod asset;
 mod auth;
 mod event;
+mod farming;
 pub mod guard;
 mod health;
 mod leaderboard;
@@ -45,6 +46,7 @@ pub struct Query(
     leaderboard::LeaderboardQuery,
     event::EventQuery,
     artifact::ArtifactQuery,
+    farming::FarmingQuery,
     health::HealthQuery,
     node::NodeQuery,
 );

@@ -7,6 +7,7 @@ mod activity;
 mod artifacts;
 mod assets;
 mod candles;
+mod farming;
 mod holdings;
 mod metadata;
 mod prices;
@@ -20,6 +21,7 @@ pub use activity::ActivityOf;
 pub use artifacts::{ArtifactByCid, EventsOfArtifact, LatestProofOf};
 pub use assets::AssetBySymbol;
 pub use candles::CandlesOf;
+pub use farming::FarmerTotalsOf;
 pub use holdings::HoldingsOf;
 pub use metadata::MetadataOf;
 pub use prices::{PriceOf, PriceSource, PriceValue};
@@ -50,12 +52,13 @@ pub struct Batcher {
 }
 
 /// The name of each key type's batches, as `meridian_batch_splits_total` labels them.
-pub const LOADERS: [&str; 16] = [
+pub const LOADERS: [&str; 17] = [
     "activity",
     "artifact",
     "asset",
     "candles",
     "events_of_artifact",
+    "farmer_totals",
     "holdings",
     "latest_proof",
     "metadata",

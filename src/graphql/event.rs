@@ -135,6 +135,11 @@ impl Account {
         }
     }
 
+    /// The address, as stored.
+    pub fn stored_address(&self) -> &str {
+        &self.address
+    }
+
     /// The Meridian user of this account, if it registered.
     pub async fn registered_user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let Some(family) = self.chain else {
@@ -164,6 +169,21 @@ impl Account {
     /// The Meridian user of this account; null when it has not registered.
     async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         self.registered_user(ctx).await
+    }
+
+    /// The account's KALE-ndar farming totals over [from, to) (ClickHouse); all time by
+    /// default.
+    async fn farming_stats(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<super::farming::FarmingStats> {
+        let account = Account {
+            chain: self.chain,
+            address: self.address.clone(),
+        };
+        super::farming::stats_of(ctx, account, from, to).await
     }
 
     /// The account's latest proof (Redis cache): the newest artifact its events carried,

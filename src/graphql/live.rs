@@ -23,12 +23,14 @@ use crate::{
     graphql::{
         asset::{normalise_symbol, Price},
         event::Event,
+        farming::FarmingEvent,
         leaderboard::{self, Leaderboard},
         scope,
         user::{parse_account, Chain, Trade},
     },
     loaders::{PriceSource, PriceValue},
     store::{
+        clickhouse::FARMING_KINDS,
         postgres::{EventRow, TradeRow},
         redis::LatestPrice,
     },
@@ -222,75 +224,116 @@ impl LiveSubscription {
         chain: Option<Chain>,
         after: Option<String>,
     ) -> Result<impl Stream<Item = Result<EventRecorded>> + 'ctx> {
-        let subject = subject
-            .map(|s| {
-                parse_account(&s, chain).map_err(|e| match e {
-                    Error::BadUserInput(m) => Error::field("subject", m),
-                    other => other,
-                })
+        let events = recorded(ctx, kinds.unwrap_or_default(), subject, chain, after).await?;
+        Ok(events.map(|item| {
+            item.map(|(cursor, row)| EventRecorded {
+                cursor,
+                event: Event(row),
             })
-            .transpose()?
-            .map(|a| a.as_str().to_owned());
-        let after = after
-            .map(|a| {
-                StreamId::parse(&a).ok_or_else(|| {
-                    Error::field(
-                        "after",
-                        "is not an event cursor (a stream id such as 1700000000000-0)",
-                    )
-                })
-            })
-            .transpose()?;
-        let kinds = kinds.unwrap_or_default();
-        let app = scope::app(ctx)?;
-        let redis = app.stores().redis().clone();
-        // Live first, so that nothing falls between the replay and the live events.
-        let live = app
-            .fanout()
-            .subscribe(vec![redis.events_channel()], Delivery::Queue)
-            .into_stream()
-            .boxed();
-        if let Some(after) = after {
-            // Events before the oldest kept were removed: one of them may have come after
-            // the cursor (a cursor of the very last removed one is refused too).
-            let kept_from = redis
-                .events_kept_from()
-                .await?
-                .and_then(|t| StreamId::parse(&t));
-            if kept_from.is_some_and(|first| after < first) {
-                return Err(Error::CursorExpired(format!(
-                    "events after {after} are no longer all kept; re-query `events` and subscribe without `after`"
-                ))
-                .extend());
-            }
-        }
-        let replay = Replay {
-            redis,
-            last: after,
-            replaying: after.is_some(),
-            buffer: std::collections::VecDeque::new(),
-            failed: false,
-            live,
-        };
-        let raw = futures::stream::unfold(replay, Replay::next);
-        Ok(raw
-            .filter_map(move |item| {
-                let wanted = |row: &EventRow| {
-                    (kinds.is_empty() || kinds.contains(&row.kind))
-                        && subject.as_ref().is_none_or(|s| *s == row.subject)
-                };
-                let out = match item {
-                    Err(err) => Some(Err(err.extend())),
-                    Ok((cursor, row)) if wanted(&row) => Some(Ok(EventRecorded {
-                        cursor: cursor.to_string(),
-                        event: Event(row),
-                    })),
-                    Ok(_) => None,
-                };
-                async move { out }
-            })
-            .inspect(move |_| scope::refresh(ctx)))
+        }))
     }
+
+    /// KALE-ndar farming events (plant, work, harvest) as they are recorded: of one
+    /// farmer, or all; resumable after a cursor, as `eventRecorded`.
+    async fn farming_event_recorded<'ctx>(
+        &self,
+        ctx: &'ctx Context<'ctx>,
+        farmer: Option<String>,
+        chain: Option<Chain>,
+        after: Option<String>,
+    ) -> Result<impl Stream<Item = Result<FarmingEventRecorded>> + 'ctx> {
+        let kinds = FARMING_KINDS.map(str::to_owned).to_vec();
+        let events = recorded(ctx, kinds, farmer, chain, after).await?;
+        Ok(events.map(|item| {
+            item.map(|(cursor, row)| FarmingEventRecorded {
+                cursor,
+                event: FarmingEvent(row),
+            })
+        }))
+    }
+}
+
+/// Domain events as they are recorded, with their stream cursors: of these kinds (all if
+/// none) and this subject (all if none), after a cursor when given (see `eventRecorded`).
+async fn recorded<'ctx>(
+    ctx: &'ctx Context<'ctx>,
+    kinds: Vec<String>,
+    subject: Option<String>,
+    chain: Option<Chain>,
+    after: Option<String>,
+) -> Result<impl Stream<Item = Result<(String, EventRow)>> + 'ctx> {
+    let subject = subject
+        .map(|s| {
+            parse_account(&s, chain).map_err(|e| match e {
+                Error::BadUserInput(m) => Error::field("subject", m),
+                other => other,
+            })
+        })
+        .transpose()?
+        .map(|a| a.as_str().to_owned());
+    let after = after
+        .map(|a| {
+            StreamId::parse(&a).ok_or_else(|| {
+                Error::field(
+                    "after",
+                    "is not an event cursor (a stream id such as 1700000000000-0)",
+                )
+            })
+        })
+        .transpose()?;
+    let app = scope::app(ctx)?;
+    let redis = app.stores().redis().clone();
+    // Live first, so that nothing falls between the replay and the live events.
+    let live = app
+        .fanout()
+        .subscribe(vec![redis.events_channel()], Delivery::Queue)
+        .into_stream()
+        .boxed();
+    if let Some(after) = after {
+        // Events before the oldest kept were removed: one of them may have come after
+        // the cursor (a cursor of the very last removed one is refused too).
+        let kept_from = redis
+            .events_kept_from()
+            .await?
+            .and_then(|t| StreamId::parse(&t));
+        if kept_from.is_some_and(|first| after < first) {
+            return Err(Error::CursorExpired(format!(
+                "events after {after} are no longer all kept; re-query `events` and subscribe without `after`"
+            ))
+            .extend());
+        }
+    }
+    let replay = Replay {
+        redis,
+        last: after,
+        replaying: after.is_some(),
+        buffer: std::collections::VecDeque::new(),
+        failed: false,
+        live,
+    };
+    let raw = futures::stream::unfold(replay, Replay::next);
+    Ok(raw
+        .filter_map(move |item| {
+            let wanted = |row: &EventRow| {
+                (kinds.is_empty() || kinds.contains(&row.kind))
+                    && subject.as_ref().is_none_or(|s| *s == row.subject)
+            };
+            let out = match item {
+                Err(err) => Some(Err(err.extend())),
+                Ok((cursor, row)) if wanted(&row) => Some(Ok((cursor.to_string(), row))),
+                Ok(_) => None,
+            };
+            async move { out }
+        })
+        .inspect(move |_| scope::refresh(ctx)))
+}
+
+/// A farming event as a subscriber receives it, with the cursor to resume after it.
+#[derive(SimpleObject)]
+pub struct FarmingEventRecorded {
+    /// Pass as `after` to resume after this event.
+    pub cursor: String,
+    pub event: FarmingEvent,
 }
 
 /// A domain event as a subscriber receives it, with the cursor to resume after it.

@@ -3,11 +3,13 @@
 //! Written to the SQL subset ClickHouse 18.16 understands (see DESIGN.md section 5):
 //! values bound with `?`, `DateTime` in seconds, no `toStartOfInterval`.
 
+mod farming;
 mod migrate;
 mod reads;
 mod seed;
 mod writes;
 
+pub use farming::{FarmerTotalsRow, FarmingBucketRow, FARMING_KINDS};
 pub use reads::{ActivityBucketRow, CandleRow, LastTickRow, StatsRow};
 
 pub use seed::{ActivityRow, DomainEventRow, TickRow, TradeEventRow};

@@ -352,3 +352,203 @@ async fn a_graded_fathuss_submission_moves_its_challenge_board_and_the_global_on
         .expect("repair");
     assert!(repaired.is_clean(), "{:?}", repaired.lines());
 }
+
+/// A KALE-ndar dashboard: the top farmers with their stats, proofs and users.
+const FARMER_DASHBOARD: &str = "query($n: Int!) { leaderboard(name: \"top_farmers\", top: $n) { \
+    entries { rank score account { address user { username } latestProof { cid } \
+    farmingStats { plants harvests rewards } } } } }";
+
+#[tokio::test]
+async fn the_kale_face_reads_typed_farming_events_stats_and_a_dashboard_in_fixed_round_trips() {
+    let env = TestEnv::migrated().await;
+    let state = env.state().await;
+    let server = env.spawn().await;
+    let service = server.token("kale-backend", &[Role::Service]);
+    let now = chrono::Utc::now();
+    let two_hours_ago = now - chrono::Duration::hours(2);
+    // 120 farmers, each planting; the first also works (with a proof) and harvests.
+    let farmers: Vec<String> = (0..120u8)
+        .map(|i| StellarWallet(ed25519_dalek::SigningKey::from_bytes(&[i; 32])).address())
+        .collect();
+    let mut events: Vec<Value> = farmers
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            json!({ "id": format!("p{i}"), "kind": "farming_plant", "subject": f,
+                    "amount": format!("{}", 100 + i), "attributes": { "stake": format!("{}", 100 + i) },
+                    "occurredAt": two_hours_ago.to_rfc3339() })
+        })
+        .collect();
+    events.push(
+        json!({ "id": "w0", "kind": "farming_work", "subject": farmers[0],
+        "attributes": { "work_hash": "0x00000000ff", "zeros": 8 }, "artifact": PROOF,
+        "blockNumber": 77, "occurredAt": now.to_rfc3339() }),
+    );
+    events.push(
+        json!({ "id": "h0", "kind": "farming_harvest", "subject": farmers[0],
+        "amount": "12.5", "attributes": { "reward": "12.5" }, "occurredAt": now.to_rfc3339() }),
+    );
+    call(
+        &server,
+        Some(&service),
+        RECORD_EVENTS,
+        json!({ "events": events }),
+    )
+    .await;
+    all_delivered(&state).await;
+
+    // Typed events, newest first, with their proof.
+    let typed = call(
+        &server,
+        None,
+        "query($f: String!) { farmingEvents(farmer: $f) { edges { node { id phase stake workHash zeros reward \
+           blockNumber proof farmer { address } event { kind } } } } }",
+        json!({ "f": farmers[0] }),
+    )
+    .await;
+    let phases: Vec<&Value> = typed["farmingEvents"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| &e["node"]["phase"])
+        .collect();
+    assert_eq!(phases.len(), 3, "{typed}");
+    assert_eq!(*phases.last().expect("oldest"), "PLANT");
+    let work = typed["farmingEvents"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| &e["node"])
+        .find(|n| n["phase"] == "WORK")
+        .expect("the work");
+    assert_eq!(
+        *work,
+        json!({ "id": "w0", "phase": "WORK", "stake": null, "workHash": "0x00000000ff",
+                "zeros": 8, "reward": null, "blockNumber": 77, "proof": PROOF,
+                "farmer": { "address": farmers[0] }, "event": { "kind": "farming_work" } })
+    );
+
+    // A farmer's stats, all time and in a window without its plant; and everyone's.
+    let stats = call(
+        &server,
+        None,
+        "query($f: String!, $since: DateTime!, $from: DateTime!, $to: DateTime!) { \
+           all: farmingStats(farmer: $f) { plants works harvests staked rewards firstAt lastAt } \
+           recent: farmingStats(farmer: $f, from: $since) { plants harvests rewards } \
+           farmingOverview(from: $from, to: $to, interval: HOUR) { \
+             totals { start plants works harvests staked rewards activeFarmers } \
+             buckets { plants harvests activeFarmers } } }",
+        json!({ "f": farmers[0],
+                "since": (now - chrono::Duration::hours(1)).to_rfc3339(),
+                "from": (now - chrono::Duration::days(1)).to_rfc3339(),
+                "to": (now + chrono::Duration::hours(1)).to_rfc3339() }),
+    )
+    .await;
+    let all = &stats["all"];
+    assert_eq!(
+        (
+            &all["plants"],
+            &all["works"],
+            &all["harvests"],
+            &all["staked"],
+            &all["rewards"]
+        ),
+        (&json!(1), &json!(1), &json!(1), &json!(100.0), &json!(12.5)),
+        "{stats}"
+    );
+    assert!(
+        all["firstAt"].is_string() && all["lastAt"].is_string(),
+        "{stats}"
+    );
+    assert_eq!(
+        stats["recent"],
+        json!({ "plants": 0, "harvests": 1, "rewards": 12.5 })
+    );
+    let totals = &stats["farmingOverview"]["totals"];
+    assert_eq!(totals["start"], Value::Null);
+    assert_eq!(totals["activeFarmers"], json!(120), "{stats}");
+    assert_eq!(totals["plants"], json!(120));
+    assert_eq!(totals["harvests"], json!(1));
+    let staked: f64 = (0..120).map(|i| f64::from(100 + i)).sum();
+    assert_eq!(totals["staked"], json!(staked));
+    let buckets = stats["farmingOverview"]["buckets"]
+        .as_array()
+        .expect("buckets");
+    assert_eq!(
+        buckets
+            .iter()
+            .map(|b| b["plants"].as_i64().unwrap_or(0))
+            .sum::<i64>(),
+        120
+    );
+
+    // The dashboard costs the same round trips for 10 farmers and for 100: one per
+    // (store, loader) per wave.
+    let (small, trips_10) = server.traced(FARMER_DASHBOARD, json!({ "n": 10 })).await;
+    let (large, trips_100) = server.traced(FARMER_DASHBOARD, json!({ "n": 100 })).await;
+    assert!(
+        small["errors"].is_null() && large["errors"].is_null(),
+        "{small} {large}"
+    );
+    assert_eq!(
+        large["data"]["leaderboard"]["entries"]
+            .as_array()
+            .map(Vec::len),
+        Some(100)
+    );
+    assert_eq!(trips_10, trips_100);
+    // Redis: the board, the proofs; PostgreSQL: users by address; ClickHouse: the stats.
+    assert_eq!(
+        trips_100,
+        json!({ "postgres": 1, "redis": 2, "mongodb": 0, "clickhouse": 1 })
+    );
+}
+
+#[tokio::test]
+async fn farming_event_recorded_pushes_typed_events_of_one_farmer() {
+    let env = TestEnv::migrated().await;
+    let state = env.state().await;
+    let server = env.spawn().await;
+    let service = server.token("kale-backend", &[Role::Service]);
+    let farmer = StellarWallet(ed25519_dalek::SigningKey::from_bytes(&[9u8; 32])).address();
+    let other = StellarWallet(ed25519_dalek::SigningKey::from_bytes(&[10u8; 32])).address();
+    let mut socket = open_socket(server.addr.port(), json!({})).await;
+    send(
+        &mut socket,
+        json!({ "id": "f", "type": "subscribe", "payload": { "query":
+            "subscription($f: String) { farmingEventRecorded(farmer: $f) { cursor event { id phase reward farmer { address } } } }",
+            "variables": { "f": farmer } } }),
+    )
+    .await;
+    crate::support::listened(&state, vec![state.stores().redis().events_channel()]).await;
+    call(
+        &server,
+        Some(&service),
+        RECORD_EVENTS,
+        json!({ "events": [
+            { "id": "o1", "kind": "farming_harvest", "subject": other, "amount": "1",
+              "attributes": { "reward": "1" } },
+            { "id": "c1", "kind": "challenge_submission", "subject": farmer, "amount": "5",
+              "attributes": { "challenge": "x", "score": "5", "passed_tests": 1,
+                              "total_tests": 1, "passed": true } },
+            { "id": "h1", "kind": "farming_harvest", "subject": farmer, "amount": "3.5",
+              "attributes": { "reward": "3.5" } },
+        ] }),
+    )
+    .await;
+    let message = loop {
+        let message = next_json(&mut socket).await;
+        if message["type"] == "next" {
+            break message;
+        }
+    };
+    let pushed = &message["payload"]["data"]["farmingEventRecorded"];
+    assert!(
+        pushed["cursor"].as_str().is_some_and(|c| c.contains('-')),
+        "{message}"
+    );
+    assert_eq!(
+        pushed["event"],
+        json!({ "id": "h1", "phase": "HARVEST", "reward": "3.5", "farmer": { "address": farmer } })
+    );
+}

@@ -8,7 +8,7 @@ use super::ClickHouse;
 
 /// Binds a list as a SQL tuple, `('a', 'b')`: ClickHouse 18.16 does not accept an array
 /// after `IN`. Callers never pass an empty list.
-struct InList<'a>(&'a [String]);
+pub(super) struct InList<'a>(pub(super) &'a [String]);
 
 impl Serialize for InList<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
