@@ -228,8 +228,15 @@ async fn run(config: &meridian::Config, seconds: u64, users: u32) -> anyhow::Res
         days: 7,
         seed: 42,
         end,
+        platforms: seed::Platforms::TRADING,
     };
-    let report = seed::run(state.stores(), &shape, &seed::Progress::quiet()).await?;
+    let report = seed::run(
+        state.stores(),
+        &shape,
+        &state.relay_settings(),
+        &seed::Progress::quiet(),
+    )
+    .await?;
     eprintln!(
         "compare: dataset seed 42: {} users, {} assets, {} holdings, {} trades, {} ticks (7 days of minutes x 20 assets)",
         report.users, report.assets, report.holdings, report.trades, report.ticks

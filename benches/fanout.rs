@@ -81,8 +81,15 @@ async fn run(config: &Config, subscribers: usize, rate: u64, seconds: u64) -> an
         days: 1,
         seed: 1,
         end: chrono::Utc::now(),
+        platforms: seed::Platforms::TRADING,
     };
-    seed::run(state.stores(), &shape, &seed::Progress::quiet()).await?;
+    seed::run(
+        state.stores(),
+        &shape,
+        &state.relay_settings(),
+        &seed::Progress::quiet(),
+    )
+    .await?;
     let symbols = state.stores().postgres().asset_symbols().await?;
 
     let envs = namespace::server_env(config);

@@ -54,8 +54,15 @@ async fn run(
         days: 1,
         seed: 1,
         end: chrono::Utc::now(),
+        platforms: seed::Platforms::TRADING,
     };
-    seed::run(state.stores(), &shape, &seed::Progress::quiet()).await?;
+    seed::run(
+        state.stores(),
+        &shape,
+        &state.relay_settings(),
+        &seed::Progress::quiet(),
+    )
+    .await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -116,6 +116,38 @@ pub struct SeedArgs {
     /// Time of the last tick (RFC 3339); defaults to now.
     #[arg(long)]
     pub end: Option<chrono::DateTime<chrono::Utc>>,
+    /// Platforms whose data to write, comma-separated or repeated.
+    #[arg(
+        long = "platform",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "all"
+    )]
+    pub platforms: Vec<PlatformArg>,
+}
+
+/// A platform of `meridian seed --platform`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlatformArg {
+    /// Traders, assets, ticks, trades, holdings, prices (EVM).
+    Trading,
+    /// KALE-ndar farmers (Stellar): plant, work and harvest events with proofs.
+    Kale,
+    /// Fathuss: the challenge catalogue, coders and graded submissions.
+    Fathuss,
+    /// All of the above.
+    All,
+}
+
+impl PlatformArg {
+    fn select(chosen: &[PlatformArg]) -> seed::Platforms {
+        let has = |p: PlatformArg| chosen.contains(&p) || chosen.contains(&PlatformArg::All);
+        seed::Platforms {
+            trading: has(PlatformArg::Trading),
+            kale: has(PlatformArg::Kale),
+            fathuss: has(PlatformArg::Fathuss),
+        }
+    }
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -128,8 +160,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Simulate { rates } => {
             let state = connected_state(cli.config).await?;
             eprintln!(
-                "simulate: {} ticks/s, {} trades/s until SIGTERM or Ctrl-C",
-                rates.ticks_per_sec, rates.trades_per_sec
+                "simulate: {} ticks/s, {} trades/s, {} platform events/s until SIGTERM or Ctrl-C",
+                rates.ticks_per_sec, rates.trades_per_sec, rates.events_per_sec
             );
             simulate::run(state, rates, shutdown::signal()).await?;
             Ok(ExitCode::SUCCESS)
@@ -215,16 +247,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 days: args.days,
                 seed: args.seed,
                 end: args.end.unwrap_or_else(chrono::Utc::now),
+                platforms: PlatformArg::select(&args.platforms),
             };
-            let report = seed::run(&bulk(&state), &shape, &seed::Progress::auto()).await?;
+            let report = seed::run(
+                &bulk(&state),
+                &shape,
+                &state.relay_settings(),
+                &seed::Progress::auto(),
+            )
+            .await?;
             eprintln!(
-                "seed: {} users, {} assets, {} trades, {} holdings, {} ticks, {} activity events in {:.1}s",
+                "seed: {} users, {} assets, {} trades, {} holdings, {} ticks, {} activity events, \
+                 {} domain events, {} artifacts, {} challenges in {:.1}s",
                 report.users,
                 report.assets,
                 report.trades,
                 report.holdings,
                 report.ticks,
                 report.activity_events,
+                report.events,
+                report.artifacts,
+                report.challenges,
                 report.elapsed.as_secs_f64()
             );
             Ok(ExitCode::SUCCESS)

@@ -3,10 +3,12 @@
 //! - [`kinds`]: the kinds file, its definitions and the check of an event's attributes;
 //! - [`events`]: an event as sent, checked into what PostgreSQL records;
 //! - [`boards`]: declared boards, their periods and scores;
-//! - [`artifacts`]: content-addressed metadata of files kept elsewhere.
+//! - [`artifacts`]: content-addressed metadata of files kept elsewhere;
+//! - [`challenges`]: the Fathuss challenge catalogue's entries.
 
 pub mod artifacts;
 pub mod boards;
+pub mod challenges;
 pub mod events;
 pub mod kinds;
 

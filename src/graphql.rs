@@ -3,6 +3,7 @@
 mod artifact;
 mod asset;
 mod auth;
+pub(crate) mod challenge;
 mod event;
 mod farming;
 pub mod guard;
@@ -47,6 +48,7 @@ pub struct Query(
     event::EventQuery,
     artifact::ArtifactQuery,
     farming::FarmingQuery,
+    challenge::ChallengeQuery,
     health::HealthQuery,
     node::NodeQuery,
 );
@@ -60,6 +62,7 @@ pub struct Mutation(
     event::EventMutation,
     leaderboard::LeaderboardMutation,
     artifact::ArtifactMutation,
+    challenge::ChallengeMutation,
 );
 
 /// Meridian's schema type.

@@ -7,6 +7,7 @@ mod activity;
 mod artifacts;
 mod assets;
 mod candles;
+mod challenges;
 mod farming;
 mod holdings;
 mod metadata;
@@ -21,6 +22,7 @@ pub use activity::ActivityOf;
 pub use artifacts::{ArtifactByCid, EventsOfArtifact, LatestProofOf};
 pub use assets::AssetBySymbol;
 pub use candles::CandlesOf;
+pub use challenges::{BoardTopOf, ChallengeById, ChallengeStatsOf};
 pub use farming::FarmerTotalsOf;
 pub use holdings::HoldingsOf;
 pub use metadata::MetadataOf;
@@ -52,11 +54,14 @@ pub struct Batcher {
 }
 
 /// The name of each key type's batches, as `meridian_batch_splits_total` labels them.
-pub const LOADERS: [&str; 17] = [
+pub const LOADERS: [&str; 20] = [
     "activity",
     "artifact",
     "asset",
+    "board_top",
     "candles",
+    "challenge",
+    "challenge_stats",
     "events_of_artifact",
     "farmer_totals",
     "holdings",

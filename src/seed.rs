@@ -1,8 +1,10 @@
 //! `meridian seed`: a deterministic demo dataset in all four stores that agrees with
-//! itself. The run replaces the demo data of this deployment (its Postgres database,
-//! ClickHouse database, Mongo database and Redis key prefix); nothing else is touched.
+//! itself, for the platforms asked for (trading, KALE-ndar farming, Fathuss challenges).
+//! The run replaces the demo data of this deployment (its Postgres database, ClickHouse
+//! database, Mongo database and Redis key prefix); nothing else is touched.
 
 pub mod dataset;
+pub mod platforms;
 mod progress;
 pub(crate) mod rng;
 
@@ -14,34 +16,81 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use mongodb::bson::doc;
 
-use crate::store::{
-    clickhouse::{ActivityRow, TickRow, TradeEventRow},
-    mongo::{AssetMetadataDoc, Link, ProfileDoc},
-    redis::LatestPrice,
-    Stores,
+use crate::{
+    domain::{self, kinds::Kinds},
+    events::relay::{self, RelaySettings},
+    store::{
+        clickhouse::{ActivityRow, TickRow, TradeEventRow},
+        mongo::{AssetMetadataDoc, Link, ProfileDoc},
+        postgres::{ArtifactsOutcome, ChallengesOutcome, EventsOutcome, EVENT_DESTINATIONS},
+        redis::LatestPrice,
+        Stores,
+    },
 };
 use dataset::{Dataset, TICK_SECONDS};
+use platforms::PlatformData;
+
+/// Which platforms a seed run writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Platforms {
+    /// Users, assets, ticks, trades, holdings, prices, profiles and asset metadata.
+    pub trading: bool,
+    /// KALE-ndar farmers (Stellar) with plant, work and harvest events and their proofs.
+    pub kale: bool,
+    /// Fathuss coders, the challenge catalogue with its test cases, graded submissions.
+    pub fathuss: bool,
+}
+
+impl Platforms {
+    pub const ALL: Platforms = Platforms {
+        trading: true,
+        kale: true,
+        fathuss: true,
+    };
+    pub const TRADING: Platforms = Platforms {
+        trading: true,
+        kale: false,
+        fathuss: false,
+    };
+}
 
 /// What a seed run wrote.
 #[derive(Debug, Clone)]
 pub struct SeedReport {
+    /// Every user: traders, farmers and coders.
     pub users: usize,
     pub assets: usize,
     pub trades: usize,
     pub holdings: usize,
     pub ticks: u64,
     pub activity_events: usize,
+    /// Domain events (farming and submissions), recorded and relayed.
+    pub events: usize,
+    pub artifacts: usize,
+    pub challenges: usize,
     pub elapsed: Duration,
 }
 
-/// Generates the dataset for `shape` and writes it to every store.
+/// Events per `record_events` call, artifacts per `record_artifacts` call.
+const EVENT_CHUNK: usize = 5_000;
+const ARTIFACT_CHUNK: usize = 1_000;
+
+/// Generates the dataset for `shape` and writes it to every store. The platforms' events
+/// and artifacts go through the API's checks and the outbox, and `relay` drains it before
+/// the run returns, as a running Meridian would.
 pub async fn run(
     stores: &Stores,
     shape: &Shape,
+    relay: &RelaySettings,
     progress: &Progress,
 ) -> anyhow::Result<SeedReport> {
     let started = Instant::now();
-    let data = dataset::generate(shape);
+    let data = if shape.platforms.trading {
+        dataset::generate(shape)
+    } else {
+        Dataset::default()
+    };
+    let platform = platforms::generate(shape, shape.platforms.kale, shape.platforms.fathuss);
 
     stores
         .postgres()
@@ -73,19 +122,175 @@ pub async fn run(
     let activity_events = write_clickhouse(stores, &data, progress)
         .await
         .context("writing ClickHouse")?;
+    write_platforms(stores, &platform, relay, progress)
+        .await
+        .context("writing the platforms' data")?;
     write_redis(stores, &data, progress)
         .await
         .context("writing Redis")?;
 
     Ok(SeedReport {
-        users: data.users.len(),
+        users: data.users.len() + platform.users.len(),
         assets: data.assets.len(),
         trades: data.trades.len(),
         holdings: data.holdings.len(),
         ticks: data.tick_count(),
         activity_events,
+        events: platform.events.len(),
+        artifacts: platform.artifacts.len() + platform.event_artifacts.len(),
+        challenges: platform.challenges.len(),
         elapsed: started.elapsed(),
     })
+}
+
+/// Writes the platforms' users and profiles, then their artifacts, challenges and events
+/// through the same checks and writes as `recordArtifacts`, `upsertChallenges` and
+/// `recordEvents`, and relays the outbox to ClickHouse, the boards, the proof cache and the
+/// streams.
+async fn write_platforms(
+    stores: &Stores,
+    data: &PlatformData,
+    relay: &RelaySettings,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    if data.users.is_empty() {
+        return Ok(());
+    }
+    let pg = stores.postgres();
+    let stage = progress.stage("platform users+profiles", data.users.len() as u64);
+    pg.insert_users(&data.users).await?;
+    stores.mongo().insert_profiles(&data.profiles).await?;
+    finish(stage, data.users.len() as u64);
+
+    let stage = progress.stage("platform catalogue", data.challenges.len() as u64);
+    record_artifacts(stores, &data.artifacts).await?;
+    let challenges = data
+        .challenges
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            domain::challenges::check(
+                &format!("challenges[{i}]"),
+                &c.id,
+                &c.title,
+                c.difficulty,
+                &c.tags,
+                &c.test_cases,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if !challenges.is_empty() {
+        match pg.upsert_challenges(&challenges).await? {
+            ChallengesOutcome::Saved(_) => {}
+            ChallengesOutcome::UnknownTestCase { index, cid } => {
+                anyhow::bail!("challenges[{index}] names {cid}, which is no test case")
+            }
+        }
+    }
+    finish(stage, challenges.len() as u64);
+
+    let mut stage = progress.stage("platform events", data.events.len() as u64);
+    let kinds = Kinds::new(pg.event_kinds().await?);
+    let now = chrono::Utc::now();
+    let events = data
+        .events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| domain::events::check(&kinds, &format!("events[{i}]"), e.clone(), now))
+        .collect::<Result<Vec<_>, _>>()
+        .context("an event of the demo data is refused (is --end in the future?)")?;
+    for chunk in events.chunks(EVENT_CHUNK) {
+        if let EventsOutcome::Conflict { id, .. } = pg.record_events(chunk).await? {
+            anyhow::bail!("event {id} was recorded before with another body");
+        }
+        stage.inc(chunk.len() as u64);
+    }
+    stage.finish();
+    record_artifacts(stores, &data.event_artifacts).await?;
+
+    let pending = pg
+        .outbox_backlog()
+        .await?
+        .iter()
+        .map(|b| b.pending)
+        .sum::<i64>();
+    let mut stage = progress.stage("relay to clickhouse, boards, streams", pending as u64);
+    drain_outbox(stores, relay, |n| stage.inc(n)).await?;
+    stage.finish();
+    Ok(())
+}
+
+/// How long the seed waits for the outbox to drain, retries included.
+const DRAIN_LIMIT: Duration = Duration::from_secs(120);
+
+/// Relays every destination until the outbox is empty, as the relay's workers would:
+/// a batch a store refuses for a moment is retried after its backoff. Fails on a dead
+/// letter, or when rows are still pending after [`DRAIN_LIMIT`].
+async fn drain_outbox(
+    stores: &Stores,
+    relay: &RelaySettings,
+    mut progress: impl FnMut(u64),
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + DRAIN_LIMIT;
+    loop {
+        let mut handled = 0;
+        for destination in EVENT_DESTINATIONS {
+            handled += relay::relay_once(stores, destination, relay).await?;
+        }
+        progress(handled as u64);
+        if handled > 0 {
+            continue;
+        }
+        let backlog = stores.postgres().outbox_backlog().await?;
+        let describe = || {
+            backlog
+                .iter()
+                .filter(|b| b.pending > 0 || b.dead > 0)
+                .map(|b| format!("{}: {} pending, {} dead", b.destination, b.pending, b.dead))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        anyhow::ensure!(
+            backlog.iter().all(|b| b.dead == 0),
+            "the relay set rows aside as dead letters ({})",
+            describe()
+        );
+        if backlog.iter().all(|b| b.pending == 0) {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the outbox did not drain in {} s ({})",
+            DRAIN_LIMIT.as_secs(),
+            describe()
+        );
+        // Rows a store refused wait for their retry.
+        tokio::time::sleep(relay.poll).await;
+    }
+}
+
+/// Checks and records artifacts, all of which must be new or the same as before.
+async fn record_artifacts(
+    stores: &Stores,
+    drafts: &[domain::artifacts::ArtifactDraft],
+) -> anyhow::Result<()> {
+    let artifacts = drafts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| domain::artifacts::check(&format!("artifacts[{i}]"), a.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    for chunk in artifacts.chunks(ARTIFACT_CHUNK) {
+        match stores.postgres().record_artifacts(chunk).await? {
+            ArtifactsOutcome::Recorded(_) => {}
+            ArtifactsOutcome::Conflict { cid, .. } => {
+                anyhow::bail!("artifact {cid} was recorded before with another body")
+            }
+            ArtifactsOutcome::UnknownEvent { id, .. } => {
+                anyhow::bail!("an artifact names event {id}, which was never recorded")
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn write_postgres(
@@ -93,6 +298,9 @@ async fn write_postgres(
     data: &Dataset,
     progress: &Progress,
 ) -> anyhow::Result<()> {
+    if data.users.is_empty() {
+        return Ok(());
+    }
     let pg = &stores.postgres();
     let stage = progress.stage(
         "postgres users+assets",
@@ -113,6 +321,9 @@ async fn write_postgres(
 }
 
 async fn write_mongo(stores: &Stores, data: &Dataset, progress: &Progress) -> anyhow::Result<()> {
+    if data.users.is_empty() {
+        return Ok(());
+    }
     let stage = progress.stage("mongodb profiles", data.users.len() as u64);
     let profiles: Vec<ProfileDoc> = data
         .users
@@ -136,6 +347,9 @@ async fn write_clickhouse(
     data: &Dataset,
     progress: &Progress,
 ) -> anyhow::Result<usize> {
+    if data.users.is_empty() {
+        return Ok(0);
+    }
     let ch = &stores.clickhouse();
     let mut stage = progress.stage("clickhouse price ticks", data.tick_count());
     let ticks = data.paths.iter().flat_map(|path| {
@@ -212,7 +426,9 @@ async fn write_redis(stores: &Stores, data: &Dataset, progress: &Progress) -> an
             }
         })
         .collect();
-    stores.redis().set_latest_prices(&prices).await?;
+    if !prices.is_empty() {
+        stores.redis().set_latest_prices(&prices).await?;
+    }
     finish(stage, prices.len() as u64);
 
     // Boards are computed from what Postgres holds, not from the generator.

@@ -1,9 +1,12 @@
-//! The live demo feed: random-walk price ticks and trades, written through the real write
-//! paths (ticks as `ingestPrices` writes them; trades in the `recordTrade` transaction,
-//! delivered by the relay), so that GraphiQL subscriptions show prices and leaderboards
-//! move. `meridian simulate` runs it alone; `meridian serve --simulate` runs it in-process.
+//! The live demo feed: random-walk price ticks and trades, and the seeds' platforms'
+//! events (KALE-ndar farmers planting, working and harvesting with a proof; Fathuss coders
+//! submitting), written through the real write paths (ticks as `ingestPrices` writes them;
+//! trades in the `recordTrade` transaction; events and proofs as `recordEvents` and
+//! `recordArtifacts` check and write them; all delivered by the relay), so that GraphiQL
+//! subscriptions show prices, farming, submissions and leaderboards move. `meridian
+//! simulate` runs it alone; `meridian serve --simulate` runs it in-process.
 
-use std::{future::Future, time::Duration};
+use std::{collections::HashMap, future::Future, time::Duration};
 
 use anyhow::Context;
 use rust_decimal::{
@@ -13,13 +16,20 @@ use rust_decimal::{
 use uuid::Uuid;
 
 use crate::{
+    domain::{
+        artifacts::{self, ArtifactDraft, ArtifactKind},
+        challenges::Difficulty,
+        events::{self as domain_events, EventDraft},
+        kinds::Kinds,
+    },
     events::TradeEvent,
     ingest::{self, Latest},
-    seed::rng::Rng,
+    seed::{platforms, rng::Rng},
     store::{
         clickhouse::TickRow,
-        postgres::{NewTrade, TradeRow},
+        postgres::{ArtifactsOutcome, DemoActors, EventsOutcome, NewTrade, TradeRow},
     },
+    values::ChainFamily,
     values::{Symbol, TxHash},
     AppState,
 };
@@ -33,6 +43,9 @@ pub struct Rates {
     /// Trades per second.
     #[arg(long, default_value_t = 1.0)]
     pub trades_per_sec: f64,
+    /// Platform events per second (farming steps and graded submissions, in turn).
+    #[arg(long, default_value_t = 1.0)]
+    pub events_per_sec: f64,
 }
 
 /// Ticks are written in batches this often.
@@ -55,15 +68,33 @@ pub async fn run(
         .user_ids(1000)
         .await
         .context("reading users")?;
-    anyhow::ensure!(
-        !symbols.is_empty() && !users.is_empty(),
-        "no assets or users: run `meridian seed` first"
-    );
-    let latest = stores
-        .redis()
-        .latest_prices(&symbols)
+    let actors = stores
+        .postgres()
+        .demo_platform_actors(1000)
         .await
-        .context("reading prices")?;
+        .context("reading the platforms' accounts")?;
+    let trading = !symbols.is_empty() && !users.is_empty();
+    anyhow::ensure!(
+        trading || !actors.farmers.is_empty() || !actors.coders.is_empty(),
+        "no assets, users, farmers or coders: run `meridian seed` first"
+    );
+    let kinds = Kinds::new(
+        stores
+            .postgres()
+            .event_kinds()
+            .await
+            .context("reading event kinds")?,
+    );
+    let mut platforms = Platforms::new(actors);
+    let latest = if symbols.is_empty() {
+        Vec::new()
+    } else {
+        stores
+            .redis()
+            .latest_prices(&symbols)
+            .await
+            .context("reading prices")?
+    };
     let mut prices: Vec<f64> = latest
         .iter()
         .map(|p| p.as_ref().map_or(100.0, |p| p.price))
@@ -72,7 +103,8 @@ pub async fn run(
     let mut flush = tokio::time::interval(FLUSH);
     let ticks_per_flush = rates.ticks_per_sec.max(0.0) * FLUSH.as_secs_f64();
     let trades_per_flush = rates.trades_per_sec.max(0.0) * FLUSH.as_secs_f64();
-    let (mut tick_credit, mut trade_credit) = (0.0, 0.0);
+    let events_per_flush = rates.events_per_sec.max(0.0) * FLUSH.as_secs_f64();
+    let (mut tick_credit, mut trade_credit, mut event_credit) = (0.0, 0.0, 0.0);
     let mut next_symbol = 0;
     tokio::pin!(shutdown);
     loop {
@@ -80,8 +112,11 @@ pub async fn run(
             _ = flush.tick() => {}
             () = &mut shutdown => return Ok(()),
         }
-        tick_credit += ticks_per_flush;
-        trade_credit += trades_per_flush;
+        if trading {
+            tick_credit += ticks_per_flush;
+            trade_credit += trades_per_flush;
+        }
+        event_credit += events_per_flush;
         let now = chrono::Utc::now().timestamp();
         let mut ticks = Vec::new();
         while tick_credit >= 1.0 {
@@ -109,6 +144,204 @@ pub async fn run(
                 tracing::warn!(error = %err, "simulated trade not recorded");
             }
         }
+        while event_credit >= 1.0 {
+            event_credit -= 1.0;
+            if let Err(err) = platforms.step(&state, &kinds, &mut rng).await {
+                tracing::warn!(error = %err, "simulated platform event not recorded");
+            }
+        }
+    }
+}
+
+/// Where each farmer is in the farming cycle.
+enum Farming {
+    Planted {
+        block: i32,
+        stake: String,
+    },
+    Worked {
+        block: i32,
+        stake: String,
+        zeros: u64,
+    },
+}
+
+/// The platforms' side of the feed: farmers move through plant, work and harvest (with
+/// the proof recorded as an artifact), coders submit to challenges; in turn.
+struct Platforms {
+    actors: DemoActors,
+    farming: HashMap<usize, Farming>,
+    block: i32,
+    turn: u64,
+}
+
+impl Platforms {
+    fn new(actors: DemoActors) -> Platforms {
+        // Blocks move on from a number of the clock's, about one every 5 seconds.
+        let block =
+            i32::try_from(chrono::Utc::now().timestamp() / 5 % 1_000_000_000).unwrap_or_default();
+        Platforms {
+            actors,
+            farming: HashMap::new(),
+            block,
+            turn: 0,
+        }
+    }
+
+    async fn step(&mut self, state: &AppState, kinds: &Kinds, rng: &mut Rng) -> anyhow::Result<()> {
+        self.turn += 1;
+        let can_farm = !self.actors.farmers.is_empty();
+        let can_submit = !self.actors.coders.is_empty() && !self.actors.challenges.is_empty();
+        let (draft, proof) = match (can_farm, can_submit) {
+            (true, true) if self.turn.is_multiple_of(2) => self.submission(rng),
+            (true, _) => self.farm(rng),
+            (false, true) => self.submission(rng),
+            (false, false) => return Ok(()),
+        };
+        let now = chrono::Utc::now();
+        let event = domain_events::check(kinds, "events[0]", draft, now)?;
+        let pg = state.stores().postgres();
+        if let EventsOutcome::Conflict { id, .. } = pg.record_events(&[event]).await? {
+            anyhow::bail!("event {id} was recorded before with another body");
+        }
+        if let Some(proof) = proof {
+            let artifact = artifacts::check("artifacts[0]", proof)?;
+            if !matches!(
+                pg.record_artifacts(&[artifact]).await?,
+                ArtifactsOutcome::Recorded(_)
+            ) {
+                anyhow::bail!("the proof was refused");
+            }
+        }
+        Ok(())
+    }
+
+    /// The next step of a random farmer's cycle.
+    fn farm(&mut self, rng: &mut Rng) -> (EventDraft, Option<ArtifactDraft>) {
+        let f = rng.below(self.actors.farmers.len() as u64) as usize;
+        let farmer = self.actors.farmers[f].clone();
+        let id = format!("demo-{}", Uuid::new_v4());
+        let now = chrono::Utc::now().timestamp();
+        let tx = Some(rng.hex(64));
+        match self.farming.remove(&f) {
+            None => {
+                self.block += 1 + rng.below(3) as i32;
+                let stake = platforms::kale(rng.range(100.0, 5_000.0));
+                self.farming.insert(
+                    f,
+                    Farming::Planted {
+                        block: self.block,
+                        stake: stake.clone(),
+                    },
+                );
+                let attributes = serde_json::json!({ "stake": stake });
+                let draft = platforms::event(
+                    id,
+                    "farming_plant",
+                    &farmer,
+                    now,
+                    Some(stake),
+                    attributes,
+                    tx,
+                    Some(self.block),
+                    None,
+                );
+                (draft, None)
+            }
+            Some(Farming::Planted { block, stake }) => {
+                let zeros = 4 + rng.below(6);
+                self.farming.insert(
+                    f,
+                    Farming::Worked {
+                        block,
+                        stake,
+                        zeros,
+                    },
+                );
+                let attributes = serde_json::json!({
+                    "work_hash": format!("{}{}", "0".repeat(zeros as usize), rng.hex(64 - zeros as usize)),
+                    "zeros": zeros,
+                });
+                let draft = platforms::event(
+                    id,
+                    "farming_work",
+                    &farmer,
+                    now,
+                    None,
+                    attributes,
+                    tx,
+                    Some(block),
+                    None,
+                );
+                (draft, None)
+            }
+            Some(Farming::Worked {
+                block,
+                stake,
+                zeros,
+            }) => {
+                let staked: f64 = stake.parse().unwrap_or_default();
+                let reward = platforms::kale(staked * (0.02 + 0.01 * zeros as f64));
+                let bytes = format!("kale-ndar proof {farmer} block {block} {id}");
+                let (cid, sha256) = platforms::raw_cid(bytes.as_bytes());
+                let attributes = serde_json::json!({ "reward": reward, "stake": stake });
+                let draft = platforms::event(
+                    id.clone(),
+                    "farming_harvest",
+                    &farmer,
+                    now,
+                    Some(reward),
+                    attributes,
+                    tx,
+                    Some(block),
+                    Some(cid.clone()),
+                );
+                let proof = ArtifactDraft {
+                    cid,
+                    sha256,
+                    size: bytes.len() as f64,
+                    media_type: "application/octet-stream".into(),
+                    kind: ArtifactKind::Proof,
+                    owner: farmer,
+                    chain: Some(ChainFamily::Stellar),
+                    name: Some(format!("proof-{block}.bin")),
+                    events: vec![id],
+                };
+                (draft, Some(proof))
+            }
+        }
+    }
+
+    /// A random coder's graded submission to a random challenge.
+    fn submission(&mut self, rng: &mut Rng) -> (EventDraft, Option<ArtifactDraft>) {
+        let coder = rng.pick(&self.actors.coders).clone();
+        let (challenge, difficulty) = rng.pick(&self.actors.challenges).clone();
+        let total = platforms::tests_for(
+            Difficulty::from_stored(&difficulty).unwrap_or(Difficulty::Medium),
+        );
+        let passed = rng.below(total + 1);
+        let score = format!("{:.2}", (passed * 100) as f64 / total as f64);
+        let attributes = serde_json::json!({
+            "challenge": challenge,
+            "score": score,
+            "passed_tests": passed,
+            "total_tests": total,
+            "runtime_ms": 5 + rng.below(1_995),
+            "language": *rng.pick(&["rust", "python", "typescript", "go"]),
+            "passed": passed == total,
+        });
+        let draft = platforms::event(
+            format!("demo-{}", Uuid::new_v4()),
+            "challenge_submission",
+            &coder,
+            chrono::Utc::now().timestamp(),
+            Some(score),
+            attributes,
+            None,
+            None,
+            None,
+        );
+        (draft, None)
     }
 }
 

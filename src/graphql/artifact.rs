@@ -197,14 +197,7 @@ impl ArtifactQuery {
         let before = after
             .map(|cursor| codec.decode_keyset(ARTIFACTS_CURSOR, &cursor))
             .transpose()?;
-        let owner = owner
-            .map(|o| {
-                super::user::parse_account(&o, chain).map_err(|e| match e {
-                    Error::BadUserInput(m) => Error::field("owner", m),
-                    other => other,
-                })
-            })
-            .transpose()?;
+        let owner = super::user::account_arg("owner", owner.as_deref(), chain)?;
         let rows = scope::stores(ctx)?
             .postgres()
             .artifacts_page(

@@ -279,14 +279,7 @@ impl EventQuery {
         let before = after
             .map(|cursor| codec.decode_keyset(EVENTS_CURSOR, &cursor))
             .transpose()?;
-        let subject = subject
-            .map(|s| {
-                super::user::parse_account(&s, chain).map_err(|e| match e {
-                    Error::BadUserInput(m) => Error::field("subject", m),
-                    other => other,
-                })
-            })
-            .transpose()?;
+        let subject = super::user::account_arg("subject", subject.as_deref(), chain)?;
         let kinds = kinds.unwrap_or_default();
         let rows = scope::stores(ctx)?
             .postgres()

@@ -24,6 +24,8 @@ use crate::{
 
 const FARMING_CURSOR: &str = "farming";
 const DEFAULT_PAGE: u32 = 20;
+/// The days `farmingOverview` covers when no `from` is given.
+const OVERVIEW_DAYS: i64 = 7;
 
 /// The step of the farming cycle an event records.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -268,12 +270,9 @@ pub async fn stats_of(
 }
 
 fn farmer_address(farmer: &str, chain: Option<Chain>) -> Result<Address> {
-    super::user::parse_account(farmer, chain)
-        .map_err(|e| match e {
-            Error::BadUserInput(m) => Error::field("farmer", m),
-            other => other,
-        })
-        .map_err(|e| e.extend())
+    super::user::account_arg("farmer", Some(farmer), chain)
+        .map_err(|e| e.extend())?
+        .ok_or_else(|| Error::field("farmer", "is required").extend())
 }
 
 #[derive(Default)]
@@ -334,14 +333,17 @@ impl FarmingQuery {
     }
 
     /// Every farmer's activity over [from, to) (ClickHouse): the totals (with the number
-    /// of active farmers) and the same per `interval` bucket.
+    /// of active farmers) and the same per `interval` bucket. `to` defaults to now, `from`
+    /// to seven days before `to`.
     async fn farming_overview(
         &self,
         ctx: &Context<'_>,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
         interval: Interval,
     ) -> Result<FarmingOverview> {
+        let to = to.unwrap_or_else(Utc::now);
+        let from = from.unwrap_or(to - chrono::Duration::days(OVERVIEW_DAYS));
         let max = scope::app(ctx)?.config().max_series_points;
         let window = series::window(from, to, interval, max)?;
         let mut rows = scope::stores(ctx)?

@@ -12,7 +12,7 @@ use crate::{
     domain::boards::{account_member, BoardDef, Member, Period},
     error::Error,
     graphql::{event::Account, scope, user::Chain, user::User},
-    loaders::{HoldingsOf, ProfileOf, StandingOf, UserById},
+    loaders::{BoardTopOf, HoldingsOf, ProfileOf, StandingOf, UserById},
     values::{Address, ChainFamily},
 };
 
@@ -179,12 +179,17 @@ pub async fn read(
     period: Period,
     top: usize,
 ) -> Result<Leaderboard> {
-    let stores = scope::stores(ctx)?;
     let instance = board.instance(of.as_deref());
-    let (members, size) = stores
-        .redis()
-        .leaderboard_top(&instance, &period.name, top)
-        .await?;
+    // Through a loader, so that many boards in one query (a list of challenges with
+    // theirs) share one Redis pipeline.
+    let (members, size) = scope::loaders(ctx)?
+        .load_one(BoardTopOf {
+            instance: instance.clone(),
+            period: period.name.clone(),
+            top,
+        })
+        .await?
+        .unwrap_or_default();
     let entries = members
         .into_iter()
         .enumerate()

@@ -22,11 +22,12 @@ use crate::{
     events::{fanout::Delivery, TradeEvent},
     graphql::{
         asset::{normalise_symbol, Price},
+        challenge,
         event::Event,
         farming::FarmingEvent,
         leaderboard::{self, Leaderboard},
         scope,
-        user::{parse_account, Chain, Trade},
+        user::{Chain, Trade},
     },
     loaders::{PriceSource, PriceValue},
     store::{
@@ -251,6 +252,44 @@ impl LiveSubscription {
             })
         }))
     }
+
+    /// Fathuss submissions as they are graded: of one challenge, one solver, or all;
+    /// resumable after a cursor, as `eventRecorded`.
+    async fn submission_graded<'ctx>(
+        &self,
+        ctx: &'ctx Context<'ctx>,
+        challenge: Option<String>,
+        solver: Option<String>,
+        chain: Option<Chain>,
+        after: Option<String>,
+    ) -> Result<impl Stream<Item = Result<SubmissionGraded>> + 'ctx> {
+        let kinds = vec![challenge::SUBMISSION.to_owned()];
+        let events = recorded(ctx, kinds, solver, chain, after).await?;
+        Ok(events.filter_map(move |item| {
+            let wanted = |row: &EventRow| {
+                challenge.as_deref().is_none_or(|c| {
+                    row.attributes.get("challenge").and_then(|v| v.as_str()) == Some(c)
+                })
+            };
+            let out = match item {
+                Ok((cursor, row)) if wanted(&row) => Some(Ok(SubmissionGraded {
+                    cursor,
+                    submission: challenge::Submission(row),
+                })),
+                Ok(_) => None,
+                Err(err) => Some(Err(err)),
+            };
+            async move { out }
+        }))
+    }
+}
+
+/// A graded submission as a subscriber receives it, with the cursor to resume after it.
+#[derive(SimpleObject)]
+pub struct SubmissionGraded {
+    /// Pass as `after` to resume after this submission.
+    pub cursor: String,
+    pub submission: challenge::Submission,
 }
 
 /// Domain events as they are recorded, with their stream cursors: of these kinds (all if
@@ -262,14 +301,7 @@ async fn recorded<'ctx>(
     chain: Option<Chain>,
     after: Option<String>,
 ) -> Result<impl Stream<Item = Result<(String, EventRow)>> + 'ctx> {
-    let subject = subject
-        .map(|s| {
-            parse_account(&s, chain).map_err(|e| match e {
-                Error::BadUserInput(m) => Error::field("subject", m),
-                other => other,
-            })
-        })
-        .transpose()?
+    let subject = super::user::account_arg("subject", subject.as_deref(), chain)?
         .map(|a| a.as_str().to_owned());
     let after = after
         .map(|a| {

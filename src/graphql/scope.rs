@@ -321,5 +321,13 @@ pub fn refresh(ctx: &Context<'_>) {
         l.clear::<ActivityOf>();
         l.clear::<StandingOf>();
         l.clear::<TradesOf>();
+        l.clear::<TradeById>();
+        l.clear::<BoardTopOf>();
+        l.clear::<LatestProofOf>();
+        l.clear::<ArtifactByCid>();
+        l.clear::<EventsOfArtifact>();
+        l.clear::<FarmerTotalsOf>();
+        l.clear::<ChallengeById>();
+        l.clear::<ChallengeStatsOf>();
     }
 }

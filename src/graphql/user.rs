@@ -6,5 +6,5 @@ mod query;
 mod types;
 
 pub use mutation::UserMutation;
-pub use query::{normalise_address, parse_account, UserQuery};
+pub use query::{account_arg, normalise_address, parse_account, UserQuery};
 pub use types::{Chain, Holding, Trade, User};

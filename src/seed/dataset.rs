@@ -23,6 +23,7 @@ pub struct Asset {
 
 pub struct User {
     pub id: Uuid,
+    pub chain: crate::values::ChainFamily,
     pub address: String,
     pub username: String,
     pub created_at: DateTime<Utc>,
@@ -89,6 +90,7 @@ pub struct Reward {
     pub ts: i64,
 }
 
+#[derive(Default)]
 pub struct Dataset {
     pub assets: Vec<Asset>,
     pub users: Vec<User>,
@@ -238,6 +240,8 @@ pub struct Shape {
     pub seed: u64,
     /// The time of the last tick (truncated to the minute).
     pub end: DateTime<Utc>,
+    /// Which platforms' data to write.
+    pub platforms: super::Platforms,
 }
 
 pub fn generate(shape: &Shape) -> Dataset {
@@ -316,6 +320,7 @@ fn users(shape: &Shape, start: i64) -> Vec<User> {
     (0..shape.users)
         .map(|i| User {
             id: rng.uuid(),
+            chain: crate::values::ChainFamily::Evm,
             address: format!("0x{}", rng.hex(40)),
             username: format!("{}_{}_{}", rng.pick(ADJECTIVES), rng.pick(NOUNS), i + 1),
             created_at: at(start - rng.below(90 * 86_400) as i64 - 86_400),
@@ -432,7 +437,7 @@ fn decimal(x: f64) -> Decimal {
     Decimal::from_f64(x).unwrap_or_default().round_dp(8)
 }
 
-fn at(ts: i64) -> DateTime<Utc> {
+pub(super) fn at(ts: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(ts, 0).single().unwrap_or_default()
 }
 
@@ -447,6 +452,7 @@ mod tests {
             days: 1,
             seed: 9,
             end: at(1_790_000_000),
+            platforms: super::super::Platforms::TRADING,
         }
     }
 

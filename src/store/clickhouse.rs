@@ -3,12 +3,14 @@
 //! Written to the SQL subset ClickHouse 18.16 understands (see DESIGN.md section 5):
 //! values bound with `?`, `DateTime` in seconds, no `toStartOfInterval`.
 
+mod challenges;
 mod farming;
 mod migrate;
 mod reads;
 mod seed;
 mod writes;
 
+pub use challenges::ChallengeStatsRow;
 pub use farming::{FarmerTotalsRow, FarmingBucketRow, FARMING_KINDS};
 pub use reads::{ActivityBucketRow, CandleRow, LastTickRow, StatsRow};
 

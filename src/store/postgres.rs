@@ -3,6 +3,7 @@
 
 mod artifacts;
 mod boards;
+mod challenges;
 mod events;
 mod migrate;
 mod outbox;
@@ -12,10 +13,11 @@ mod writes;
 
 pub use artifacts::{ArtifactRow, ArtifactsOutcome, LatestProof, ARTIFACT_RECORDED};
 pub use boards::BoardScore;
+pub use challenges::{ChallengeRow, ChallengesOutcome};
 pub use events::{EventRow, EventsOutcome, NewEvent, EVENT_DESTINATIONS, EVENT_RECORDED};
 pub use migrate::MigrationLock;
 pub use outbox::{Backoff, DeadLetter, OutboxBacklog, OutboxClaim, OutboxRow, Settle, Settled};
-pub use reads::{AssetRow, HoldingRow, TradeRow, TradeWindow, UserRow};
+pub use reads::{AssetRow, DemoActors, HoldingRow, TradeRow, TradeWindow, UserRow};
 pub use writes::{NewTrade, RegisterOutcome, TradeOutcome, OUTBOX_CHANNEL, TRADE_DESTINATIONS};
 
 use std::{

@@ -719,7 +719,7 @@ async fn a_traceparent_continues_into_exported_spans_and_log_lines() {
     );
     let operation = named("graphql Board");
     assert_eq!(operation["parentSpanId"], request["spanId"], "{operation}");
-    let leaderboard = named("redis leaderboard_top");
+    let leaderboard = named("redis leaderboard_tops");
     assert_eq!(leaderboard["parentSpanId"], operation["spanId"]);
     assert_eq!(attribute(leaderboard, "store").as_deref(), Some("redis"));
     let users = named("postgres users_by_id");

@@ -20,6 +20,7 @@ fn shape() -> seed::Shape {
         days: 1,
         seed: 3,
         end: chrono::Utc::now(),
+        platforms: seed::Platforms::TRADING,
     }
 }
 

@@ -16,6 +16,7 @@ fn shape() -> seed::Shape {
         days: 2,
         seed: 11,
         end: chrono::Utc::now(),
+        platforms: seed::Platforms::TRADING,
     }
 }
 

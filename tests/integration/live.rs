@@ -22,6 +22,7 @@ fn shape() -> seed::Shape {
         days: 1,
         seed: 9,
         end: chrono::Utc::now(),
+        platforms: seed::Platforms::TRADING,
     }
 }
 
@@ -541,6 +542,7 @@ async fn the_demo_feed_writes_ticks_and_trades_through_the_real_paths() {
     let rates = meridian::simulate::Rates {
         ticks_per_sec: 400.0,
         trades_per_sec: 40.0,
+        events_per_sec: 0.0,
     };
     let feed = tokio::spawn(meridian::simulate::run(state.clone(), rates, async {
         let _ = stopped.await;

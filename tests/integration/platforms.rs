@@ -552,3 +552,395 @@ async fn farming_event_recorded_pushes_typed_events_of_one_farmer() {
         json!({ "id": "h1", "phase": "HARVEST", "reward": "3.5", "farmer": { "address": farmer } })
     );
 }
+
+/// A Fathuss dashboard: the newest challenges with their statistics and their boards.
+const CHALLENGE_DASHBOARD: &str = "query($n: Int!) { challenges(first: $n) { edges { node { \
+    id title stats { attempts completionRate } \
+    leaderboard(top: 3) { entries { rank score account { address } } } } } } }";
+
+#[tokio::test]
+async fn the_fathuss_face_catalogues_challenges_and_reads_typed_submissions_stats_and_boards() {
+    use crate::abuse::{next_json, open_socket, send};
+
+    let env = TestEnv::migrated().await;
+    let state = env.state().await;
+    let server = env.spawn().await;
+    let service = server.token("fathuss-grader", &[Role::Service]);
+    let (test_cid, test_sha) = {
+        let digest = sha2::Sha256::digest(b"assert two_sum([2, 7], 9) == [0, 1]");
+        let hash = cid::multihash::Multihash::<64>::wrap(0x12, &digest).expect("wraps");
+        (
+            cid::Cid::new_v1(0x55, hash).to_string(),
+            hex::encode(digest),
+        )
+    };
+    call(
+        &server,
+        Some(&service),
+        "mutation($a: [ArtifactInput!]!) { recordArtifacts(artifacts: $a) { cid } }",
+        json!({ "a": [{ "cid": test_cid, "sha256": test_sha, "size": 36, "mediaType": "text/x-python",
+                        "kind": "TEST_CASE", "owner": "0x00000000000000000000000000000000000000f0" }] }),
+    )
+    .await;
+    let upsert = "mutation($c: [ChallengeInput!]!) { upsertChallenges(challenges: $c) { id title difficulty tags testCases { cid kind } } }";
+    // 100 challenges, the newest being two-sum (with its test case).
+    let mut catalogue: Vec<Value> = (0..99)
+        .map(|i| json!({ "id": format!("c{i:03}"), "title": format!("Challenge {i}"), "difficulty": "MEDIUM" }))
+        .collect();
+    call(&server, Some(&service), upsert, json!({ "c": catalogue })).await;
+    let saved = call(
+        &server,
+        Some(&service),
+        upsert,
+        json!({ "c": [{ "id": "two-sum", "title": "Two Sum", "difficulty": "EASY",
+                        "tags": ["Arrays", "hash"], "testCases": [test_cid] }] }),
+    )
+    .await;
+    assert_eq!(
+        saved["upsertChallenges"][0],
+        json!({ "id": "two-sum", "title": "Two Sum", "difficulty": "EASY",
+                "tags": ["arrays", "hash"], "testCases": [{ "cid": test_cid, "kind": "TEST_CASE" }] })
+    );
+    // Refusals name the field; nothing is written.
+    catalogue.truncate(1);
+    catalogue[0]["testCases"] = json!([PROOF]);
+    for (challenges, field) in [
+        (json!(catalogue), "challenges[0].testCases"),
+        (
+            json!([{ "id": "Bad Id", "title": "x", "difficulty": "HARD" }]),
+            "challenges[0].id",
+        ),
+    ] {
+        let (_, refused) = server
+            .graphql_as(Some(&service), upsert, json!({ "c": challenges }))
+            .await;
+        assert_eq!(
+            refusals(&refused),
+            [("BAD_USER_INPUT".to_owned(), field.to_owned())],
+            "{refused}"
+        );
+    }
+    let user = server.token(&uuid::Uuid::new_v4().to_string(), &[Role::User]);
+    let (_, forbidden) = server
+        .graphql_as(
+            Some(&user),
+            upsert,
+            json!({ "c": [{ "id": "x", "title": "x", "difficulty": "HARD" }] }),
+        )
+        .await;
+    assert_eq!(
+        forbidden["errors"][0]["extensions"]["code"],
+        json!("FORBIDDEN")
+    );
+
+    // A grader follows two-sum's submissions.
+    let mut socket = open_socket(server.addr.port(), json!({})).await;
+    send(
+        &mut socket,
+        json!({ "id": "g", "type": "subscribe", "payload": { "query":
+            "subscription { submissionGraded(challenge: \"two-sum\") { cursor submission { id score passed challenge { title } } } }" } }),
+    )
+    .await;
+    crate::support::listened(&state, vec![state.stores().redis().events_channel()]).await;
+    let alice = "0x00000000000000000000000000000000000000a1";
+    let bob = "0x00000000000000000000000000000000000000b2";
+    let graded = |id: &str, who: &str, challenge: &str, score: &str, passed: bool| {
+        json!({ "id": id, "kind": "challenge_submission", "subject": who, "amount": score,
+            "attributes": { "challenge": challenge, "score": score, "passed_tests": 9,
+                            "total_tests": 10, "runtime_ms": 35, "language": "rust",
+                            "passed": passed } })
+    };
+    call(
+        &server,
+        Some(&service),
+        RECORD_EVENTS,
+        json!({ "events": [
+            graded("s1", alice, "c000", "10", false),
+            graded("s2", alice, "two-sum", "70", false),
+            graded("s3", alice, "two-sum", "90", true),
+            graded("s4", bob, "two-sum", "80", true),
+        ] }),
+    )
+    .await;
+    let pushed = loop {
+        let message = next_json(&mut socket).await;
+        if message["type"] == "next" {
+            break message["payload"]["data"]["submissionGraded"]["submission"].clone();
+        }
+    };
+    assert_eq!(
+        pushed,
+        json!({ "id": "s2", "score": "70", "passed": false, "challenge": { "title": "Two Sum" } })
+    );
+    all_delivered(&state).await;
+
+    let read = call(
+        &server,
+        None,
+        "query($a: String!) { challenge(id: \"two-sum\") { stats { attempts solvers passed completionRate bestScore } \
+           leaderboard(top: 5) { of entries { score account { address } } } } \
+           submissions(solver: $a) { edges { node { id challengeId score passedTests totalTests runtimeMs language passed solver { address } } } } }",
+        json!({ "a": alice }),
+    )
+    .await;
+    assert_eq!(
+        read["challenge"]["stats"],
+        json!({ "attempts": 3, "solvers": 2, "passed": 2, "completionRate": 2.0 / 3.0, "bestScore": 90.0 })
+    );
+    assert_eq!(
+        read["challenge"]["leaderboard"],
+        json!({ "of": "two-sum", "entries": [
+            { "score": 90.0, "account": { "address": alice } },
+            { "score": 80.0, "account": { "address": bob } }] })
+    );
+    let ids: Vec<&Value> = read["submissions"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| &e["node"]["id"])
+        .collect();
+    assert_eq!(ids.len(), 3, "{read}");
+    let s3 = read["submissions"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| &e["node"])
+        .find(|n| n["id"] == "s3")
+        .expect("s3");
+    assert_eq!(
+        *s3,
+        json!({ "id": "s3", "challengeId": "two-sum", "score": "90", "passedTests": 9,
+                "totalTests": 10, "runtimeMs": 35, "language": "rust", "passed": true,
+                "solver": { "address": alice } })
+    );
+
+    // The dashboard costs the same round trips for 10 challenges and for 100.
+    let (small, trips_10) = server.traced(CHALLENGE_DASHBOARD, json!({ "n": 10 })).await;
+    let (large, trips_100) = server
+        .traced(CHALLENGE_DASHBOARD, json!({ "n": 100 }))
+        .await;
+    assert!(
+        small["errors"].is_null() && large["errors"].is_null(),
+        "{small} {large}"
+    );
+    assert_eq!(
+        large["data"]["challenges"]["edges"]
+            .as_array()
+            .map(Vec::len),
+        Some(100)
+    );
+    assert_eq!(trips_10, trips_100);
+    // PostgreSQL: the page; ClickHouse: the stats; Redis: every board's top.
+    assert_eq!(
+        trips_100,
+        json!({ "postgres": 1, "redis": 1, "mongodb": 0, "clickhouse": 1 })
+    );
+}
+
+/// The GraphQL block the README shows after `marker`, as written there.
+fn readme_block(marker: &str) -> String {
+    let readme = include_str!("../../README.md");
+    let from = readme.find(marker).expect("the README has the marker");
+    let rest = &readme[from..];
+    let open = rest.find("```graphql").expect("a graphql block follows") + "```graphql".len();
+    let close = rest[open..].find("```").expect("the block ends");
+    rest[open..open + close].to_owned()
+}
+
+/// A seed with every platform fills the README's farmer and challenge dashboards, run as
+/// written without a token, with figures that are the generated data's own; every store
+/// agrees (reconcile is clean, the outbox empty). A seed of KALE-ndar alone replaces all
+/// of it: no trades, no challenges, no submissions left anywhere.
+#[tokio::test]
+async fn seeded_platforms_fill_the_readme_dashboards_and_every_store_agrees() {
+    use meridian::seed::{platforms, Platforms};
+    use std::collections::HashMap;
+
+    let env = TestEnv::migrated().await;
+    let state = env.state().await;
+    let mut shape = crate::support::small_shape();
+    shape.days = 3;
+    shape.end = chrono::Utc::now() - chrono::Duration::minutes(10);
+    shape.platforms = Platforms::ALL;
+    let report = env.seed(&shape).await;
+    let generated = platforms::generate(&shape, true, true);
+    assert_eq!(report.events, generated.events.len());
+    assert!(report.trades > 0 && report.challenges == 12, "{report:?}");
+    assert!(pending(&state, "clickhouse").await == 0 && pending(&state, "redis").await == 0);
+    let reconciled = meridian::reconcile::check(state.stores())
+        .await
+        .expect("reconcile runs");
+    assert!(reconciled.is_clean(), "{:?}", reconciled.lines());
+
+    // What the generator made, summed per account.
+    let mut stakes: HashMap<String, f64> = HashMap::new();
+    let mut points: HashMap<String, f64> = HashMap::new();
+    let mut plants = 0;
+    for e in &generated.events {
+        let amount: f64 = e
+            .amount
+            .as_deref()
+            .unwrap_or("0")
+            .parse()
+            .expect("a decimal");
+        match e.kind.as_str() {
+            "farming_plant" => {
+                plants += 1;
+                *stakes.entry(e.subject.clone()).or_default() += amount;
+            }
+            "challenge_submission" => *points.entry(e.subject.clone()).or_default() += amount,
+            _ => {}
+        }
+    }
+    let top = |sums: &HashMap<String, f64>| {
+        let mut scores: Vec<f64> = sums.values().copied().collect();
+        scores.sort_by(|a, b| b.total_cmp(a));
+        scores
+    };
+
+    let server = env.spawn().await;
+    let farmers = server
+        .graphql(&readme_block("<!-- dashboard: kale -->"))
+        .await;
+    assert!(farmers["errors"].is_null(), "{farmers}");
+    let entries = farmers["data"]["leaderboard"]["entries"]
+        .as_array()
+        .expect("entries");
+    let expected = top(&stakes);
+    assert_eq!(entries.len(), expected.len().min(10));
+    for (entry, score) in entries.iter().zip(&expected) {
+        assert!((entry["score"].as_f64().expect("a score") - score).abs() < 1e-6);
+        let account = &entry["account"];
+        assert!(account["user"]["username"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("kale_farmer_")));
+        assert!(account["latestProof"]["cid"].is_string(), "{entry}");
+        assert!(
+            account["farmingStats"]["plants"].as_i64() >= Some(1),
+            "{entry}"
+        );
+    }
+    let totals = &farmers["data"]["farmingOverview"]["totals"];
+    assert_eq!(totals["plants"].as_i64(), Some(plants));
+    assert_eq!(totals["activeFarmers"].as_i64(), Some(stakes.len() as i64));
+
+    let coders = server
+        .graphql(&readme_block("<!-- dashboard: fathuss -->"))
+        .await;
+    assert!(coders["errors"].is_null(), "{coders}");
+    let challenges = coders["data"]["challenges"]["edges"]
+        .as_array()
+        .expect("edges");
+    assert_eq!(challenges.len(), 10);
+    let attempts: i64 = challenges
+        .iter()
+        .map(|c| c["node"]["stats"]["attempts"].as_i64().expect("attempts"))
+        .sum();
+    assert!(attempts > 0, "{coders}");
+    let board = coders["data"]["leaderboard"]["entries"]
+        .as_array()
+        .expect("entries");
+    let expected = top(&points);
+    assert_eq!(board.len(), expected.len().min(10));
+    assert!((board[0]["score"].as_f64().expect("a score") - expected[0]).abs() < 1e-6);
+
+    shape.platforms = Platforms {
+        trading: false,
+        kale: true,
+        fathuss: false,
+    };
+    let report = env.seed(&shape).await;
+    assert_eq!(report.trades, 0);
+    assert_eq!(
+        report.events,
+        platforms::generate(&shape, true, false).events.len()
+    );
+    let after = server
+        .graphql(
+            r#"{ challenges(first: 5) { edges { node { id } } }
+                 points: leaderboard(name: "challenge_points", top: 5) { entries { score } }
+                 volume: leaderboard(name: "volume", top: 5) { entries { score } }
+                 farmers: leaderboard(name: "top_farmers", top: 5) { entries { score } } }"#,
+        )
+        .await;
+    assert!(after["errors"].is_null(), "{after}");
+    assert_eq!(after["data"]["challenges"]["edges"], json!([]));
+    assert_eq!(after["data"]["points"]["entries"], json!([]));
+    assert_eq!(after["data"]["volume"]["entries"], json!([]));
+    assert_eq!(
+        after["data"]["farmers"]["entries"].as_array().map(Vec::len),
+        Some(5)
+    );
+    let reconciled = meridian::reconcile::check(state.stores())
+        .await
+        .expect("reconcile runs");
+    assert!(reconciled.is_clean(), "{:?}", reconciled.lines());
+}
+
+/// The demo feed, on a seed of both platforms alone (no assets, so no ticks or trades),
+/// moves farmers through a whole cycle (a harvest with its proof recorded) and records
+/// graded submissions, through the API's checks and the outbox; afterwards every store
+/// agrees.
+#[tokio::test]
+async fn the_demo_feed_farms_and_submits_through_the_real_paths() {
+    use meridian::seed::Platforms;
+
+    let env = TestEnv::migrated().await;
+    let state = env.state().await;
+    let mut shape = crate::support::small_shape();
+    shape.end = chrono::Utc::now() - chrono::Duration::minutes(10);
+    shape.platforms = Platforms {
+        trading: false,
+        kale: true,
+        fathuss: true,
+    };
+    env.seed(&shape).await;
+    let count = |sql: &'static str| {
+        let state = state.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(state.stores().postgres().pool())
+                .await
+                .expect("count")
+        }
+    };
+    let harvests =
+        || count("SELECT count(*) FROM events WHERE id LIKE 'demo-%' AND kind = 'farming_harvest'");
+    let submissions = || {
+        count(
+            "SELECT count(*) FROM events WHERE id LIKE 'demo-%' AND kind = 'challenge_submission'",
+        )
+    };
+    let proofs = || {
+        count(
+            "SELECT count(*) FROM artifacts a JOIN artifact_events l ON l.cid = a.cid \
+             JOIN event_ids e ON e.uid = l.event_uid WHERE a.kind = 'proof' AND e.id LIKE 'demo-%'",
+        )
+    };
+    assert_eq!(harvests().await + submissions().await, 0);
+    // The server runs the relay that carries the feed's events on.
+    let _server = env.spawn().await;
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let rates = meridian::simulate::Rates {
+        ticks_per_sec: 0.0,
+        trades_per_sec: 0.0,
+        events_per_sec: 80.0,
+    };
+    let feed = tokio::spawn(meridian::simulate::run(state.clone(), rates, async {
+        let _ = stopped.await;
+    }));
+    wait_until(
+        "a demo harvest with its proof, and a submission",
+        30,
+        || async { harvests().await > 0 && proofs().await > 0 && submissions().await > 0 },
+    )
+    .await;
+    let _ = stop.send(());
+    feed.await.expect("join").expect("the feed stops cleanly");
+    all_delivered(&state).await;
+    let report = meridian::reconcile::check(state.stores())
+        .await
+        .expect("reconcile runs");
+    assert!(report.is_clean(), "{:?}", report.lines());
+}

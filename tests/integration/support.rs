@@ -143,9 +143,15 @@ impl TestEnv {
 
     /// Seeds a small dataset ending at a fixed time.
     pub async fn seed(&self, shape: &seed::Shape) -> seed::SeedReport {
-        seed::run(self.state().await.stores(), shape, &seed::Progress::quiet())
-            .await
-            .expect("seed runs")
+        let state = self.state().await;
+        seed::run(
+            state.stores(),
+            shape,
+            &state.relay_settings(),
+            &seed::Progress::quiet(),
+        )
+        .await
+        .expect("seed runs")
     }
 
     /// Starts Meridian on an ephemeral port.
@@ -162,6 +168,7 @@ pub fn small_shape() -> seed::Shape {
         days: 1,
         seed: 7,
         end: "2026-11-01T12:00:00Z".parse().expect("valid time"),
+        platforms: seed::Platforms::TRADING,
     }
 }
 

@@ -14,6 +14,7 @@ fn shape() -> seed::Shape {
         days: 1,
         seed: 5,
         end: chrono::Utc::now(),
+        platforms: seed::Platforms::TRADING,
     }
 }
 

@@ -104,3 +104,19 @@ pub fn parse_account(address: &str, chain: Option<super::Chain>) -> Result<Addre
     }
     .map_err(|rule| Error::BadUserInput(format!("`address` {rule}")))
 }
+
+/// An optional account argument, checked: BAD_USER_INPUT on `field` when it is not one.
+pub fn account_arg(
+    field: &str,
+    value: Option<&str>,
+    chain: Option<super::Chain>,
+) -> Result<Option<Address>, Error> {
+    value
+        .map(|v| {
+            parse_account(v, chain).map_err(|e| match e {
+                Error::BadUserInput(m) => Error::field(field, m),
+                other => other,
+            })
+        })
+        .transpose()
+}

@@ -61,7 +61,12 @@ impl ClickHouse {
     pub async fn reset_demo_data(&self) -> Result<(), crate::Error> {
         self.calls
             .run::<(), clickhouse::error::Error, _>("reset_demo_data", async {
-                for table in ["price_ticks", "trade_events", "activity_events"] {
+                for table in [
+                    "price_ticks",
+                    "trade_events",
+                    "activity_events",
+                    "domain_events",
+                ] {
                     self.client
                         .query(&format!("TRUNCATE TABLE {table}"))
                         .execute()

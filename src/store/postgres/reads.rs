@@ -276,11 +276,62 @@ impl Postgres {
     pub async fn user_ids(&self, limit: i64) -> Result<Vec<Uuid>, crate::Error> {
         self.calls
             .run::<Vec<Uuid>, sqlx::Error, _>("user_ids", async {
-                sqlx::query_scalar("SELECT id FROM users ORDER BY created_at LIMIT $1")
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await
+                sqlx::query_scalar(
+                    "SELECT id FROM users WHERE chain = 'evm' ORDER BY created_at LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
             })
             .await
+    }
+
+    /// What the demo feed's platforms act on: Stellar accounts (KALE-ndar farmers), the
+    /// accounts that have submitted to a challenge (Fathuss coders), and the challenges
+    /// with their difficulty; up to `limit` of each.
+    pub async fn demo_platform_actors(&self, limit: i64) -> Result<DemoActors, crate::Error> {
+        self.calls
+            .run::<DemoActors, sqlx::Error, _>("demo_platform_actors", async {
+                let farmers = sqlx::query_scalar(
+                    "SELECT address FROM users WHERE chain = 'stellar' ORDER BY created_at LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                let coders = sqlx::query_scalar(
+                    "SELECT DISTINCT subject FROM events WHERE kind = 'challenge_submission' \
+                     AND subject_chain = 'evm' ORDER BY subject LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                let challenges = sqlx::query_as(
+                    "SELECT id, difficulty FROM challenges ORDER BY id LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(DemoActors {
+                    farmers,
+                    coders,
+                    challenges,
+                })
+            })
+            .await
+    }
+}
+
+/// See [`Postgres::demo_platform_actors`].
+#[derive(Debug, Default)]
+pub struct DemoActors {
+    pub farmers: Vec<String>,
+    pub coders: Vec<String>,
+    /// (id, difficulty as stored).
+    pub challenges: Vec<(String, String)>,
+}
+
+impl crate::store::Rows for DemoActors {
+    fn rows(&self) -> Option<u64> {
+        Some((self.farmers.len() + self.coders.len() + self.challenges.len()) as u64)
     }
 }

@@ -17,7 +17,8 @@ impl Postgres {
         self.calls
             .run::<(), sqlx::Error, _>("reset_demo_data", async {
                 sqlx::query(
-                    "TRUNCATE users, assets, holdings, trades, trade_tx_hashes, outbox CASCADE",
+                    "TRUNCATE users, assets, holdings, trades, trade_tx_hashes, outbox, events, \
+                     event_ids, artifacts, artifact_events, challenges, board_scores CASCADE",
                 )
                 .execute(&self.pool)
                 .await
@@ -49,13 +50,15 @@ impl Postgres {
             .run::<(), sqlx::Error, _>("insert_users", async {
                 for chunk in users.chunks(CHUNK) {
                     sqlx::query(
-                        "INSERT INTO users (id, address, username, created_at) \
-                 SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])",
+                        "INSERT INTO users (id, address, username, created_at, chain) \
+                 SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], \
+                 $5::text[])",
                     )
                     .bind(chunk.iter().map(|u| u.id).collect::<Vec<_>>())
                     .bind(chunk.iter().map(|u| u.address.clone()).collect::<Vec<_>>())
                     .bind(chunk.iter().map(|u| u.username.clone()).collect::<Vec<_>>())
                     .bind(chunk.iter().map(|u| u.created_at).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|u| u.chain.as_str()).collect::<Vec<_>>())
                     .execute(&self.pool)
                     .await?;
                 }

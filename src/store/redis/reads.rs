@@ -117,6 +117,43 @@ impl Redis {
             .await
     }
 
+    /// The top members (with scores) and the size of each (ranking, period, n), in one
+    /// pipeline.
+    pub async fn leaderboard_tops(
+        &self,
+        wanted: &[(String, String, usize)],
+    ) -> Result<Vec<(Vec<(String, f64)>, u64)>, crate::Error> {
+        self.calls
+            .run::<Vec<(Vec<(String, f64)>, u64)>, redis::RedisError, _>(
+                "leaderboard_tops",
+                async {
+                    if wanted.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut pipe = redis::pipe();
+                    for (name, period, n) in wanted {
+                        let key = self.leaderboard_key(name, period);
+                        let stop = isize::try_from(*n).unwrap_or(isize::MAX) - 1;
+                        pipe.zrevrange_withscores(&key, 0, stop).zcard(&key);
+                    }
+                    let flat: Vec<redis::Value> = pipe.query_async(&mut self.conn()).await?;
+                    flat.chunks(2)
+                        .map(|pair| match pair {
+                            [members, size] => Ok((
+                                redis::from_redis_value(members.clone())?,
+                                redis::from_redis_value(size.clone())?,
+                            )),
+                            _ => Err(redis::RedisError::from((
+                                redis::ErrorKind::Client,
+                                "leaderboard_tops: odd reply",
+                            ))),
+                        })
+                        .collect()
+                },
+            )
+            .await
+    }
+
     /// Rank and score of each (board, period, member); None where the member is absent.
     pub async fn standings(
         &self,
