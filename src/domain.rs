@@ -8,6 +8,7 @@
 
 pub mod artifacts;
 pub mod boards;
+pub mod catalogue;
 pub mod challenges;
 pub mod events;
 pub mod kinds;

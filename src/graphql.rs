@@ -3,6 +3,7 @@
 mod artifact;
 mod asset;
 mod auth;
+mod catalogue;
 pub(crate) mod challenge;
 mod event;
 mod farming;
@@ -49,6 +50,7 @@ pub struct Query(
     artifact::ArtifactQuery,
     farming::FarmingQuery,
     challenge::ChallengeQuery,
+    catalogue::CatalogueQuery,
     health::HealthQuery,
     node::NodeQuery,
 );
@@ -63,6 +65,7 @@ pub struct Mutation(
     leaderboard::LeaderboardMutation,
     artifact::ArtifactMutation,
     challenge::ChallengeMutation,
+    catalogue::CatalogueMutation,
 );
 
 /// Meridian's schema type.

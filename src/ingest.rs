@@ -43,20 +43,42 @@ pub enum TickTime {
     Text(String),
 }
 
-/// The symbols ticks may name (those in PostgreSQL's assets).
-pub struct KnownSymbols(HashSet<String>);
+/// The symbols ticks may name (listed assets in PostgreSQL's catalogue), and why each
+/// other catalogued symbol may not (delisted, or renamed to its successor).
+pub struct KnownSymbols {
+    listed: HashSet<String>,
+    unlisted: HashMap<String, String>,
+}
 
 impl KnownSymbols {
     pub async fn load(stores: &Stores) -> Result<Self, Error> {
-        let symbols = stores.postgres().asset_symbols().await?;
-        Ok(KnownSymbols(symbols.into_iter().collect()))
+        let mut known = KnownSymbols::of([]);
+        for (symbol, status, successor) in stores.postgres().asset_statuses().await? {
+            match (status.as_str(), successor) {
+                ("listed", _) => {
+                    known.listed.insert(symbol);
+                }
+                (_, Some(successor)) => {
+                    let why = format!("{symbol} was renamed to {successor}");
+                    known.unlisted.insert(symbol, why);
+                }
+                (status, None) => {
+                    let why = format!("{symbol} is {status}");
+                    known.unlisted.insert(symbol, why);
+                }
+            }
+        }
+        Ok(known)
     }
 }
 
 impl KnownSymbols {
-    /// A fixed set (for tests and fuzzing).
+    /// A fixed set of listed symbols (for tests and fuzzing).
     pub fn of(symbols: impl IntoIterator<Item = String>) -> Self {
-        KnownSymbols(symbols.into_iter().collect())
+        KnownSymbols {
+            listed: symbols.into_iter().collect(),
+            unlisted: HashMap::new(),
+        }
     }
 }
 
@@ -82,8 +104,12 @@ pub fn check(
     now: i64,
 ) -> Result<TickRow, (String, &'static str)> {
     let symbol = tick.symbol.trim().to_ascii_uppercase();
-    if !known.0.contains(&symbol) {
-        return Err((format!("unknown symbol {:?}", tick.symbol), "symbol"));
+    if !known.listed.contains(&symbol) {
+        let why = known.unlisted.get(&symbol).map_or_else(
+            || format!("unknown symbol {:?}", tick.symbol),
+            |why| format!("{why} and takes no ticks"),
+        );
+        return Err((why, "symbol"));
     }
     if !(tick.price.is_finite() && (MIN_PRICE..=MAX_PRICE).contains(&tick.price)) {
         return Err((

@@ -7,6 +7,7 @@ mod activity;
 mod artifacts;
 mod assets;
 mod candles;
+mod catalogue;
 mod challenges;
 mod farming;
 mod holdings;
@@ -22,6 +23,7 @@ pub use activity::ActivityOf;
 pub use artifacts::{ArtifactByCid, EventsOfArtifact, LatestProofOf};
 pub use assets::AssetBySymbol;
 pub use candles::CandlesOf;
+pub use catalogue::{AssetNamesOf, DocumentOf, PoolsOfProtocol, ProtocolById};
 pub use challenges::{BoardTopOf, ChallengeById, ChallengeStatsOf};
 pub use farming::FarmerTotalsOf;
 pub use holdings::HoldingsOf;
@@ -54,21 +56,25 @@ pub struct Batcher {
 }
 
 /// The name of each key type's batches, as `meridian_batch_splits_total` labels them.
-pub const LOADERS: [&str; 20] = [
+pub const LOADERS: [&str; 24] = [
     "activity",
     "artifact",
     "asset",
+    "asset_names",
     "board_top",
     "candles",
     "challenge",
     "challenge_stats",
+    "document",
     "events_of_artifact",
     "farmer_totals",
     "holdings",
     "latest_proof",
     "metadata",
+    "pools_of",
     "price",
     "profile",
+    "protocol",
     "standing",
     "stats24h",
     "trades_of",

@@ -44,7 +44,7 @@ impl SymbolDirectory {
                 return Ok(missing(&set));
             }
         }
-        let symbols = stores.postgres().asset_symbols().await?;
+        let symbols = stores.postgres().catalogued_symbols().await?;
         let set: Arc<HashSet<String>> = Arc::new(symbols.into_iter().collect());
         let found = missing(&set);
         *self.copy.write().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), set));

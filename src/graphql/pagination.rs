@@ -26,14 +26,47 @@ pub fn keyset_connection<R, N: async_graphql::OutputType>(
     position: impl Fn(&R) -> (chrono::DateTime<chrono::Utc>, uuid::Uuid),
     node: impl Fn(R) -> N,
 ) -> async_graphql::connection::Connection<String, N> {
+    let cursor = |row: &R| {
+        let (at, id) = position(row);
+        codec.encode_keyset(kind, at, id)
+    };
+    connection(rows, limit, has_previous, cursor, node)
+}
+
+/// A page ordered by a text key (a symbol, an id) as a connection, likewise; each edge's
+/// cursor is its row's key, signed for `kind`.
+pub fn key_connection<R, N: async_graphql::OutputType>(
+    codec: &CursorCodec,
+    kind: &str,
+    rows: Vec<R>,
+    limit: usize,
+    has_previous: bool,
+    key: impl Fn(&R) -> &str,
+    node: impl Fn(R) -> N,
+) -> async_graphql::connection::Connection<String, N> {
+    connection(
+        rows,
+        limit,
+        has_previous,
+        |row| codec.encode(kind, key(row)),
+        node,
+    )
+}
+
+fn connection<R, N: async_graphql::OutputType>(
+    rows: Vec<R>,
+    limit: usize,
+    has_previous: bool,
+    cursor: impl Fn(&R) -> String,
+    node: impl Fn(R) -> N,
+) -> async_graphql::connection::Connection<String, N> {
     let has_next = rows.len() > limit;
     let mut connection = async_graphql::connection::Connection::new(has_previous, has_next);
-    connection
-        .edges
-        .extend(rows.into_iter().take(limit).map(|row| {
-            let (at, id) = position(&row);
-            async_graphql::connection::Edge::new(codec.encode_keyset(kind, at, id), node(row))
-        }));
+    connection.edges.extend(
+        rows.into_iter()
+            .take(limit)
+            .map(|row| async_graphql::connection::Edge::new(cursor(&row), node(row))),
+    );
     connection
 }
 

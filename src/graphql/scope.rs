@@ -329,5 +329,9 @@ pub fn refresh(ctx: &Context<'_>) {
         l.clear::<FarmerTotalsOf>();
         l.clear::<ChallengeById>();
         l.clear::<ChallengeStatsOf>();
+        l.clear::<ProtocolById>();
+        l.clear::<PoolsOfProtocol>();
+        l.clear::<AssetNamesOf>();
+        l.clear::<DocumentOf>();
     }
 }

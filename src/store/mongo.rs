@@ -1,10 +1,12 @@
-//! MongoDB: user profiles and asset metadata.
+//! MongoDB: user profiles, asset metadata and the catalogue's metadata documents.
 
+mod catalogue;
 mod migrate;
 mod reads;
 mod seed;
 mod writes;
 
+pub use catalogue::{document_key, CATALOGUE_DOCUMENTS};
 pub use seed::{AssetMetadataDoc, Link, ProfileDoc};
 pub use writes::{Preferences, ProfilePatch};
 

@@ -3,6 +3,7 @@
 
 mod artifacts;
 mod boards;
+mod catalogue;
 mod challenges;
 mod events;
 mod migrate;
@@ -13,6 +14,9 @@ mod writes;
 
 pub use artifacts::{ArtifactRow, ArtifactsOutcome, LatestProof, ARTIFACT_RECORDED};
 pub use boards::BoardScore;
+pub use catalogue::{
+    AssetNameRow, CatalogueOutcome, CatalogueRefusal, MarketRow, PoolRow, ProtocolRow,
+};
 pub use challenges::{ChallengeRow, ChallengesOutcome};
 pub use events::{EventRow, EventsOutcome, NewEvent, EVENT_DESTINATIONS, EVENT_RECORDED};
 pub use migrate::MigrationLock;

@@ -7,7 +7,9 @@
 mod abuse;
 mod artifacts;
 mod bad_input;
+
 mod boards;
+mod catalogue;
 mod clients;
 mod drill;
 mod events;

@@ -1,9 +1,6 @@
 //! `asset` and `assets`.
 
-use async_graphql::{
-    connection::{Connection, Edge},
-    Context, ErrorExtensions, Object, Result,
-};
+use async_graphql::{connection::Connection, Context, ErrorExtensions, Object, Result};
 
 use super::Asset;
 use crate::{
@@ -55,14 +52,15 @@ impl AssetQuery {
             .postgres()
             .assets_page(after.as_deref(), tagged.as_deref(), limit as i64 + 1)
             .await?;
-        let has_next = rows.len() > limit;
-        let mut connection = Connection::new(after.is_some(), has_next);
-        connection.edges.extend(
-            rows.into_iter()
-                .take(limit)
-                .map(|row| Edge::new(codec.encode(CURSOR_KIND, &row.symbol), Asset::from_row(row))),
-        );
-        Ok(connection)
+        Ok(pagination::key_connection(
+            codec,
+            CURSOR_KIND,
+            rows,
+            limit,
+            after.is_some(),
+            |row| &row.symbol,
+            Asset::from_row,
+        ))
     }
 }
 

@@ -9,12 +9,22 @@ use crate::{
         scope,
         series::{self, Interval},
     },
-    loaders::{AssetBySymbol, CandlesOf, MetadataOf, PriceOf, PriceSource, PriceValue, Stats24hOf},
+    loaders::{
+        AssetBySymbol, AssetNamesOf, CandlesOf, MetadataOf, PriceOf, PriceSource, PriceValue,
+        Stats24hOf,
+    },
     store::{
         mongo::{self, AssetMetadataDoc},
         postgres::AssetRow,
     },
 };
+
+/// A name an asset had, from when.
+#[derive(SimpleObject)]
+pub struct AssetName {
+    pub name: String,
+    pub since: DateTime<Utc>,
+}
 
 /// A tradable asset (PostgreSQL).
 ///
@@ -79,6 +89,42 @@ impl Asset {
 
     async fn decimals(&self, ctx: &Context<'_>) -> Result<i32> {
         Ok(self.row(ctx).await?.decimals)
+    }
+
+    /// What the asset is: a token, an LP token, a staking derivative, an NFT collection.
+    async fn kind(&self, ctx: &Context<'_>) -> Result<crate::graphql::catalogue::AssetKind> {
+        crate::graphql::catalogue::AssetKind::stored(&self.row(ctx).await?.kind)
+    }
+
+    /// LISTED assets take ticks and trades; DELISTED and RENAMED ones keep their history
+    /// readable.
+    async fn status(&self, ctx: &Context<'_>) -> Result<crate::graphql::catalogue::AssetStatus> {
+        crate::graphql::catalogue::AssetStatus::stored(&self.row(ctx).await?.status)
+    }
+
+    /// When it was delisted or renamed.
+    async fn status_changed_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.row(ctx).await?.status_changed_at)
+    }
+
+    /// The asset it was renamed to.
+    async fn successor(&self, ctx: &Context<'_>) -> Result<Option<Asset>> {
+        Ok(self.row(ctx).await?.successor.as_deref().map(Asset::known))
+    }
+
+    /// Every name it has had, oldest first (PostgreSQL).
+    async fn names(&self, ctx: &Context<'_>) -> Result<Vec<AssetName>> {
+        let names = scope::loaders(ctx)?
+            .load_one(AssetNamesOf(self.symbol.clone()))
+            .await?
+            .unwrap_or_default();
+        Ok(names
+            .into_iter()
+            .map(|n| AssetName {
+                name: n.name,
+                since: n.since,
+            })
+            .collect())
     }
 
     /// Description, links and tags (MongoDB).

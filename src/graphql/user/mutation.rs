@@ -190,6 +190,11 @@ impl UserMutation {
                 .extend_with(|_, e| e.set("code", "NOT_FOUND"))),
             TradeOutcome::UnknownAsset => Err(Error::field("input.symbol", "no such asset")
                 .extend_with(|_, e| e.set("code", "NOT_FOUND"))),
+            TradeOutcome::AssetNotListed { status } => Err(Error::field(
+                "input.symbol",
+                format!("the asset is {status} and takes no new trades"),
+            )
+            .extend()),
             TradeOutcome::InsufficientHoldings { held } => Err(Error::field(
                 "input.quantity",
                 format!(

@@ -48,7 +48,7 @@ impl Mongo {
     pub async fn reset_demo_data(&self) -> Result<(), crate::Error> {
         self.calls
             .run::<(), mongodb::error::Error, _>("reset_demo_data", async {
-                for name in [PROFILES, ASSET_METADATA] {
+                for name in [PROFILES, ASSET_METADATA, super::CATALOGUE_DOCUMENTS] {
                     self.db
                         .collection::<Document>(name)
                         .delete_many(doc! {})

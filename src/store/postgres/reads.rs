@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::Postgres;
+use super::{catalogue::ASSET_COLUMNS, Postgres};
 use crate::values::Address;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -22,6 +22,13 @@ pub struct AssetRow {
     pub name: String,
     pub chain: String,
     pub decimals: i32,
+    /// token, lp_token, staking_derivative or nft_collection.
+    pub kind: String,
+    /// listed, delisted or renamed.
+    pub status: String,
+    /// The asset it was renamed to.
+    pub successor: Option<String>,
+    pub status_changed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -117,9 +124,9 @@ impl Postgres {
     ) -> Result<Vec<AssetRow>, crate::Error> {
         self.calls
             .run::<Vec<AssetRow>, sqlx::Error, _>("assets_by_symbol", async {
-                sqlx::query_as(
-                    "SELECT symbol, name, chain, decimals FROM assets WHERE symbol = ANY($1)",
-                )
+                sqlx::query_as(&format!(
+                    "SELECT {ASSET_COLUMNS} FROM assets a WHERE a.symbol = ANY($1)"
+                ))
                 .bind(symbols)
                 .fetch_all(&self.pool)
                 .await
@@ -136,11 +143,11 @@ impl Postgres {
     ) -> Result<Vec<AssetRow>, crate::Error> {
         self.calls
             .run::<Vec<AssetRow>, sqlx::Error, _>("assets_page", async {
-                sqlx::query_as(
-                    "SELECT symbol, name, chain, decimals FROM assets \
-             WHERE ($1::text IS NULL OR symbol > $1) AND ($2::text[] IS NULL OR symbol = ANY($2)) \
-             ORDER BY symbol LIMIT $3",
-                )
+                sqlx::query_as(&format!(
+                    "SELECT {ASSET_COLUMNS} FROM assets a \
+             WHERE ($1::text IS NULL OR a.symbol > $1) AND ($2::text[] IS NULL OR a.symbol = ANY($2)) \
+             ORDER BY a.symbol LIMIT $3"
+                ))
                 .bind(after)
                 .bind(only)
                 .bind(limit)
@@ -155,7 +162,8 @@ impl Postgres {
             .run::<Vec<HoldingRow>, sqlx::Error, _>("holdings_by_user", async {
                 sqlx::query_as(
                     "SELECT h.user_id, h.symbol, h.quantity::float8 AS quantity, \
-                    h.cost_basis::float8 AS cost_basis, a.name, a.chain, a.decimals \
+                    h.cost_basis::float8 AS cost_basis, a.name, a.chain, a.decimals, a.kind, \
+                    a.status, a.successor, a.status_changed_at \
              FROM holdings h JOIN assets a ON a.symbol = h.symbol \
              WHERE h.user_id = ANY($1) AND h.quantity > 0 ORDER BY h.user_id, h.symbol",
                 )
@@ -216,10 +224,21 @@ impl Postgres {
 }
 
 impl Postgres {
-    /// Every asset symbol.
+    /// The symbols of listed assets (those that take ticks and trades).
     pub async fn asset_symbols(&self) -> Result<Vec<String>, crate::Error> {
         self.calls
             .run::<Vec<String>, sqlx::Error, _>("asset_symbols", async {
+                sqlx::query_scalar("SELECT symbol FROM assets WHERE status = 'listed'")
+                    .fetch_all(&self.pool)
+                    .await
+            })
+            .await
+    }
+
+    /// Every catalogued symbol, delisted and renamed ones included (their history reads).
+    pub async fn catalogued_symbols(&self) -> Result<Vec<String>, crate::Error> {
+        self.calls
+            .run::<Vec<String>, sqlx::Error, _>("catalogued_symbols", async {
                 sqlx::query_scalar("SELECT symbol FROM assets")
                     .fetch_all(&self.pool)
                     .await

@@ -17,8 +17,9 @@ impl Postgres {
         self.calls
             .run::<(), sqlx::Error, _>("reset_demo_data", async {
                 sqlx::query(
-                    "TRUNCATE users, assets, holdings, trades, trade_tx_hashes, outbox, events, \
-                     event_ids, artifacts, artifact_events, challenges, board_scores CASCADE",
+                    "TRUNCATE users, assets, asset_names, holdings, trades, trade_tx_hashes, outbox, \
+                     events, event_ids, artifacts, artifact_events, challenges, board_scores, \
+                     protocols, pools, pool_assets, markets CASCADE",
                 )
                 .execute(&self.pool)
                 .await
@@ -30,9 +31,12 @@ impl Postgres {
     pub async fn insert_assets(&self, assets: &[Asset]) -> Result<(), crate::Error> {
         self.calls
             .run::<(), sqlx::Error, _>("insert_assets", async {
+                // Each asset's first name is kept with it (see `asset_names`).
                 sqlx::query(
-                    "INSERT INTO assets (symbol, name, chain, decimals) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int[])",
+                    "WITH added AS (INSERT INTO assets (symbol, name, chain, decimals) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int[]) \
+             RETURNING symbol, name, created_at) \
+             INSERT INTO asset_names (symbol, name, since) SELECT * FROM added",
                 )
                 .bind(assets.iter().map(|a| a.symbol.clone()).collect::<Vec<_>>())
                 .bind(assets.iter().map(|a| a.name.clone()).collect::<Vec<_>>())

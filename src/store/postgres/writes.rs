@@ -42,6 +42,11 @@ pub enum TradeOutcome {
     HashTaken(TradeRow),
     UnknownUser,
     UnknownAsset,
+    /// The asset is delisted or renamed: it takes no new trades (a trade recorded before
+    /// still answers as `AlreadyRecorded`).
+    AssetNotListed {
+        status: String,
+    },
     /// A sell of more than the user holds.
     InsufficientHoldings {
         held: Decimal,
@@ -143,8 +148,9 @@ impl Postgres {
         self.ensure_partition(trade.executed_at).await?;
         let mut tx = self.pool.begin().await?;
 
-        let (user_exists, asset_exists): (bool, bool) = sqlx::query_as(
-            "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1), EXISTS (SELECT 1 FROM assets WHERE symbol = $2)",
+        let (user_exists, asset_status): (bool, Option<String>) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1), \
+             (SELECT status FROM assets WHERE symbol = $2)",
         )
         .bind(trade.user_id)
         .bind(trade.symbol.as_str())
@@ -153,9 +159,9 @@ impl Postgres {
         if !user_exists {
             return Ok(TradeOutcome::UnknownUser);
         }
-        if !asset_exists {
+        let Some(asset_status) = asset_status else {
             return Ok(TradeOutcome::UnknownAsset);
-        }
+        };
 
         let claimed: Option<Uuid> = sqlx::query_scalar(
             "INSERT INTO trade_tx_hashes (tx_hash, trade_id, executed_at) VALUES ($1, $2, $3) \
@@ -190,6 +196,12 @@ impl Postgres {
                 TradeOutcome::AlreadyRecorded(existing)
             } else {
                 TradeOutcome::HashTaken(existing)
+            });
+        }
+        if asset_status != "listed" {
+            // The claim above is rolled back with the transaction.
+            return Ok(TradeOutcome::AssetNotListed {
+                status: asset_status,
             });
         }
 
