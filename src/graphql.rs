@@ -11,6 +11,7 @@ pub mod guard;
 mod health;
 mod leaderboard;
 mod live;
+mod market;
 pub mod messages;
 pub mod node;
 pub mod nulls;
@@ -51,6 +52,7 @@ pub struct Query(
     farming::FarmingQuery,
     challenge::ChallengeQuery,
     catalogue::CatalogueQuery,
+    market::MarketQuery,
     health::HealthQuery,
     node::NodeQuery,
 );

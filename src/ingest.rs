@@ -10,7 +10,11 @@ use serde::Deserialize;
 
 use crate::{
     error::Error,
-    store::{clickhouse::TickRow, redis::LatestPrice, Stores},
+    store::{
+        clickhouse::TickRow,
+        redis::{LatestPrice, MarketSnapshot},
+        Stores,
+    },
 };
 
 /// How far in the future a tick may be stamped (clock skew), in seconds.
@@ -24,9 +28,13 @@ pub const MAX_PRICE: f64 = 1e12;
 /// Largest volume of one tick: the same ceiling as a trade's quantity.
 pub const MAX_VOLUME: f64 = 1e15;
 
-/// One tick as a client sends it. `ts` is unix seconds or RFC 3339; absent means now.
+/// Largest market figure (cap, 24h volume, liquidity) in USD.
+pub const MAX_MARKET_FIGURE: f64 = 1e16;
+
+/// One tick as a client sends it. `ts` is unix seconds or RFC 3339; absent means now. The
+/// venue, source and market figures are optional.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TickInput {
     pub symbol: String,
     pub price: f64,
@@ -34,6 +42,20 @@ pub struct TickInput {
     pub volume: Option<f64>,
     #[serde(default)]
     pub ts: Option<TickTime>,
+    #[serde(default)]
+    pub exchange: Option<String>,
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub attribution: Option<String>,
+    #[serde(default)]
+    pub market_cap: Option<f64>,
+    #[serde(default, rename = "volume24h")]
+    pub volume_24h: Option<f64>,
+    #[serde(default)]
+    pub liquidity: Option<f64>,
+    #[serde(default)]
+    pub participants: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -139,11 +161,63 @@ pub fn check(
             "ts",
         ));
     }
+    let exchange = match tick.exchange.as_deref().map(str::trim) {
+        None => String::new(),
+        Some(venue) => {
+            let venue = venue.to_ascii_lowercase();
+            let ok = (1..=50).contains(&venue.len())
+                && venue.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+                });
+            if !ok {
+                return Err((
+                    "exchange must be 1 to 50 of a-z, 0-9, '.', '_' and '-'".into(),
+                    "exchange",
+                ));
+            }
+            venue
+        }
+    };
+    let text = |value: &Option<String>, max: usize, field: &'static str| {
+        let value = value.as_deref().map(str::trim).unwrap_or_default();
+        if value.chars().count() > max || value.chars().any(char::is_control) {
+            return Err((
+                format!("{field} must be at most {max} printable characters"),
+                field,
+            ));
+        }
+        Ok(value.to_owned())
+    };
+    let figure = |value: Option<f64>, field: &'static str| match value {
+        Some(v) if !(v.is_finite() && (0.0..=MAX_MARKET_FIGURE).contains(&v)) => Err((
+            format!("{field} must be a number from 0 to {MAX_MARKET_FIGURE}"),
+            field,
+        )),
+        _ => Ok(value),
+    };
+    let participants = tick
+        .participants
+        .map(|p| {
+            u32::try_from(p).map_err(|_| {
+                (
+                    "participants must be 0 to 4294967295".to_owned(),
+                    "participants",
+                )
+            })
+        })
+        .transpose()?;
     Ok(TickRow {
         symbol,
         ts: ts as u32,
         price: tick.price,
         volume,
+        exchange,
+        source: text(&tick.source, 100, "source")?,
+        attribution: text(&tick.attribution, 500, "attribution")?,
+        market_cap: figure(tick.market_cap, "marketCap")?,
+        volume_24h: figure(tick.volume_24h, "volume24h")?,
+        liquidity: figure(tick.liquidity, "liquidity")?,
+        participants,
     })
 }
 
@@ -159,16 +233,19 @@ pub async fn write(stores: &Stores, rows: &[TickRow], latest: &mut Latest) -> Re
     Ok(written)
 }
 
-/// The newest tick per symbol among `ticks`.
+/// The newest tick per symbol among `ticks`, and the newest that carried market figures.
 #[derive(Default)]
-pub struct Latest(HashMap<String, LatestPrice>);
+pub struct Latest {
+    prices: HashMap<String, LatestPrice>,
+    market: HashMap<String, MarketSnapshot>,
+}
 
 impl Latest {
     pub fn observe(&mut self, tick: &TickRow) {
         let ts = i64::from(tick.ts);
-        let newer = self.0.get(&tick.symbol).is_none_or(|p| p.ts <= ts);
+        let newer = self.prices.get(&tick.symbol).is_none_or(|p| p.ts <= ts);
         if newer {
-            self.0.insert(
+            self.prices.insert(
                 tick.symbol.clone(),
                 LatestPrice {
                     symbol: tick.symbol.clone(),
@@ -177,13 +254,33 @@ impl Latest {
                 },
             );
         }
+        if tick.has_market_figures() && self.market.get(&tick.symbol).is_none_or(|m| m.ts <= ts) {
+            self.market.insert(
+                tick.symbol.clone(),
+                MarketSnapshot {
+                    symbol: tick.symbol.clone(),
+                    price: tick.price,
+                    exchange: tick.exchange.clone(),
+                    source: tick.source.clone(),
+                    attribution: tick.attribution.clone(),
+                    market_cap: tick.market_cap,
+                    volume_24h: tick.volume_24h,
+                    liquidity: tick.liquidity,
+                    participants: tick.participants,
+                    ts,
+                },
+            );
+        }
     }
 
-    /// Writes the newest prices to Redis (see the module docs); returns them.
+    /// Writes the newest prices to Redis (see the module docs), and the market cache;
+    /// returns the prices.
     pub async fn publish(self, stores: &Stores) -> Result<Vec<LatestPrice>, Error> {
-        let mut prices: Vec<LatestPrice> = self.0.into_values().collect();
+        let mut prices: Vec<LatestPrice> = self.prices.into_values().collect();
         prices.sort_by(|a, b| a.symbol.cmp(&b.symbol));
         stores.redis().set_prices_if_newer(&prices).await?;
+        let snapshots: Vec<MarketSnapshot> = self.market.into_values().collect();
+        stores.redis().set_market(&snapshots).await?;
         Ok(prices)
     }
 }

@@ -11,6 +11,7 @@ mod catalogue;
 mod challenges;
 mod farming;
 mod holdings;
+mod market;
 mod metadata;
 mod prices;
 mod profiles;
@@ -27,6 +28,7 @@ pub use catalogue::{AssetNamesOf, DocumentOf, PoolsOfProtocol, ProtocolById};
 pub use challenges::{BoardTopOf, ChallengeById, ChallengeStatsOf};
 pub use farming::FarmerTotalsOf;
 pub use holdings::HoldingsOf;
+pub use market::{ExchangePriceOf, MarketOf, MarketValue, VwapOf};
 pub use metadata::MetadataOf;
 pub use prices::{PriceOf, PriceSource, PriceValue};
 pub use profiles::ProfileOf;
@@ -56,7 +58,7 @@ pub struct Batcher {
 }
 
 /// The name of each key type's batches, as `meridian_batch_splits_total` labels them.
-pub const LOADERS: [&str; 24] = [
+pub const LOADERS: [&str; 27] = [
     "activity",
     "artifact",
     "asset",
@@ -67,9 +69,11 @@ pub const LOADERS: [&str; 24] = [
     "challenge_stats",
     "document",
     "events_of_artifact",
+    "exchange_price",
     "farmer_totals",
     "holdings",
     "latest_proof",
+    "market",
     "metadata",
     "pools_of",
     "price",
@@ -81,6 +85,7 @@ pub const LOADERS: [&str; 24] = [
     "trade",
     "user",
     "user_by_address",
+    "vwap",
 ];
 
 impl Batcher {

@@ -357,11 +357,9 @@ async fn write_clickhouse(
             .iter()
             .zip(&path.volumes)
             .enumerate()
-            .map(move |(i, (&price, &volume))| TickRow {
-                symbol: path.symbol.clone(),
-                ts: clamp_ts(path.start + i as i64 * TICK_SECONDS),
-                price,
-                volume,
+            .map(move |(i, (&price, &volume))| {
+                let ts = clamp_ts(path.start + i as i64 * TICK_SECONDS);
+                TickRow::plain(path.symbol.clone(), ts, price, volume)
             })
     });
     ch.insert_ticks(ticks, |n| stage.inc(n)).await?;

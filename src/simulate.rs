@@ -48,6 +48,9 @@ pub struct Rates {
     pub events_per_sec: f64,
 }
 
+/// The venues the demo feed quotes.
+const EXCHANGES: [&str; 3] = ["binance", "coinbase", "kraken"];
+
 /// Ticks are written in batches this often.
 const FLUSH: Duration = Duration::from_millis(250);
 
@@ -100,6 +103,11 @@ pub async fn run(
         .map(|p| p.as_ref().map_or(100.0, |p| p.price))
         .collect();
     let mut rng = Rng::new(chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64);
+    // A circulating supply per asset, so that market caps move with prices.
+    let supply: Vec<f64> = symbols
+        .iter()
+        .map(|_| (rng.range(1e6, 1e9)).round())
+        .collect();
     let mut flush = tokio::time::interval(FLUSH);
     let ticks_per_flush = rates.ticks_per_sec.max(0.0) * FLUSH.as_secs_f64();
     let trades_per_flush = rates.trades_per_sec.max(0.0) * FLUSH.as_secs_f64();
@@ -124,12 +132,20 @@ pub async fn run(
             let i = next_symbol % symbols.len();
             next_symbol += 1;
             prices[i] = (prices[i] * (0.002 * rng.normal()).exp() * 1e8).round() / 1e8;
-            ticks.push(TickRow {
-                symbol: symbols[i].clone(),
-                ts: now as u32,
-                price: prices[i],
-                volume: (rng.range(0.0, 10.0) * 1e4).round() / 1e4,
-            });
+            let volume = (rng.range(0.0, 10.0) * 1e4).round() / 1e4;
+            let mut tick = TickRow::plain(symbols[i].clone(), now as u32, prices[i], volume);
+            // Several venues quote each asset, a little apart; each tick carries the
+            // figures a market-data feed sends with it.
+            let exchange = *rng.pick(&EXCHANGES);
+            tick.price = (prices[i] * (1.0 + 0.001 * rng.normal()) * 1e8).round() / 1e8;
+            tick.exchange = exchange.into();
+            tick.source = "meridian-demo".into();
+            tick.attribution = format!("simulated {exchange} feed");
+            tick.market_cap = Some((prices[i] * supply[i]).round());
+            tick.volume_24h = Some((prices[i] * supply[i] * 0.03 * rng.range(0.5, 1.5)).round());
+            tick.liquidity = Some((prices[i] * supply[i] * 0.002).round());
+            tick.participants = Some(100 + rng.below(5_000) as u32);
+            ticks.push(tick);
         }
         if let Err(err) = write_ticks(&state, &ticks).await {
             tracing::warn!(error = %err, "simulated ticks not written");

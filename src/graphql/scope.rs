@@ -333,5 +333,8 @@ pub fn refresh(ctx: &Context<'_>) {
         l.clear::<PoolsOfProtocol>();
         l.clear::<AssetNamesOf>();
         l.clear::<DocumentOf>();
+        l.clear::<MarketOf>();
+        l.clear::<ExchangePriceOf>();
+        l.clear::<VwapOf>();
     }
 }

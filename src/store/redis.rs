@@ -2,12 +2,14 @@
 //! and pub/sub.
 
 mod idempotency;
+mod market;
 mod reads;
 mod security;
 mod seed;
 mod writes;
 
 pub use idempotency::IngestProgress;
+pub use market::{MarketSnapshot, MARKET_TTL_SECS};
 pub use reads::Standing;
 pub use security::RateState;
 pub use writes::{BoardDelta, BoardMove};

@@ -522,11 +522,8 @@ async fn unbounded_numbers_are_refused_and_overflow_is_an_error() {
     // the non-null field is an error with a code, not a silent null. (Nothing has read
     // ETH's statistics yet, so none are cached.)
     let now = chrono::Utc::now().timestamp() as u32;
-    let rows = (0..2).map(|i| meridian::store::clickhouse::TickRow {
-        symbol: "ETH".into(),
-        ts: now - 60 + i,
-        price: 2000.0,
-        volume: 1.5e308,
+    let rows = (0..2).map(|i| {
+        meridian::store::clickhouse::TickRow::plain("ETH".into(), now - 60 + i, 2000.0, 1.5e308)
     });
     server
         .state

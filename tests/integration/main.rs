@@ -18,6 +18,7 @@ mod foundation;
 mod graph;
 mod http_spec;
 mod live;
+mod market;
 mod platforms;
 mod security;
 mod support;

@@ -26,6 +26,18 @@ pub struct PriceTickInput {
     pub volume: Option<f64>,
     /// Defaults to now.
     pub at: Option<DateTime<Utc>>,
+    /// The venue it was seen on: 1 to 50 of a-z, 0-9, `.`, `_` and `-` (lowercased).
+    pub exchange: Option<String>,
+    /// Where the figures come from, and their attribution (up to 100 and 500 characters).
+    pub source: Option<String>,
+    pub attribution: Option<String>,
+    /// Market figures a feed may carry, in USD (market cap, 24h volume, liquidity) and a
+    /// participant count. The newest of each asset is cached for 60 s (`Asset.market`).
+    pub market_cap: Option<f64>,
+    #[graphql(name = "volume24h")]
+    pub volume_24h: Option<f64>,
+    pub liquidity: Option<f64>,
+    pub participants: Option<i32>,
 }
 
 /// What an ingestion stored.
@@ -63,6 +75,13 @@ impl AssetMutation {
                 price: tick.price,
                 volume: tick.volume,
                 ts: tick.at.map(|at| TickTime::Unix(at.timestamp())),
+                exchange: tick.exchange,
+                source: tick.source,
+                attribution: tick.attribution,
+                market_cap: tick.market_cap,
+                volume_24h: tick.volume_24h,
+                liquidity: tick.liquidity,
+                participants: tick.participants.map(i64::from),
             };
             let row = ingest::check(&input, &known, now).map_err(|(message, field)| {
                 Error::field(format!("ticks[{i}].{field}"), message).extend()

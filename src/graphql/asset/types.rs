@@ -135,6 +135,36 @@ impl Asset {
         Ok(doc.map(AssetMetadata::from))
     }
 
+    /// The newest market snapshot (price, venue, source, market cap, 24h volume, liquidity,
+    /// participants): the 60-second cache kept by ingestion, else ClickHouse's newest tick
+    /// with market figures. Null when no tick carried any.
+    async fn market(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<crate::graphql::market::MarketData>> {
+        crate::graphql::market::market(ctx, &self.symbol).await
+    }
+
+    /// The last price seen on one exchange (ClickHouse); null if it never quoted the asset.
+    async fn exchange_price(
+        &self,
+        ctx: &Context<'_>,
+        exchange: String,
+    ) -> Result<Option<crate::graphql::market::ExchangePrice>> {
+        crate::graphql::market::exchange_price(ctx, &self.symbol, &exchange).await
+    }
+
+    /// The volume-weighted price over the window, across exchanges (ClickHouse); null
+    /// without traded volume in it.
+    async fn vwap(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "crate::graphql::market::MarketWindow::Day")]
+        window: crate::graphql::market::MarketWindow,
+    ) -> Result<Option<crate::graphql::market::Vwap>> {
+        crate::graphql::market::vwap(ctx, &self.symbol, window).await
+    }
+
     /// The latest price (Redis; the last ClickHouse tick when Redis has none).
     async fn price(&self, ctx: &Context<'_>) -> Result<Option<Price>> {
         let price = scope::loaders(ctx)?

@@ -28,6 +28,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "domain_events",
         include_str!("../../../migrations/clickhouse/0004_domain_events.sql"),
     ),
+    (
+        5,
+        "market_data",
+        include_str!("../../../migrations/clickhouse/0005_market_data.sql"),
+    ),
 ];
 
 #[derive(Row, Serialize)]

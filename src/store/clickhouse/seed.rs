@@ -15,6 +15,41 @@ pub struct TickRow {
     pub ts: u32,
     pub price: f64,
     pub volume: f64,
+    /// Where the tick was seen ('' when the feed does not say).
+    pub exchange: String,
+    pub source: String,
+    pub attribution: String,
+    pub market_cap: Option<f64>,
+    pub volume_24h: Option<f64>,
+    pub liquidity: Option<f64>,
+    pub participants: Option<u32>,
+}
+
+impl TickRow {
+    /// A tick with a price and volume only.
+    pub fn plain(symbol: String, ts: u32, price: f64, volume: f64) -> TickRow {
+        TickRow {
+            symbol,
+            ts,
+            price,
+            volume,
+            exchange: String::new(),
+            source: String::new(),
+            attribution: String::new(),
+            market_cap: None,
+            volume_24h: None,
+            liquidity: None,
+            participants: None,
+        }
+    }
+
+    /// Whether it carries any market figure (and so refreshes the market cache).
+    pub fn has_market_figures(&self) -> bool {
+        self.market_cap.is_some()
+            || self.volume_24h.is_some()
+            || self.liquidity.is_some()
+            || self.participants.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Row, Serialize)]

@@ -1,0 +1,166 @@
+//! Market data reads: the newest tick with market figures per asset (the market cache's
+//! fallback), prices per exchange, volume-weighted prices, the market overview and the
+//! top movers. Each is one statement, whatever the number of assets asked for. Rows are
+//! read by position; aliases never reuse a column's name, which ClickHouse would resolve
+//! to the alias inside the aggregates.
+
+use clickhouse::Row;
+use serde::Deserialize;
+
+use super::{reads::InList, ClickHouse};
+
+/// A tick that carried market figures.
+#[derive(Debug, Clone, Row, Deserialize)]
+pub struct MarketTickRow {
+    pub symbol: String,
+    pub price: f64,
+    pub exchange: String,
+    pub source: String,
+    pub attribution: String,
+    pub market_cap: Option<f64>,
+    pub volume_24h: Option<f64>,
+    pub liquidity: Option<f64>,
+    pub participants: Option<u32>,
+    pub ts: u32,
+}
+
+#[derive(Debug, Clone, Row, Deserialize)]
+pub struct ExchangePriceRow {
+    pub symbol: String,
+    pub exchange: String,
+    pub price: f64,
+    pub ts: u32,
+}
+
+#[derive(Debug, Clone, Row, Deserialize)]
+pub struct VwapRow {
+    pub symbol: String,
+    pub vwap: f64,
+    pub volume: f64,
+}
+
+#[derive(Debug, Clone, Row, Deserialize)]
+pub struct OverviewRow {
+    pub total_cap: f64,
+    pub btc_cap: f64,
+    pub eth_cap: f64,
+    pub volume: f64,
+    pub markets: u64,
+}
+
+#[derive(Debug, Clone, Row, Deserialize)]
+pub struct MoverRow {
+    pub symbol: String,
+    pub open: f64,
+    pub close: f64,
+    pub ticks: u64,
+}
+
+impl ClickHouse {
+    /// The newest tick of each symbol that carried any market figure.
+    pub async fn market_ticks(
+        &self,
+        symbols: &[String],
+    ) -> Result<Vec<MarketTickRow>, crate::Error> {
+        self.calls
+            .run::<Vec<MarketTickRow>, clickhouse::error::Error, _>("market_ticks", async {
+                self.client
+                    .query(
+                        "SELECT symbol, price, exchange, source, attribution, market_cap, \
+                         volume_24h, liquidity, participants, toUInt32(ts) AS tick_ts \
+                         FROM price_ticks WHERE symbol IN ? AND (isNotNull(market_cap) \
+                         OR isNotNull(volume_24h) OR isNotNull(liquidity) OR isNotNull(participants)) \
+                         ORDER BY symbol, ts DESC LIMIT 1 BY symbol",
+                    )
+                    .bind(InList(symbols))
+                    .fetch_all()
+                    .await
+            })
+            .await
+    }
+
+    /// The last price of each symbol on each of the exchanges (pairs not seen are absent).
+    pub async fn exchange_prices(
+        &self,
+        symbols: &[String],
+        exchanges: &[String],
+    ) -> Result<Vec<ExchangePriceRow>, crate::Error> {
+        self.calls
+            .run::<Vec<ExchangePriceRow>, clickhouse::error::Error, _>("exchange_prices", async {
+                self.client
+                    .query(
+                        "SELECT symbol, exchange, toFloat64(argMax(price, ts)) AS last_price, \
+                         toUInt32(max(ts)) AS last_ts FROM price_ticks \
+                         WHERE symbol IN ? AND exchange IN ? GROUP BY symbol, exchange",
+                    )
+                    .bind(InList(symbols))
+                    .bind(InList(exchanges))
+                    .fetch_all()
+                    .await
+            })
+            .await
+    }
+
+    /// The volume-weighted price of each symbol over its ticks since `since`, across
+    /// exchanges (symbols without traded volume are absent).
+    pub async fn vwaps(
+        &self,
+        symbols: &[String],
+        since: u32,
+    ) -> Result<Vec<VwapRow>, crate::Error> {
+        self.calls
+            .run::<Vec<VwapRow>, clickhouse::error::Error, _>("vwaps", async {
+                self.client
+                    .query(
+                        "SELECT symbol, toFloat64(sum(price * volume) / sum(volume)) AS weighted, \
+                         toFloat64(sum(volume)) AS weighed FROM price_ticks \
+                         WHERE symbol IN ? AND ts >= toDateTime(?) AND volume > 0 GROUP BY symbol",
+                    )
+                    .bind(InList(symbols))
+                    .bind(since)
+                    .fetch_all()
+                    .await
+            })
+            .await
+    }
+
+    /// Over the ticks since `since`: the sum of each symbol's newest market cap, BTC's and
+    /// ETH's, the traded notional (price x volume) and the number of symbols with ticks.
+    pub async fn market_overview(&self, since: u32) -> Result<Option<OverviewRow>, crate::Error> {
+        self.calls
+            .run::<Option<OverviewRow>, clickhouse::error::Error, _>("market_overview", async {
+                self.client
+                    .query(
+                        "SELECT toFloat64(sum(cap)) AS total_cap, \
+                         toFloat64(sumIf(cap, symbol = 'BTC')) AS btc_cap, \
+                         toFloat64(sumIf(cap, symbol = 'ETH')) AS eth_cap, \
+                         toFloat64(sum(notional)) AS traded, toUInt64(count()) AS markets \
+                         FROM (SELECT symbol, \
+                               argMaxIf(ifNull(market_cap, 0), ts, isNotNull(market_cap)) AS cap, \
+                               sum(price * volume) AS notional \
+                               FROM price_ticks WHERE ts >= toDateTime(?) GROUP BY symbol)",
+                    )
+                    .bind(since)
+                    .fetch_optional()
+                    .await
+            })
+            .await
+    }
+
+    /// The first and last price of each symbol with two ticks or more since `since`.
+    pub async fn movers(&self, since: u32) -> Result<Vec<MoverRow>, crate::Error> {
+        self.calls
+            .run::<Vec<MoverRow>, clickhouse::error::Error, _>("movers", async {
+                self.client
+                    .query(
+                        "SELECT symbol, toFloat64(argMin(price, ts)) AS first, \
+                         toFloat64(argMax(price, ts)) AS last, toUInt64(count()) AS seen \
+                         FROM price_ticks WHERE ts >= toDateTime(?) GROUP BY symbol HAVING seen >= 2",
+                    )
+                    .bind(since)
+                    .fetch_all()
+                    .await
+            })
+            .await
+    }
+}

@@ -1,0 +1,283 @@
+//! Market data as the QiCore seed describes it, against the real stack: ticks with their
+//! exchange, source and market figures through both ingestion paths; the 60-second market
+//! cache and its ClickHouse fallback; prices per exchange and volume-weighted; the market
+//! overview and the top movers; and hostile market figures.
+
+use meridian::auth::Role;
+use serde_json::{json, Value};
+
+use crate::support::{refusals, TestEnv};
+
+const INGEST: &str = "mutation($t: [PriceTickInput!]!) { ingestPrices(ticks: $t) { accepted } }";
+
+fn ago(minutes: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::minutes(minutes)).to_rfc3339()
+}
+
+fn close(a: &Value, b: f64) -> bool {
+    a.as_f64()
+        .is_some_and(|a| (a - b).abs() <= 1e-6 * b.abs().max(1.0))
+}
+
+#[tokio::test]
+async fn market_figures_are_cached_read_per_exchange_and_summed_into_the_overview() {
+    let env = TestEnv::migrated().await;
+    let state = env.state().await;
+    let server = env.spawn().await;
+    let admin = server.token("operator", &[Role::Admin]);
+    let assets: Vec<Value> = ["BTC", "ETH", "SOL"]
+        .iter()
+        .map(|s| json!({ "symbol": s, "name": s, "chain": "ethereum", "decimals": 8 }))
+        .collect();
+    let (_, saved) = server
+        .graphql_as(
+            Some(&admin),
+            "mutation($a: [AssetInput!]!) { upsertAssets(assets: $a) { symbol } }",
+            json!({ "a": assets }),
+        )
+        .await;
+    assert!(saved["errors"].is_null(), "{saved}");
+
+    // Through the mutation: BTC on two venues, and SOL without market figures.
+    let ticks = json!([
+        { "symbol": "BTC", "price": 60000.0, "volume": 1.0, "at": ago(50), "exchange": "Binance",
+          "source": "exchange-api", "attribution": "Binance public API", "marketCap": 1.2e12 },
+        { "symbol": "BTC", "price": 63000.0, "volume": 3.0, "at": ago(10), "exchange": "coinbase",
+          "source": "exchange-api", "attribution": "Coinbase public API", "marketCap": 1.25e12,
+          "volume24h": 3.1e10, "liquidity": 2.5e9, "participants": 4200 },
+        { "symbol": "SOL", "price": 150.0, "at": ago(30) },
+        { "symbol": "SOL", "price": 165.0, "at": ago(1) },
+    ]);
+    let body = server
+        .graphql_with(INGEST, json!({ "t": ticks }), &[])
+        .await;
+    assert_eq!(body["data"]["ingestPrices"]["accepted"], 4, "{body}");
+    // Through NDJSON: ETH on two venues.
+    let ndjson = [
+        json!({ "symbol": "ETH", "price": 3000.0, "volume": 10.0, "ts": ago(40), "exchange": "binance", "marketCap": 3.6e11 }),
+        json!({ "symbol": "ETH", "price": 2850.0, "volume": 10.0, "ts": ago(5), "exchange": "kraken", "marketCap": 3.4e11,
+                "source": "aggregator", "participants": 77 }),
+    ]
+    .iter()
+    .map(Value::to_string)
+    .collect::<Vec<_>>()
+    .join("\n");
+    let answer: Value = server
+        .client
+        .post(server.url("/ingest/prices"))
+        .body(ndjson)
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(answer["accepted"], 2, "{answer}");
+    // An older snapshot does not replace a newer one in the cache.
+    let older = json!([{ "symbol": "BTC", "price": 61000.0, "at": ago(30), "exchange": "kraken", "marketCap": 1.0e12 }]);
+    let body = server
+        .graphql_with(INGEST, json!({ "t": older }), &[])
+        .await;
+    assert_eq!(body["data"]["ingestPrices"]["accepted"], 1, "{body}");
+
+    let query = "{ btc: asset(symbol: \"BTC\") { market { price exchange source attribution marketCap volume24h liquidity participants servedFrom }
+                     binance: exchangePrice(exchange: \"binance\") { price } okx: exchangePrice(exchange: \"okx\") { price }
+                     vwap(window: HOUR) { price volume } }
+                   sol: asset(symbol: \"SOL\") { market { price } vwap { price } }
+                   marketOverview { totalMarketCap btcDominance ethDominance volume24h markets }
+                   gainers: topMovers(window: HOUR) { asset { symbol } changePercent }
+                   losers: topMovers(window: DAY, direction: LOSERS, first: 1) { asset { symbol } open close } }";
+    let read = server.graphql(query).await;
+    assert!(read["errors"].is_null(), "{read}");
+    let data = &read["data"];
+    assert_eq!(
+        data["btc"]["market"],
+        json!({ "price": 63000.0, "exchange": "coinbase", "source": "exchange-api", "attribution": "Coinbase public API",
+                "marketCap": 1.25e12, "volume24h": 3.1e10, "liquidity": 2.5e9, "participants": 4200, "servedFrom": "CACHE" })
+    );
+    assert_eq!(data["btc"]["binance"], json!({ "price": 60000.0 }));
+    assert_eq!(data["btc"]["okx"], Value::Null);
+    // (60,000 x 1 + 63,000 x 3 + 61,000 x 0) / 4.
+    assert!(close(&data["btc"]["vwap"]["price"], 62_250.0), "{data}");
+    assert_eq!(data["sol"], json!({ "market": null, "vwap": null }));
+    let overview = &data["marketOverview"];
+    // Each asset's newest cap: BTC's from the tick of 10 minutes ago, not from the older
+    // tick sent after it.
+    let total = 1.25e12 + 3.4e11;
+    assert!(close(&overview["totalMarketCap"], total), "{overview}");
+    assert!(
+        close(&overview["btcDominance"], 1.25e12 * 100.0 / total),
+        "{overview}"
+    );
+    assert!(
+        close(&overview["ethDominance"], 3.4e11 * 100.0 / total),
+        "{overview}"
+    );
+    assert!(
+        close(
+            &overview["volume24h"],
+            60_000.0 + 189_000.0 + 30_000.0 + 28_500.0
+        ),
+        "{overview}"
+    );
+    assert_eq!(overview["markets"], 3);
+    let symbols = |movers: &Value| -> Vec<String> {
+        movers
+            .as_array()
+            .expect("movers")
+            .iter()
+            .map(|m| m["asset"]["symbol"].as_str().expect("a symbol").to_owned())
+            .collect()
+    };
+    assert_eq!(symbols(&data["gainers"]), ["SOL", "BTC", "ETH"]);
+    assert!(close(&data["gainers"][0]["changePercent"], 10.0), "{data}");
+    assert_eq!(
+        data["losers"],
+        json!([{ "asset": { "symbol": "ETH" }, "open": 3000.0, "close": 2850.0 }])
+    );
+
+    // The cache keeps a snapshot 60 s; once it is gone ClickHouse answers the same.
+    let key = state.stores().redis().market_key("BTC");
+    let mut conn = state.stores().redis().conn();
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .expect("ttl");
+    assert!((1..=60).contains(&ttl), "ttl {ttl}");
+    let _: i64 = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .expect("del");
+    let fallback = server.graphql(query).await;
+    assert_eq!(
+        fallback["data"]["btc"]["market"]["servedFrom"], "CLICKHOUSE",
+        "{fallback}"
+    );
+    let mut expected = data["btc"]["market"].clone();
+    expected["servedFrom"] = json!("CLICKHOUSE");
+    assert_eq!(fallback["data"]["btc"]["market"], expected);
+
+    // Hostile market figures name their field; nothing is written.
+    for (tick, field) in [
+        (
+            json!({ "symbol": "BTC", "price": 1.0, "exchange": "Bad Exchange!" }),
+            "ticks[0].exchange",
+        ),
+        (
+            json!({ "symbol": "BTC", "price": 1.0, "exchange": "" }),
+            "ticks[0].exchange",
+        ),
+        (
+            json!({ "symbol": "BTC", "price": 1.0, "marketCap": -1.0 }),
+            "ticks[0].marketCap",
+        ),
+        (
+            json!({ "symbol": "BTC", "price": 1.0, "liquidity": 1e300 }),
+            "ticks[0].liquidity",
+        ),
+        (
+            json!({ "symbol": "BTC", "price": 1.0, "participants": -5 }),
+            "ticks[0].participants",
+        ),
+        (
+            json!({ "symbol": "BTC", "price": 1.0, "source": "a\u{0}b" }),
+            "ticks[0].source",
+        ),
+        (
+            json!({ "symbol": "BTC", "price": 1.0, "attribution": "x".repeat(501) }),
+            "ticks[0].attribution",
+        ),
+    ] {
+        let body = server
+            .graphql_with(INGEST, json!({ "t": [tick] }), &[])
+            .await;
+        assert_eq!(
+            refusals(&body),
+            [("BAD_USER_INPUT".to_owned(), field.to_owned())],
+            "{body}"
+        );
+    }
+    let answer: Value = server
+        .client
+        .post(server.url("/ingest/prices"))
+        .body("{\"symbol\":\"BTC\",\"price\":1,\"marketCap\":\"big\"}\n{\"symbol\":\"BTC\",\"price\":1,\"volume24h\":-2}\n")
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        (answer["accepted"].clone(), answer["rejected"].clone()),
+        (json!(0), json!(2)),
+        "{answer}"
+    );
+    let (_, body) = server
+        .graphql_as(
+            None,
+            "{ topMovers(window: DAY, first: 0) { changePercent } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        refusals(&body),
+        [("BAD_USER_INPUT".to_owned(), "first".to_owned())]
+    );
+    let after = server
+        .graphql("{ asset(symbol: \"BTC\") { exchangePrice(exchange: \"binance\") { price } } }")
+        .await;
+    assert_eq!(after["data"]["asset"]["exchangePrice"]["price"], 60000.0);
+}
+
+/// A market dashboard over `n` assets: the snapshot, a venue's price and the VWAP of each.
+const MARKET_DASHBOARD: &str = "query($n: Int!) { assets(first: $n) { edges { node { symbol
+    price { price } market { marketCap servedFrom } exchangePrice(exchange: \"binance\") { price } vwap { price } } } }
+    marketOverview { markets } topMovers(window: DAY) { asset { symbol } } }";
+
+#[tokio::test]
+async fn a_market_dashboard_costs_the_same_round_trips_for_3_and_12_assets() {
+    let env = TestEnv::migrated().await;
+    let server = env.spawn().await;
+    let admin = server.token("operator", &[Role::Admin]);
+    let mut trips = Vec::new();
+    for n in [3usize, 12] {
+        let assets: Vec<Value> = (0..n)
+            .map(|i| json!({ "symbol": format!("TK{i}"), "name": "t", "chain": "ethereum", "decimals": 8 }))
+            .collect();
+        let (_, saved) = server
+            .graphql_as(
+                Some(&admin),
+                "mutation($a: [AssetInput!]!) { upsertAssets(assets: $a) { symbol } }",
+                json!({ "a": assets }),
+            )
+            .await;
+        assert!(saved["errors"].is_null(), "{saved}");
+        let ticks: Vec<Value> = (0..n)
+            .flat_map(|i| {
+                [
+                    json!({ "symbol": format!("TK{i}"), "price": 10.0 + i as f64, "volume": 1.0, "at": ago(20),
+                            "exchange": "binance", "marketCap": 1e9 }),
+                    json!({ "symbol": format!("TK{i}"), "price": 11.0 + i as f64, "volume": 2.0, "at": ago(2),
+                            "exchange": "kraken" }),
+                ]
+            })
+            .collect();
+        let body = server
+            .graphql_with(INGEST, json!({ "t": ticks }), &[])
+            .await;
+        assert!(body["errors"].is_null(), "{body}");
+        let (response, counted) = server.traced(MARKET_DASHBOARD, json!({ "n": n })).await;
+        assert!(response["errors"].is_null(), "{response}");
+        let edges = response["data"]["assets"]["edges"]
+            .as_array()
+            .expect("edges");
+        assert_eq!(edges.len(), n);
+        assert!(edges.iter().all(|e| e["node"]["market"]["marketCap"] == 1e9
+            && e["node"]["exchangePrice"]["price"].is_number()
+            && e["node"]["vwap"]["price"].is_number()));
+        trips.push(counted);
+    }
+    assert_eq!(trips[0], trips[1], "round trips grew with the assets");
+}
