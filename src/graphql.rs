@@ -15,6 +15,7 @@ mod market;
 pub mod messages;
 pub mod node;
 pub mod nulls;
+mod ohlcv;
 pub mod pagination;
 pub mod scope;
 pub mod series;
@@ -68,6 +69,7 @@ pub struct Mutation(
     artifact::ArtifactMutation,
     challenge::ChallengeMutation,
     catalogue::CatalogueMutation,
+    ohlcv::OhlcvMutation,
 );
 
 /// Meridian's schema type.

@@ -28,7 +28,7 @@ pub use catalogue::{AssetNamesOf, DocumentOf, PoolsOfProtocol, ProtocolById};
 pub use challenges::{BoardTopOf, ChallengeById, ChallengeStatsOf};
 pub use farming::FarmerTotalsOf;
 pub use holdings::HoldingsOf;
-pub use market::{ExchangePriceOf, MarketOf, MarketValue, VwapOf};
+pub use market::{ExchangePriceOf, MarketOf, MarketValue, OhlcvOf, VwapOf};
 pub use metadata::MetadataOf;
 pub use prices::{PriceOf, PriceSource, PriceValue};
 pub use profiles::ProfileOf;
@@ -58,7 +58,7 @@ pub struct Batcher {
 }
 
 /// The name of each key type's batches, as `meridian_batch_splits_total` labels them.
-pub const LOADERS: [&str; 27] = [
+pub const LOADERS: [&str; 28] = [
     "activity",
     "artifact",
     "asset",
@@ -75,6 +75,7 @@ pub const LOADERS: [&str; 27] = [
     "latest_proof",
     "market",
     "metadata",
+    "ohlcv",
     "pools_of",
     "price",
     "profile",

@@ -336,5 +336,6 @@ pub fn refresh(ctx: &Context<'_>) {
         l.clear::<MarketOf>();
         l.clear::<ExchangePriceOf>();
         l.clear::<VwapOf>();
+        l.clear::<OhlcvOf>();
     }
 }

@@ -159,3 +159,60 @@ impl Loader<VwapOf> for Batcher {
         Ok(out)
     }
 }
+
+/// The OHLCV rows of an asset on one exchange and timeframe over [from, to).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OhlcvOf {
+    pub symbol: String,
+    pub exchange: String,
+    pub timeframe: &'static str,
+    pub from: u32,
+    pub to: u32,
+}
+
+impl Loader<OhlcvOf> for Batcher {
+    type Value = Vec<crate::store::clickhouse::OhlcvRow>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[OhlcvOf],
+    ) -> Result<HashMap<OhlcvOf, Vec<crate::store::clickhouse::OhlcvRow>>, LoadError> {
+        let _flight = self.flight("ohlcv");
+        type Window = (String, &'static str, u32, u32);
+        let mut groups: HashMap<Window, Vec<String>> = HashMap::new();
+        for key in keys {
+            groups
+                .entry((key.exchange.clone(), key.timeframe, key.from, key.to))
+                .or_default()
+                .push(key.symbol.clone());
+        }
+        let fetches = groups.into_iter().map(|(window, symbols)| async move {
+            let (exchange, timeframe, from, to) = &window;
+            let rows = self
+                .stores
+                .clickhouse()
+                .ohlcv(&symbols, exchange, timeframe, *from, *to)
+                .await?;
+            Ok::<_, crate::Error>((window, symbols, rows))
+        });
+        let mut out = HashMap::with_capacity(keys.len());
+        for result in futures::future::join_all(fetches).await {
+            let ((exchange, timeframe, from, to), symbols, rows) = result.map_err(shared)?;
+            let key = |symbol: String| OhlcvOf {
+                symbol,
+                exchange: exchange.clone(),
+                timeframe,
+                from,
+                to,
+            };
+            for symbol in symbols {
+                out.insert(key(symbol), Vec::new());
+            }
+            for row in rows {
+                out.entry(key(row.symbol.clone())).or_default().push(row);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -13,7 +13,7 @@ mod writes;
 
 pub use challenges::ChallengeStatsRow;
 pub use farming::{FarmerTotalsRow, FarmingBucketRow, FARMING_KINDS};
-pub use market::{ExchangePriceRow, MarketTickRow, MoverRow, OverviewRow, VwapRow};
+pub use market::{ExchangePriceRow, MarketTickRow, MoverRow, OhlcvRow, OverviewRow, VwapRow};
 pub use reads::{ActivityBucketRow, CandleRow, LastTickRow, StatsRow};
 
 pub use seed::{ActivityRow, DomainEventRow, TickRow, TradeEventRow};

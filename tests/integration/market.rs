@@ -281,3 +281,129 @@ async fn a_market_dashboard_costs_the_same_round_trips_for_3_and_12_assets() {
     }
     assert_eq!(trips[0], trips[1], "round trips grew with the assets");
 }
+
+const INGEST_OHLCV: &str = "mutation($r: [OhlcvInput!]!) { ingestOhlcv(rows: $r) { accepted } }";
+
+/// Ingested OHLCV rows sit beside the derived candles: read back per exchange and
+/// timeframe, replaced when sent again for the same period, and refused by field when bad.
+#[tokio::test]
+async fn ohlcv_rows_are_ingested_per_exchange_and_timeframe_beside_derived_candles() {
+    let env = TestEnv::migrated().await;
+    let server = env.spawn().await;
+    let admin = server.token("operator", &[Role::Admin]);
+    let (_, saved) = server
+        .graphql_as(
+            Some(&admin),
+            "mutation { upsertAssets(assets: [{ symbol: \"BTC\", name: \"Bitcoin\", chain: \"bitcoin\", decimals: 8 }]) { symbol } }",
+            json!({}),
+        )
+        .await;
+    assert!(saved["errors"].is_null(), "{saved}");
+    let row = |exchange: &str, start: &str, close: f64| {
+        json!({ "symbol": "btc", "exchange": exchange, "timeframe": "HOUR", "start": start,
+                "open": 60000.0, "high": 61000.0, "low": 59000.0, "close": close, "volume": 12.5,
+                "source": "provider", "attribution": "Example Data Ltd" })
+    };
+    let rows = json!([
+        row("binance", "2026-11-20T10:00:00Z", 60500.0),
+        row("binance", "2026-11-20T11:00:00Z", 60800.0),
+        row("Kraken", "2026-11-20T10:00:00Z", 60400.0),
+    ]);
+    let body = server
+        .graphql_with(INGEST_OHLCV, json!({ "r": rows }), &[])
+        .await;
+    assert_eq!(body["data"]["ingestOhlcv"]["accepted"], 3, "{body}");
+    // The provider corrects a period: the row sent last is kept.
+    let fix = json!([row("binance", "2026-11-20T11:00:00Z", 60900.0)]);
+    let body = server
+        .graphql_with(INGEST_OHLCV, json!({ "r": fix }), &[])
+        .await;
+    assert_eq!(body["data"]["ingestOhlcv"]["accepted"], 1, "{body}");
+    // A tick, so the derived candles have something beside the ingested rows.
+    let body = server
+        .graphql_with(
+            INGEST,
+            json!({ "t": [{ "symbol": "BTC", "price": 60100.0, "at": "2026-11-20T10:30:00Z" }] }),
+            &[],
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let read = server
+        .graphql(
+            "{ asset(symbol: \"BTC\") {
+                 binance: ohlcv(exchange: \"binance\", timeframe: HOUR, from: \"2026-11-20T00:00:00Z\", to: \"2026-11-21T00:00:00Z\") { start close source attribution }
+                 kraken: ohlcv(exchange: \"kraken\", timeframe: HOUR, from: \"2026-11-20T00:00:00Z\", to: \"2026-11-21T00:00:00Z\") { close }
+                 daily: ohlcv(exchange: \"binance\", timeframe: DAY, from: \"2026-11-20T00:00:00Z\", to: \"2026-11-21T00:00:00Z\") { close }
+                 candles(interval: HOUR, from: \"2026-11-20T00:00:00Z\", to: \"2026-11-21T00:00:00Z\") { close } } }",
+        )
+        .await;
+    assert!(read["errors"].is_null(), "{read}");
+    assert_eq!(
+        read["data"]["asset"],
+        json!({ "binance": [
+                    { "start": "2026-11-20T10:00:00+00:00", "close": 60500.0, "source": "provider", "attribution": "Example Data Ltd" },
+                    { "start": "2026-11-20T11:00:00+00:00", "close": 60900.0, "source": "provider", "attribution": "Example Data Ltd" }],
+                "kraken": [{ "close": 60400.0 }], "daily": [], "candles": [{ "close": 60100.0 }] })
+    );
+
+    let bad = |over: Value| {
+        let mut r = row("binance", "2026-11-20T12:00:00Z", 60000.0);
+        r.as_object_mut()
+            .expect("object")
+            .extend(over.as_object().expect("object").clone());
+        json!({ "r": [r] })
+    };
+    for (variables, field) in [
+        (
+            bad(json!({ "start": "2026-11-20T12:30:00Z" })),
+            "rows[0].start",
+        ),
+        (
+            bad(json!({ "timeframe": "WEEK", "start": "2026-11-20T00:00:00Z" })),
+            "rows[0].start",
+        ),
+        (bad(json!({ "high": 59500.0 })), "rows[0].high"),
+        (bad(json!({ "low": 60500.0 })), "rows[0].low"),
+        (bad(json!({ "open": -1.0 })), "rows[0].open"),
+        (bad(json!({ "close": 1e300 })), "rows[0].close"),
+        (bad(json!({ "volume": -1.0 })), "rows[0].volume"),
+        (bad(json!({ "symbol": "NOPE" })), "rows[0].symbol"),
+        (bad(json!({ "exchange": "" })), "rows[0].exchange"),
+        (
+            bad(json!({ "start": "2099-01-01T00:00:00Z" })),
+            "rows[0].start",
+        ),
+    ] {
+        let body = server
+            .graphql_with(INGEST_OHLCV, variables.clone(), &[])
+            .await;
+        assert_eq!(
+            refusals(&body),
+            [("BAD_USER_INPUT".to_owned(), field.to_owned())],
+            "{variables}: {body}"
+        );
+    }
+    let (_, body) = server
+        .graphql_as(
+            None,
+            "{ asset(symbol: \"BTC\") { ohlcv(exchange: \"binance\", timeframe: MINUTE, from: \"2020-01-01T00:00:00Z\", to: \"2026-01-01T00:00:00Z\") { close } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        refusals(&body),
+        [("BAD_USER_INPUT".to_owned(), "to".to_owned())],
+        "{body}"
+    );
+    let (_, body) = server
+        .graphql_as(
+            Some(&admin),
+            INGEST_OHLCV,
+            json!({ "r": [row("binance", "2026-11-20T12:00:00Z", 60000.0)] }),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{body}"
+    );
+}

@@ -165,6 +165,19 @@ impl Asset {
         crate::graphql::market::vwap(ctx, &self.symbol, window).await
     }
 
+    /// OHLCV rows as a provider published them for one exchange and timeframe over [from,
+    /// to) (ClickHouse; see `ingestOhlcv`), beside the `candles` derived from ticks.
+    async fn ohlcv(
+        &self,
+        ctx: &Context<'_>,
+        exchange: String,
+        timeframe: crate::graphql::ohlcv::Timeframe,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<crate::graphql::ohlcv::Ohlcv>> {
+        crate::graphql::ohlcv::read(ctx, &self.symbol, &exchange, timeframe, from, to).await
+    }
+
     /// The latest price (Redis; the last ClickHouse tick when Redis has none).
     async fn price(&self, ctx: &Context<'_>) -> Result<Option<Price>> {
         let price = scope::loaders(ctx)?

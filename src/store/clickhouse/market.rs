@@ -5,7 +5,7 @@
 //! to the alias inside the aggregates.
 
 use clickhouse::Row;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{reads::InList, ClickHouse};
 
@@ -22,6 +22,26 @@ pub struct MarketTickRow {
     pub liquidity: Option<f64>,
     pub participants: Option<u32>,
     pub ts: u32,
+}
+
+/// An OHLCV row as a provider publishes it.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct OhlcvRow {
+    pub symbol: String,
+    pub exchange: String,
+    /// `1m`, `5m`, `15m`, `1h`, `4h`, `1d`, `1w`.
+    pub timeframe: String,
+    /// The period's start, unix seconds.
+    pub ts: u32,
+    pub open: f64,
+    pub high: f64,
+    pub low: f64,
+    pub close: f64,
+    pub volume: f64,
+    pub source: String,
+    pub attribution: String,
+    /// When it was written: the latest row of a period wins.
+    pub written_at: u32,
 }
 
 #[derive(Debug, Clone, Row, Deserialize)]
@@ -57,6 +77,44 @@ pub struct MoverRow {
 }
 
 impl ClickHouse {
+    pub async fn insert_ohlcv(&self, rows: &[OhlcvRow]) -> Result<(), crate::Error> {
+        self.calls
+            .run::<(), clickhouse::error::Error, _>("insert_ohlcv", async {
+                self.insert_all("ohlcv", rows).await
+            })
+            .await
+    }
+
+    /// The OHLCV rows of these symbols on one exchange and timeframe over [from, to), by
+    /// symbol and start.
+    pub async fn ohlcv(
+        &self,
+        symbols: &[String],
+        exchange: &str,
+        timeframe: &str,
+        from: u32,
+        to: u32,
+    ) -> Result<Vec<OhlcvRow>, crate::Error> {
+        self.calls
+            .run::<Vec<OhlcvRow>, clickhouse::error::Error, _>("ohlcv", async {
+                self.client
+                    .query(
+                        "SELECT symbol, exchange, timeframe, toUInt32(ts) AS start, open, high, low, \
+                         close, volume, source, attribution, toUInt32(written_at) AS written \
+                         FROM ohlcv FINAL WHERE symbol IN ? AND exchange = ? AND timeframe = ? \
+                         AND ts >= toDateTime(?) AND ts < toDateTime(?) ORDER BY symbol, ts",
+                    )
+                    .bind(InList(symbols))
+                    .bind(exchange)
+                    .bind(timeframe)
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all()
+                    .await
+            })
+            .await
+    }
+
     /// The newest tick of each symbol that carried any market figure.
     pub async fn market_ticks(
         &self,

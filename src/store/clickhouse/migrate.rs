@@ -33,6 +33,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "market_data",
         include_str!("../../../migrations/clickhouse/0005_market_data.sql"),
     ),
+    (
+        6,
+        "ohlcv",
+        include_str!("../../../migrations/clickhouse/0006_ohlcv.sql"),
+    ),
 ];
 
 #[derive(Row, Serialize)]

@@ -162,7 +162,11 @@ impl ClickHouse {
             .await
     }
 
-    async fn insert_all<T>(&self, table: &str, rows: &[T]) -> Result<(), clickhouse::error::Error>
+    pub(super) async fn insert_all<T>(
+        &self,
+        table: &str,
+        rows: &[T],
+    ) -> Result<(), clickhouse::error::Error>
     where
         T: Row + clickhouse::RowOwned + clickhouse::RowWrite,
     {
