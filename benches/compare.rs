@@ -4,6 +4,10 @@
 //!
 //!   scripts/bench          (installs wrk and PostGraphile, then runs this and the rest)
 //!   cargo bench --bench compare     BENCH_SECONDS=10 BENCH_USERS=1000
+//!   BENCH_ONLY=candles cargo bench --bench compare   (the candle views' scenario alone)
+//!
+//! Last, it reads candles from ClickHouse's candle views against the same candles computed
+//! from the raw ticks (benches/support/candles.rs).
 //!
 //! Before measuring, each target's answer is checked: Meridian's and the floor's `data`
 //! must be equal, and PostGraphile's must hold the same users and holdings.
@@ -17,6 +21,8 @@ use std::{
 use meridian::{migrate, seed, AppState};
 use serde_json::{json, Value};
 
+#[path = "support/candles.rs"]
+mod candles;
 #[path = "support/floor.rs"]
 mod floor;
 #[path = "support/namespace.rs"]
@@ -204,6 +210,11 @@ fn start_postgraphile(database_url: &str, port: u16) -> Option<Child> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // BENCH_ONLY=candles runs the candle views' scenario alone (no wrk, no PostGraphile).
+    let only_candles = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "candles");
+    if only_candles {
+        return candles::run().await;
+    }
     let seconds = env_number("BENCH_SECONDS", 10);
     let users = env_number("BENCH_USERS", 1000) as u32;
     let port = free_port()?;
@@ -215,7 +226,8 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let result = run(&namespace.config, seconds, users).await;
     namespace.drop_all().await?;
-    result
+    result?;
+    candles::run().await
 }
 
 async fn run(config: &meridian::Config, seconds: u64, users: u32) -> anyhow::Result<()> {

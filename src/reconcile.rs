@@ -11,7 +11,7 @@ use anyhow::Context;
 use crate::{
     events::{relay, TradeEvent},
     store::{
-        clickhouse::DayTotals,
+        clickhouse::{DayTotals, CANDLE_VIEWS},
         postgres::{DeadLetter, LatestProof, OutboxBacklog},
         Stores,
     },
@@ -60,6 +60,40 @@ impl Report {
     }
 }
 
+/// Each candle view's ticks per symbol and UTC day against the raw ticks' (a view missing
+/// an insert, or counting one twice, shows).
+async fn candle_view_differences(stores: &Stores) -> anyhow::Result<Vec<String>> {
+    let raw = stores.clickhouse().ticks_per_day(None).await?;
+    let mut differences = Vec::new();
+    for (_, view) in CANDLE_VIEWS {
+        let folded = stores.clickhouse().ticks_per_day(Some(view)).await?;
+        if folded == raw {
+            continue;
+        }
+        let key = |r: &crate::store::clickhouse::DayTicksRow| (r.symbol.clone(), r.day);
+        let raw_by: std::collections::BTreeMap<_, u64> =
+            raw.iter().map(|r| (key(r), r.ticks)).collect();
+        let view_by: std::collections::BTreeMap<_, u64> =
+            folded.iter().map(|r| (key(r), r.ticks)).collect();
+        let mut days: Vec<_> = raw_by.keys().chain(view_by.keys()).cloned().collect();
+        days.sort();
+        days.dedup();
+        for (symbol, day) in days {
+            let (a, b) = (
+                raw_by.get(&(symbol.clone(), day)).copied().unwrap_or(0),
+                view_by.get(&(symbol.clone(), day)).copied().unwrap_or(0),
+            );
+            if a != b {
+                let date = chrono::DateTime::from_timestamp(i64::from(day) * 86_400, 0)
+                    .map(|d| d.date_naive().to_string())
+                    .unwrap_or_default();
+                differences.push(format!("{view} {symbol} {date}: ticks {a}, view {b}"));
+            }
+        }
+    }
+    Ok(differences)
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()) + 1e-9
 }
@@ -98,6 +132,11 @@ pub async fn check(stores: &Stores) -> anyhow::Result<Report> {
         .await
         .context("reading ClickHouse domain events")?;
     clickhouse.extend(compare_totals(&pg, &ch, ("events", "amount")));
+    clickhouse.extend(
+        candle_view_differences(stores)
+            .await
+            .context("comparing the candle views with the ticks")?,
+    );
 
     let now = chrono::Utc::now();
     let boards = crate::boards::load(stores)
@@ -268,6 +307,19 @@ pub async fn repair(stores: &Stores) -> anyhow::Result<Report> {
         rebuild_domain_events(stores)
             .await
             .context("rebuilding ClickHouse domain events")?;
+        for (bucket_secs, view) in CANDLE_VIEWS {
+            if before
+                .clickhouse
+                .iter()
+                .any(|d| d.starts_with(&format!("{view} ")))
+            {
+                stores
+                    .clickhouse()
+                    .rebuild_candle_view(view, bucket_secs)
+                    .await
+                    .with_context(|| format!("rebuilding {view}"))?;
+            }
+        }
     }
     if !before.redis.is_empty() {
         crate::boards::rebuild_all(stores, chrono::Utc::now())

@@ -103,10 +103,11 @@ pub async fn run(
         .map(|p| p.as_ref().map_or(100.0, |p| p.price))
         .collect();
     let mut rng = Rng::new(chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64);
-    // A circulating supply per asset, so that market caps move with prices.
-    let supply: Vec<f64> = symbols
+    // A circulating supply per asset (a market cap of 1 to 1,000 billion USD at the
+    // current price), so that market caps move with prices.
+    let supply: Vec<f64> = prices
         .iter()
-        .map(|_| (rng.range(1e6, 1e9)).round())
+        .map(|price| (rng.range(1e9, 1e12) / price.max(1e-9)).round())
         .collect();
     let mut flush = tokio::time::interval(FLUSH);
     let ticks_per_flush = rates.ticks_per_sec.max(0.0) * FLUSH.as_secs_f64();

@@ -13,7 +13,10 @@ mod writes;
 
 pub use challenges::ChallengeStatsRow;
 pub use farming::{FarmerTotalsRow, FarmingBucketRow, FARMING_KINDS};
-pub use market::{ExchangePriceRow, MarketTickRow, MoverRow, OhlcvRow, OverviewRow, VwapRow};
+pub use market::{
+    DayTicksRow, ExchangePriceRow, MarketTickRow, MoverRow, OhlcvRow, OverviewRow, VwapRow,
+};
+pub use reads::{candle_view, CANDLE_VIEWS};
 pub use reads::{ActivityBucketRow, CandleRow, LastTickRow, StatsRow};
 
 pub use seed::{ActivityRow, DomainEventRow, TickRow, TradeEventRow};

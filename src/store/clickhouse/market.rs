@@ -222,3 +222,63 @@ impl ClickHouse {
             .await
     }
 }
+
+/// Ticks per (symbol, UTC day), as the raw rows or a candle view count them.
+#[derive(Debug, Clone, PartialEq, Eq, Row, Deserialize)]
+pub struct DayTicksRow {
+    pub symbol: String,
+    pub day: u32,
+    pub ticks: u64,
+}
+
+impl ClickHouse {
+    /// Ticks per symbol and UTC day: from the raw rows (`view` None) or a candle view.
+    pub async fn ticks_per_day(
+        &self,
+        view: Option<&'static str>,
+    ) -> Result<Vec<DayTicksRow>, crate::Error> {
+        let sql = match view {
+            None => "SELECT symbol, toUInt32(intDiv(toUInt32(ts), 86400)) AS tick_day, \
+                     toUInt64(count()) AS n FROM price_ticks GROUP BY symbol, tick_day \
+                     ORDER BY symbol, tick_day"
+                .to_owned(),
+            Some(view) => format!(
+                "SELECT symbol, toUInt32(intDiv(toUInt32(bucket), 86400)) AS tick_day, \
+                 toUInt64(countMerge(tick_count)) AS n FROM {view} GROUP BY symbol, tick_day \
+                 ORDER BY symbol, tick_day"
+            ),
+        };
+        self.calls
+            .run::<Vec<DayTicksRow>, clickhouse::error::Error, _>("ticks_per_day", async {
+                self.client.query(&sql).fetch_all().await
+            })
+            .await
+    }
+
+    /// Empties a candle view's table and folds every raw tick into it again.
+    pub async fn rebuild_candle_view(
+        &self,
+        view: &'static str,
+        bucket_secs: u32,
+    ) -> Result<(), crate::Error> {
+        self.calls
+            .run::<(), clickhouse::error::Error, _>("rebuild_candle_view", async {
+                self.client
+                    .query(&format!("TRUNCATE TABLE {view}"))
+                    .execute()
+                    .await?;
+                self.client
+                    .query(&format!(
+                        "INSERT INTO {view} SELECT symbol, \
+                         toDateTime(intDiv(toUInt32(ts), {bucket_secs}) * {bucket_secs}) AS bucket, \
+                         argMinState(price, ts) AS first_price, maxState(price) AS high_price, \
+                         minState(price) AS low_price, argMaxState(price, ts) AS last_price, \
+                         sumState(volume) AS traded, countState() AS tick_count \
+                         FROM price_ticks GROUP BY symbol, bucket"
+                    ))
+                    .execute()
+                    .await
+            })
+            .await
+    }
+}

@@ -38,6 +38,51 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "ohlcv",
         include_str!("../../../migrations/clickhouse/0006_ohlcv.sql"),
     ),
+    (
+        7,
+        "candles_1m",
+        include_str!("../../../migrations/clickhouse/0007_candles_1m.sql"),
+    ),
+    (
+        8,
+        "candles_1m_view",
+        include_str!("../../../migrations/clickhouse/0008_candles_1m_view.sql"),
+    ),
+    (
+        9,
+        "candles_1m_backfill",
+        include_str!("../../../migrations/clickhouse/0009_candles_1m_backfill.sql"),
+    ),
+    (
+        10,
+        "candles_1h",
+        include_str!("../../../migrations/clickhouse/0010_candles_1h.sql"),
+    ),
+    (
+        11,
+        "candles_1h_view",
+        include_str!("../../../migrations/clickhouse/0011_candles_1h_view.sql"),
+    ),
+    (
+        12,
+        "candles_1h_backfill",
+        include_str!("../../../migrations/clickhouse/0012_candles_1h_backfill.sql"),
+    ),
+    (
+        13,
+        "candles_1d",
+        include_str!("../../../migrations/clickhouse/0013_candles_1d.sql"),
+    ),
+    (
+        14,
+        "candles_1d_view",
+        include_str!("../../../migrations/clickhouse/0014_candles_1d_view.sql"),
+    ),
+    (
+        15,
+        "candles_1d_backfill",
+        include_str!("../../../migrations/clickhouse/0015_candles_1d_backfill.sql"),
+    ),
 ];
 
 #[derive(Row, Serialize)]

@@ -61,6 +61,24 @@ pub struct ActivityBucketRow {
     pub rewards: u64,
 }
 
+/// The candle views, coarsest first: (bucket seconds, table).
+pub const CANDLE_VIEWS: [(u32, &str); 3] = [
+    (86_400, "candles_1d"),
+    (3_600, "candles_1h"),
+    (60, "candles_1m"),
+];
+
+/// The coarsest candle view that answers buckets of `bucket_secs` over [from, to) exactly:
+/// its buckets divide the interval and both ends fall on its bucket boundaries.
+pub fn candle_view(bucket_secs: u32, from: u32, to: u32) -> Option<&'static str> {
+    CANDLE_VIEWS
+        .iter()
+        .find(|(g, _)| {
+            bucket_secs.is_multiple_of(*g) && from.is_multiple_of(*g) && to.is_multiple_of(*g)
+        })
+        .map(|(_, view)| *view)
+}
+
 impl ClickHouse {
     /// The last tick of each symbol that has any.
     pub async fn last_ticks(&self, symbols: &[String]) -> Result<Vec<LastTickRow>, crate::Error> {
@@ -79,8 +97,30 @@ impl ClickHouse {
     }
 
     /// OHLCV buckets of `bucket_secs` over [from, to) for each symbol; empty buckets are
-    /// absent. Open is the first price by time, close the last.
+    /// absent. Open is the first price by time, close the last. Read from the coarsest
+    /// candle view whose buckets tile the window and the interval (see
+    /// [`candle_view`]), else from the raw ticks.
     pub async fn candles(
+        &self,
+        symbols: &[String],
+        bucket_secs: u32,
+        from: u32,
+        to: u32,
+    ) -> Result<Vec<CandleRow>, crate::Error> {
+        match candle_view(bucket_secs, from, to) {
+            Some(view) => {
+                self.candles_from_view(view, symbols, bucket_secs, from, to)
+                    .await
+            }
+            None => {
+                self.candles_from_ticks(symbols, bucket_secs, from, to)
+                    .await
+            }
+        }
+    }
+
+    /// [`ClickHouse::candles`] computed from the raw ticks.
+    pub async fn candles_from_ticks(
         &self,
         symbols: &[String],
         bucket_secs: u32,
@@ -99,6 +139,38 @@ impl ClickHouse {
                  WHERE symbol IN ? AND ts >= toDateTime(?) AND ts < toDateTime(?) \
                  GROUP BY symbol, bucket ORDER BY symbol, bucket",
                     )
+                    .bind(bucket_secs)
+                    .bind(bucket_secs)
+                    .bind(InList(symbols))
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all()
+                    .await
+            })
+            .await
+    }
+
+    /// [`ClickHouse::candles`] merged from a candle view's states.
+    pub async fn candles_from_view(
+        &self,
+        view: &'static str,
+        symbols: &[String],
+        bucket_secs: u32,
+        from: u32,
+        to: u32,
+    ) -> Result<Vec<CandleRow>, crate::Error> {
+        self.calls
+            .run::<Vec<CandleRow>, clickhouse::error::Error, _>("candles_view", async {
+                self.client
+                    .query(&format!(
+                        "SELECT symbol, toUInt32(intDiv(toUInt32(bucket), ?) * ?) AS start, \
+                        toFloat64(argMinMerge(first_price)) AS o, toFloat64(maxMerge(high_price)) AS h, \
+                        toFloat64(minMerge(low_price)) AS l, toFloat64(argMaxMerge(last_price)) AS c, \
+                        toFloat64(sumMerge(traded)) AS v, toUInt64(countMerge(tick_count)) AS n \
+                 FROM {view} \
+                 WHERE symbol IN ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?) \
+                 GROUP BY symbol, start ORDER BY symbol, start"
+                    ))
                     .bind(bucket_secs)
                     .bind(bucket_secs)
                     .bind(InList(symbols))

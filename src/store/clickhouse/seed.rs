@@ -101,6 +101,10 @@ impl ClickHouse {
                     "trade_events",
                     "activity_events",
                     "domain_events",
+                    "ohlcv",
+                    "candles_1m",
+                    "candles_1h",
+                    "candles_1d",
                 ] {
                     self.client
                         .query(&format!("TRUNCATE TABLE {table}"))
