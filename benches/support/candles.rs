@@ -39,8 +39,10 @@ async fn measure(
         platforms: seed::Platforms::TRADING,
     };
     let started = Instant::now();
+    // A bulk load, as `meridian seed` runs it: each store call may take minutes.
+    let bulk = state.stores().with_deadline(Duration::from_secs(1_800));
     let report = seed::run(
-        state.stores(),
+        &bulk,
         &shape,
         &state.relay_settings(),
         &seed::Progress::quiet(),
