@@ -279,8 +279,11 @@ impl Latest {
         let mut prices: Vec<LatestPrice> = self.prices.into_values().collect();
         prices.sort_by(|a, b| a.symbol.cmp(&b.symbol));
         stores.redis().set_prices_if_newer(&prices).await?;
-        let snapshots: Vec<MarketSnapshot> = self.market.into_values().collect();
-        stores.redis().set_market(&snapshots).await?;
+        // Most feeds send prices alone: no market call for them.
+        if !self.market.is_empty() {
+            let snapshots: Vec<MarketSnapshot> = self.market.into_values().collect();
+            stores.redis().set_market(&snapshots).await?;
+        }
         Ok(prices)
     }
 }

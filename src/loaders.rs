@@ -57,37 +57,52 @@ pub struct Batcher {
     queue: BatchQueue,
 }
 
-/// The name of each key type's batches, as `meridian_batch_splits_total` labels them.
-pub const LOADERS: [&str; 28] = [
-    "activity",
-    "artifact",
-    "asset",
-    "asset_names",
-    "board_top",
-    "candles",
-    "challenge",
-    "challenge_stats",
-    "document",
-    "events_of_artifact",
-    "exchange_price",
-    "farmer_totals",
-    "holdings",
-    "latest_proof",
-    "market",
-    "metadata",
-    "ohlcv",
-    "pools_of",
-    "price",
-    "profile",
-    "protocol",
-    "standing",
-    "stats24h",
-    "trades_of",
-    "trade",
-    "user",
-    "user_by_address",
-    "vwap",
-];
+/// Declares every key type once, with the name its batches carry: the list of names
+/// (`LOADERS`) and the function that forgets every cached value (`clear_all`) both come from
+/// here, so a new loader cannot be left out of either.
+macro_rules! key_types {
+    ($($key:ident => $name:literal),+ $(,)?) => {
+        /// The name of each key type's batches, as `meridian_batch_splits_total` labels them.
+        pub const LOADERS: &[&str] = &[$($name),+];
+
+        /// Forgets every value the operation's loaders cached (a subscription does so
+        /// before each event, so that it reads current values).
+        pub fn clear_all(loaders: &Loaders) {
+            $(loaders.clear::<$key>();)+
+        }
+    };
+}
+
+key_types! {
+    ActivityOf => "activity",
+    ArtifactByCid => "artifact",
+    AssetBySymbol => "asset",
+    AssetNamesOf => "asset_names",
+    BoardTopOf => "board_top",
+    CandlesOf => "candles",
+    ChallengeById => "challenge",
+    ChallengeStatsOf => "challenge_stats",
+    DocumentOf => "document",
+    EventsOfArtifact => "events_of_artifact",
+    ExchangePriceOf => "exchange_price",
+    FarmerTotalsOf => "farmer_totals",
+    HoldingsOf => "holdings",
+    LatestProofOf => "latest_proof",
+    MarketOf => "market",
+    MetadataOf => "metadata",
+    OhlcvOf => "ohlcv",
+    PoolsOfProtocol => "pools_of",
+    PriceOf => "price",
+    ProfileOf => "profile",
+    ProtocolById => "protocol",
+    StandingOf => "standing",
+    Stats24hOf => "stats24h",
+    TradesOf => "trades_of",
+    TradeById => "trade",
+    UserById => "user",
+    UserByAddress => "user_by_address",
+    VwapOf => "vwap",
+}
 
 impl Batcher {
     /// Marks one batch of `loader` as running, for as long as the guard lives, counting

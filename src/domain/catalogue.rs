@@ -103,6 +103,11 @@ fn text(field: String, value: &str, max: usize) -> Result<String, Error> {
     Ok(value.to_owned())
 }
 
+/// An asset's or catalogue entry's name: 1 to 100 printable characters, trimmed.
+pub fn check_name(field: &str, name: &str) -> Result<String, Error> {
+    text(field.to_owned(), name, MAX_NAME)
+}
+
 fn symbol(field: String, value: &str) -> Result<String, Error> {
     Symbol::parse(value)
         .map(Symbol::into_string)

@@ -307,35 +307,7 @@ pub fn app<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a AppState> {
 /// Forgets what the operation's loaders cached, so that each event of a subscription
 /// reads current values.
 pub fn refresh(ctx: &Context<'_>) {
-    use crate::loaders::*;
-    if let Some(l) = ctx.data_opt::<Loaders>() {
-        l.clear::<UserById>();
-        l.clear::<UserByAddress>();
-        l.clear::<HoldingsOf>();
-        l.clear::<AssetBySymbol>();
-        l.clear::<ProfileOf>();
-        l.clear::<MetadataOf>();
-        l.clear::<PriceOf>();
-        l.clear::<CandlesOf>();
-        l.clear::<Stats24hOf>();
-        l.clear::<ActivityOf>();
-        l.clear::<StandingOf>();
-        l.clear::<TradesOf>();
-        l.clear::<TradeById>();
-        l.clear::<BoardTopOf>();
-        l.clear::<LatestProofOf>();
-        l.clear::<ArtifactByCid>();
-        l.clear::<EventsOfArtifact>();
-        l.clear::<FarmerTotalsOf>();
-        l.clear::<ChallengeById>();
-        l.clear::<ChallengeStatsOf>();
-        l.clear::<ProtocolById>();
-        l.clear::<PoolsOfProtocol>();
-        l.clear::<AssetNamesOf>();
-        l.clear::<DocumentOf>();
-        l.clear::<MarketOf>();
-        l.clear::<ExchangePriceOf>();
-        l.clear::<VwapOf>();
-        l.clear::<OhlcvOf>();
+    if let Some(loaders) = ctx.data_opt::<crate::loaders::Loaders>() {
+        crate::loaders::clear_all(loaders);
     }
 }

@@ -244,14 +244,7 @@ impl CatalogueMutation {
             return Err(Error::field("to", "must differ from symbol").extend());
         }
         let name = name
-            .map(|n| {
-                let n = n.trim().to_owned();
-                if n.is_empty() || n.chars().count() > 100 || n.chars().any(char::is_control) {
-                    Err(Error::field("name", "must be 1 to 100 printable characters").extend())
-                } else {
-                    Ok(n)
-                }
-            })
+            .map(|n| catalogue::check_name("name", &n))
             .transpose()?;
         let stores = scope::stores(ctx)?;
         let mut rows = stores

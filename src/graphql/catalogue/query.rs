@@ -18,17 +18,52 @@ const DEFAULT_PAGE: u32 = 20;
 #[derive(Default)]
 pub struct CatalogueQuery;
 
-/// A page's limit and the position after which it starts.
-fn page(
-    ctx: &Context<'_>,
-    kind: &str,
-    first: Option<i32>,
+/// One id-ordered page of a connection: its size, the id it starts after, its kind.
+struct Page {
+    kind: &'static str,
+    limit: usize,
     after: Option<String>,
-) -> Result<(usize, Option<String>)> {
-    let app = scope::app(ctx)?;
-    let limit = pagination::page_size(first, DEFAULT_PAGE, app.config().max_page_size)?;
-    let after = after.map(|c| app.cursors().decode(kind, &c)).transpose()?;
-    Ok((limit, after))
+}
+
+impl Page {
+    fn new(
+        ctx: &Context<'_>,
+        kind: &'static str,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page> {
+        let app = scope::app(ctx)?;
+        let limit = pagination::page_size(first, DEFAULT_PAGE, app.config().max_page_size)?;
+        let after = after.map(|c| app.cursors().decode(kind, &c)).transpose()?;
+        Ok(Page { kind, limit, after })
+    }
+
+    /// Rows to fetch: one more than the page, to tell whether another follows.
+    fn fetch(&self) -> i64 {
+        self.limit as i64 + 1
+    }
+
+    fn connection<R, N: async_graphql::OutputType>(
+        &self,
+        ctx: &Context<'_>,
+        rows: Vec<R>,
+        id: impl Fn(&R) -> &str,
+        node: impl Fn(R) -> N,
+    ) -> Result<Connection<String, N>> {
+        let codec = scope::app(ctx)?.cursors();
+        let previous = self.after.is_some();
+        Ok(key_connection(
+            codec, self.kind, rows, self.limit, previous, id, node,
+        ))
+    }
+}
+
+/// The one row asked for by id, or NOT_FOUND naming it.
+fn found<R, N>(rows: Vec<R>, what: &str, id: &str, node: impl Fn(R) -> N) -> Result<Option<N>> {
+    match rows.into_iter().next() {
+        Some(row) => Ok(Some(node(row))),
+        None => Err(Error::NotFound(format!("no {what} {id}")).extend()),
+    }
 }
 
 #[Object]
@@ -38,10 +73,7 @@ impl CatalogueQuery {
         let row = scope::loaders(ctx)?
             .load_one(ProtocolById(id.clone()))
             .await?;
-        match row {
-            Some(row) => Ok(Some(Protocol(row))),
-            None => Err(Error::NotFound(format!("no protocol {id}")).extend()),
-        }
+        found(row.into_iter().collect(), "protocol", &id, Protocol)
     }
 
     /// Protocols in id order: of a category, on a chain, or all.
@@ -54,27 +86,18 @@ impl CatalogueQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<String, Protocol>> {
-        let (limit, after) = page(ctx, "protocols", first, after)?;
+        let page = Page::new(ctx, "protocols", first, after)?;
         let chain = chain.map(|c| c.trim().to_ascii_lowercase());
         let rows = scope::stores(ctx)?
             .postgres()
             .protocols_page(
                 category.map(ProtocolCategory::as_str),
                 chain.as_deref(),
-                after.as_deref(),
-                limit as i64 + 1,
+                page.after.as_deref(),
+                page.fetch(),
             )
             .await?;
-        let codec = scope::app(ctx)?.cursors();
-        Ok(key_connection(
-            codec,
-            "protocols",
-            rows,
-            limit,
-            after.is_some(),
-            |r| &r.id,
-            Protocol,
-        ))
+        page.connection(ctx, rows, |r| &r.id, Protocol)
     }
 
     /// One pool by id. Null, with NOT_FOUND, when there is none.
@@ -83,10 +106,7 @@ impl CatalogueQuery {
             .postgres()
             .pools_by_id(std::slice::from_ref(&id))
             .await?;
-        match rows.into_iter().next() {
-            Some(row) => Ok(Some(Pool(row))),
-            None => Err(Error::NotFound(format!("no pool {id}")).extend()),
-        }
+        found(rows, "pool", &id, Pool)
     }
 
     /// Pools in id order: of a protocol, holding an asset, or all.
@@ -99,7 +119,7 @@ impl CatalogueQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<String, Pool>> {
-        let (limit, after) = page(ctx, "pools", first, after)?;
+        let page = Page::new(ctx, "pools", first, after)?;
         let asset = asset
             .map(|a| {
                 normalise_symbol(&a)
@@ -112,20 +132,11 @@ impl CatalogueQuery {
             .pools_page(
                 protocol.as_deref(),
                 asset.as_deref(),
-                after.as_deref(),
-                limit as i64 + 1,
+                page.after.as_deref(),
+                page.fetch(),
             )
             .await?;
-        let codec = scope::app(ctx)?.cursors();
-        Ok(key_connection(
-            codec,
-            "pools",
-            rows,
-            limit,
-            after.is_some(),
-            |r| &r.id,
-            Pool,
-        ))
+        page.connection(ctx, rows, |r| &r.id, Pool)
     }
 
     /// One market by id. Null, with NOT_FOUND, when there is none.
@@ -134,10 +145,7 @@ impl CatalogueQuery {
             .postgres()
             .markets_by_id(std::slice::from_ref(&id))
             .await?;
-        match rows.into_iter().next() {
-            Some(row) => Ok(Some(Market(row))),
-            None => Err(Error::NotFound(format!("no market {id}")).extend()),
-        }
+        found(rows, "market", &id, Market)
     }
 
     /// Markets in id order: of a kind, of a status, or all.
@@ -150,25 +158,16 @@ impl CatalogueQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<String, Market>> {
-        let (limit, after) = page(ctx, "markets", first, after)?;
+        let page = Page::new(ctx, "markets", first, after)?;
         let rows = scope::stores(ctx)?
             .postgres()
             .markets_page(
                 kind.map(MarketKind::as_str),
                 status.map(MarketStatus::as_str),
-                after.as_deref(),
-                limit as i64 + 1,
+                page.after.as_deref(),
+                page.fetch(),
             )
             .await?;
-        let codec = scope::app(ctx)?.cursors();
-        Ok(key_connection(
-            codec,
-            "markets",
-            rows,
-            limit,
-            after.is_some(),
-            |r| &r.id,
-            Market,
-        ))
+        page.connection(ctx, rows, |r| &r.id, Market)
     }
 }

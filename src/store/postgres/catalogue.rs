@@ -134,15 +134,8 @@ impl Postgres {
         self.calls
             .run::<CatalogueOutcome<AssetRow>, sqlx::Error, _>("delist_asset", async {
                 let mut tx = self.pool.begin().await?;
-                let Some(status) = status_for_update(&mut tx, symbol).await? else {
-                    return Ok(Err(unknown_symbol(symbol)));
-                };
-                if status != "listed" {
-                    return Ok(Err(CatalogueRefusal::Refused {
-                        index: 0,
-                        field: "symbol",
-                        reason: format!("{symbol} is {status}, not listed"),
-                    }));
+                if let Err(refusal) = lock_listed(&mut tx, symbol).await? {
+                    return Ok(Err(refusal));
                 }
                 let row: AssetRow = sqlx::query_as(&format!(
                     "UPDATE assets a SET status = 'delisted', status_changed_at = now(), \
@@ -169,15 +162,8 @@ impl Postgres {
         self.calls
             .run::<CatalogueOutcome<AssetRow>, sqlx::Error, _>("rename_asset", async {
                 let mut tx = self.pool.begin().await?;
-                let Some(status) = status_for_update(&mut tx, symbol).await? else {
-                    return Ok(Err(unknown_symbol(symbol)));
-                };
-                if status != "listed" {
-                    return Ok(Err(CatalogueRefusal::Refused {
-                        index: 0,
-                        field: "symbol",
-                        reason: format!("{symbol} is {status}, not listed"),
-                    }));
+                if let Err(refusal) = lock_listed(&mut tx, symbol).await? {
+                    return Ok(Err(refusal));
                 }
                 let created = sqlx::query(
                     "INSERT INTO assets (symbol, name, chain, decimals, kind) \
@@ -627,22 +613,30 @@ async fn note_name(
     .map(drop)
 }
 
-async fn status_for_update(
+/// Locks a listed asset's row for a status change; the refusal says why it cannot change
+/// (not catalogued, or not listed).
+async fn lock_listed(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     symbol: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT status FROM assets WHERE symbol = $1 FOR UPDATE")
-        .bind(symbol)
-        .fetch_optional(&mut **tx)
-        .await
-}
-
-fn unknown_symbol(symbol: &str) -> CatalogueRefusal {
-    CatalogueRefusal::Unknown {
-        index: 0,
-        field: "symbol",
-        value: symbol.to_owned(),
-    }
+) -> Result<Result<(), CatalogueRefusal>, sqlx::Error> {
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM assets WHERE symbol = $1 FOR UPDATE")
+            .bind(symbol)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(match status {
+        None => Err(CatalogueRefusal::Unknown {
+            index: 0,
+            field: "symbol",
+            value: symbol.to_owned(),
+        }),
+        Some(status) if status != "listed" => Err(CatalogueRefusal::Refused {
+            index: 0,
+            field: "symbol",
+            reason: format!("{symbol} is {status}, not listed"),
+        }),
+        Some(_) => Ok(()),
+    })
 }
 
 /// `rows` in the order of `keys` (each key once).
