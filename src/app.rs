@@ -31,6 +31,8 @@ struct Inner {
     shutdown: tokio_util::sync::CancellationToken,
     /// Tasks that must end before the process does (websocket sessions).
     tasks: tokio_util::task::TaskTracker,
+    /// Whether this instance leads the snapshot job now.
+    snapshot_leader: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -68,6 +70,7 @@ impl AppState {
             boards: Default::default(),
             shutdown: tokio_util::sync::CancellationToken::new(),
             tasks: tokio_util::task::TaskTracker::new(),
+            snapshot_leader: Default::default(),
         })))
     }
 
@@ -77,6 +80,13 @@ impl AppState {
 
     pub fn stores(&self) -> &Stores {
         &self.0.stores
+    }
+
+    /// Whether this instance leads the portfolio snapshot job now (see [`crate::snapshots`]).
+    pub fn leads_snapshots(&self) -> bool {
+        self.0
+            .snapshot_leader
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -161,6 +171,14 @@ pub async fn run(
             token.clone().cancelled_owned(),
         ))
     });
+    if state.config().snapshot_every_secs > 0 {
+        tokio::spawn(crate::snapshots::run(
+            state.stores().clone(),
+            Duration::from_secs(state.config().snapshot_every_secs),
+            state.0.snapshot_leader.clone(),
+            token.clone(),
+        ));
+    }
 
     let schema = graphql::build(state.clone());
     let state_header_timeout_ms = state.config().http_header_timeout_ms;

@@ -121,6 +121,12 @@ pub struct Config {
     #[arg(long, env = "MERIDIAN_RELAY_MAX_ATTEMPTS", default_value_t = 10)]
     pub relay_max_attempts: u32,
 
+    /// How often the instance that leads the snapshot job (one per deployment, elected
+    /// through a PostgreSQL advisory lock) writes each user's portfolio value for the
+    /// current UTC day, in seconds; 0 turns the job off in this process.
+    #[arg(long, env = "MERIDIAN_SNAPSHOT_EVERY_SECS", default_value_t = 3_600)]
+    pub snapshot_every_secs: u64,
+
     /// Domain events kept in the Redis stream that subscribers resume from (`after:`); the
     /// cap is approximate (Redis trims whole nodes).
     #[arg(long, env = "MERIDIAN_EVENT_STREAM_LEN", default_value_t = 100_000)]
@@ -379,6 +385,7 @@ impl fmt::Debug for Config {
             .field("relay_retry_base_ms", &self.relay_retry_base_ms)
             .field("relay_retry_max_ms", &self.relay_retry_max_ms)
             .field("relay_max_attempts", &self.relay_max_attempts)
+            .field("snapshot_every_secs", &self.snapshot_every_secs)
             .field("event_stream_len", &self.event_stream_len)
             .field("ingest_max_bytes", &self.ingest_max_bytes)
             .field("http_header_timeout_ms", &self.http_header_timeout_ms)

@@ -21,6 +21,7 @@ pub mod scope;
 pub mod series;
 pub mod shape;
 mod user;
+mod yields;
 
 pub use asset::normalise_symbol;
 pub use user::normalise_address;
@@ -54,6 +55,7 @@ pub struct Query(
     challenge::ChallengeQuery,
     catalogue::CatalogueQuery,
     market::MarketQuery,
+    yields::YieldsQuery,
     health::HealthQuery,
     node::NodeQuery,
 );
@@ -70,6 +72,7 @@ pub struct Mutation(
     challenge::ChallengeMutation,
     catalogue::CatalogueMutation,
     ohlcv::OhlcvMutation,
+    yields::YieldsMutation,
 );
 
 /// Meridian's schema type.

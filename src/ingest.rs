@@ -2,6 +2,9 @@
 //! ticks are checked, written to ClickHouse in batches, and then the newest price of each
 //! symbol goes to Redis (only if newer than what it holds), is published on the symbol's
 //! channel, and the symbol's cached 24h statistics are dropped.
+//!
+//! Pools' TVL and APY samples take the same paths: an NDJSON line naming a `pool` instead
+//! of a `symbol` is a pool sample, and `ingestPoolMetrics` is the mutation.
 
 use std::collections::{HashMap, HashSet};
 
@@ -11,7 +14,7 @@ use serde::Deserialize;
 use crate::{
     error::Error,
     store::{
-        clickhouse::TickRow,
+        clickhouse::{PoolMetricRow, TickRow},
         redis::{LatestPrice, MarketSnapshot},
         Stores,
     },
@@ -65,16 +68,46 @@ pub enum TickTime {
     Text(String),
 }
 
+/// Largest TVL of a pool, in USD.
+pub const MAX_TVL: f64 = 1e16;
+/// Bounds of a pool's APY, in percent: a pool can lose all (-100%), and no real yield is
+/// near the ceiling.
+pub const MIN_APY: f64 = -100.0;
+pub const MAX_APY: f64 = 1e6;
+
+/// One pool sample as a client sends it: TVL in USD, APY in percent; `ts` as a tick's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PoolMetricInput {
+    pub pool: String,
+    pub tvl: f64,
+    pub apy: f64,
+    #[serde(default)]
+    pub ts: Option<TickTime>,
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+/// A checked NDJSON line: a price tick or a pool sample.
+#[derive(Debug, Clone)]
+pub enum Sample {
+    Tick(TickRow),
+    Pool(PoolMetricRow),
+}
+
 /// The symbols ticks may name (listed assets in PostgreSQL's catalogue), and why each
-/// other catalogued symbol may not (delisted, or renamed to its successor).
+/// other catalogued symbol may not (delisted, or renamed to its successor); and the pools
+/// samples may name.
 pub struct KnownSymbols {
     listed: HashSet<String>,
     unlisted: HashMap<String, String>,
+    pools: HashSet<String>,
 }
 
 impl KnownSymbols {
     pub async fn load(stores: &Stores) -> Result<Self, Error> {
         let mut known = KnownSymbols::of([]);
+        known.pools = stores.postgres().pool_ids().await?.into_iter().collect();
         for (symbol, status, successor) in stores.postgres().asset_statuses().await? {
             match (status.as_str(), successor) {
                 ("listed", _) => {
@@ -100,22 +133,110 @@ impl KnownSymbols {
         KnownSymbols {
             listed: symbols.into_iter().collect(),
             unlisted: HashMap::new(),
+            pools: HashSet::new(),
         }
+    }
+
+    /// With these pools known too.
+    pub fn with_pools(mut self, pools: impl IntoIterator<Item = String>) -> Self {
+        self.pools.extend(pools);
+        self
     }
 }
 
 /// One NDJSON line of `POST /ingest/prices`: None for a blank line, else the checked
-/// tick or why it was refused.
-pub fn parse_line(line: &[u8], known: &KnownSymbols, now: i64) -> Option<Result<TickRow, String>> {
+/// tick or pool sample (a line naming a `pool`), or why it was refused.
+pub fn parse_line(line: &[u8], known: &KnownSymbols, now: i64) -> Option<Result<Sample, String>> {
     let text = line.trim_ascii();
     if text.is_empty() {
         return None;
     }
+    let at_fault = |(message, field): (String, &str)| format!("{field}: {message}");
     Some(match serde_json::from_slice::<TickInput>(text) {
-        Err(err) => Err(format!("not a tick: {err}")),
-        Ok(tick) => {
-            check(&tick, known, now).map_err(|(message, field)| format!("{field}: {message}"))
-        }
+        Ok(tick) => check(&tick, known, now).map(Sample::Tick).map_err(at_fault),
+        Err(tick_err) => match serde_json::from_slice::<PoolMetricInput>(text) {
+            Ok(sample) => check_pool(&sample, known, now)
+                .map(Sample::Pool)
+                .map_err(at_fault),
+            // Say what is wrong with the kind of line it meant to be.
+            Err(pool_err) => {
+                let names_pool =
+                    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(text)
+                        .is_ok_and(|fields| fields.contains_key("pool"));
+                if names_pool {
+                    Err(format!("not a pool sample: {pool_err}"))
+                } else {
+                    Err(format!("not a tick: {tick_err}"))
+                }
+            }
+        },
+    })
+}
+
+/// Unix seconds of a tick's or sample's `ts`, checked.
+fn timestamp(ts: &Option<TickTime>, now: i64) -> Result<i64, (String, &'static str)> {
+    let ts = match ts {
+        None => now,
+        Some(TickTime::Unix(ts)) => *ts,
+        Some(TickTime::Text(text)) => chrono::DateTime::parse_from_rfc3339(text)
+            .map_err(|_| {
+                (
+                    "ts must be unix seconds or an RFC 3339 time".to_owned(),
+                    "ts",
+                )
+            })?
+            .timestamp(),
+    };
+    if !(MIN_TS..=now + MAX_FUTURE_SECS).contains(&ts) {
+        return Err((
+            "ts must be after 2009-01-03 and not in the future".into(),
+            "ts",
+        ));
+    }
+    Ok(ts)
+}
+
+/// Free text of at most `max` printable characters, trimmed.
+fn printable(
+    value: &Option<String>,
+    max: usize,
+    field: &'static str,
+) -> Result<String, (String, &'static str)> {
+    let value = value.as_deref().map(str::trim).unwrap_or_default();
+    if value.chars().count() > max || value.chars().any(char::is_control) {
+        return Err((
+            format!("{field} must be at most {max} printable characters"),
+            field,
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// Checks a pool sample; the message names the field at fault.
+pub fn check_pool(
+    sample: &PoolMetricInput,
+    known: &KnownSymbols,
+    now: i64,
+) -> Result<PoolMetricRow, (String, &'static str)> {
+    let pool = sample.pool.trim();
+    if !known.pools.contains(pool) {
+        return Err((format!("unknown pool {:?}", sample.pool), "pool"));
+    }
+    if !(sample.tvl.is_finite() && (0.0..=MAX_TVL).contains(&sample.tvl)) {
+        return Err((format!("tvl must be a number from 0 to {MAX_TVL}"), "tvl"));
+    }
+    if !(sample.apy.is_finite() && (MIN_APY..=MAX_APY).contains(&sample.apy)) {
+        return Err((
+            format!("apy must be a number from {MIN_APY} to {MAX_APY} (percent)"),
+            "apy",
+        ));
+    }
+    Ok(PoolMetricRow {
+        pool: pool.to_owned(),
+        ts: timestamp(&sample.ts, now)? as u32,
+        tvl: sample.tvl,
+        apy: sample.apy,
+        source: printable(&sample.source, 100, "source")?,
     })
 }
 
@@ -143,24 +264,7 @@ pub fn check(
     if !(volume.is_finite() && (0.0..=MAX_VOLUME).contains(&volume)) {
         return Err((format!("volume must be from 0 to {MAX_VOLUME}"), "volume"));
     }
-    let ts = match &tick.ts {
-        None => now,
-        Some(TickTime::Unix(ts)) => *ts,
-        Some(TickTime::Text(text)) => chrono::DateTime::parse_from_rfc3339(text)
-            .map_err(|_| {
-                (
-                    "ts must be unix seconds or an RFC 3339 time".to_owned(),
-                    "ts",
-                )
-            })?
-            .timestamp(),
-    };
-    if !(MIN_TS..=now + MAX_FUTURE_SECS).contains(&ts) {
-        return Err((
-            "ts must be after 2009-01-03 and not in the future".into(),
-            "ts",
-        ));
-    }
+    let ts = timestamp(&tick.ts, now)?;
     let exchange = match tick.exchange.as_deref().map(str::trim) {
         None => String::new(),
         Some(venue) => {
@@ -177,16 +281,6 @@ pub fn check(
             }
             venue
         }
-    };
-    let text = |value: &Option<String>, max: usize, field: &'static str| {
-        let value = value.as_deref().map(str::trim).unwrap_or_default();
-        if value.chars().count() > max || value.chars().any(char::is_control) {
-            return Err((
-                format!("{field} must be at most {max} printable characters"),
-                field,
-            ));
-        }
-        Ok(value.to_owned())
     };
     let figure = |value: Option<f64>, field: &'static str| match value {
         Some(v) if !(v.is_finite() && (0.0..=MAX_MARKET_FIGURE).contains(&v)) => Err((
@@ -212,8 +306,8 @@ pub fn check(
         price: tick.price,
         volume,
         exchange,
-        source: text(&tick.source, 100, "source")?,
-        attribution: text(&tick.attribution, 500, "attribution")?,
+        source: printable(&tick.source, 100, "source")?,
+        attribution: printable(&tick.attribution, 500, "attribution")?,
         market_cap: figure(tick.market_cap, "marketCap")?,
         volume_24h: figure(tick.volume_24h, "volume24h")?,
         liquidity: figure(tick.liquidity, "liquidity")?,

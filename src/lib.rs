@@ -22,8 +22,9 @@
 //! - [`store`] one adapter per store; each owns its client, its queries and its call
 //!   wrapper ([`store::call`]: deadline, [`metrics`], breaker, span), so callers only
 //!   see typed methods.
-//! - [`ingest`] the price-tick write path shared by `ingestPrices`, `/ingest/prices` and
-//!   the simulator.
+//! - [`ingest`] the price-tick and pool-sample write path shared by `ingestPrices`,
+//!   `ingestPoolMetrics`, `/ingest/prices` and the simulator.
+//! - [`snapshots`] the daily portfolio snapshots, written by one leader-elected instance.
 //! - [`events`] what writes announce: the outbox relay (with its dead letters) and the
 //!   pub/sub fan-out that feeds subscriptions.
 //! - [`reconcile`] checks (and repairs) ClickHouse and Redis against PostgreSQL.
@@ -56,6 +57,7 @@ pub mod reconcile;
 pub mod seed;
 pub mod shutdown;
 pub mod simulate;
+pub mod snapshots;
 pub mod store;
 pub mod symbols;
 pub mod telemetry;

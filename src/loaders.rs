@@ -19,6 +19,7 @@ mod standings;
 mod stats;
 mod trades;
 mod users;
+mod yields;
 
 pub use activity::ActivityOf;
 pub use artifacts::{ArtifactByCid, EventsOfArtifact, LatestProofOf};
@@ -36,6 +37,7 @@ pub use standings::StandingOf;
 pub use stats::Stats24hOf;
 pub use trades::{TradeById, TradesOf};
 pub use users::{UserByAddress, UserById};
+pub use yields::{PoolLatestOf, PoolSeriesOf, PortfolioOf};
 
 mod drive;
 
@@ -91,7 +93,10 @@ key_types! {
     MarketOf => "market",
     MetadataOf => "metadata",
     OhlcvOf => "ohlcv",
+    PoolLatestOf => "pool_latest",
+    PoolSeriesOf => "pool_series",
     PoolsOfProtocol => "pools_of",
+    PortfolioOf => "portfolio",
     PriceOf => "price",
     ProfileOf => "profile",
     ProtocolById => "protocol",

@@ -8,4 +8,4 @@ mod types;
 
 pub use mutation::CatalogueMutation;
 pub use query::CatalogueQuery;
-pub use types::{AssetKind, AssetStatus};
+pub use types::{AssetKind, AssetStatus, Pool, ProtocolCategory, RiskLevel};

@@ -1,6 +1,7 @@
 //! `POST /ingest/prices`: NDJSON price ticks, one JSON object per line
-//! (`{"symbol":"BTC","price":64000.5,"volume":1.2,"ts":1790000000}`), streamed and written
-//! to ClickHouse in batches. Good lines are ingested even when others are bad; the
+//! (`{"symbol":"BTC","price":64000.5,"volume":1.2,"ts":1790000000}`), and pools' TVL and
+//! APY samples (`{"pool":"curve-3pool","tvl":1.2e9,"apy":4.1,"ts":1790000000}`), streamed
+//! and written to ClickHouse in batches. Good lines are ingested even when others are bad; the
 //! response counts both and names the bad lines by number.
 //!
 //! A body over `MERIDIAN_INGEST_MAX_BYTES` gets 413: at once when its Content-Length says
@@ -28,8 +29,12 @@ use serde_json::json;
 use super::HttpState;
 use crate::{
     error::Error,
-    ingest::{self, KnownSymbols, Latest},
-    store::{clickhouse::TickRow, redis::IngestProgress, RequestStores},
+    ingest::{self, KnownSymbols, Latest, Sample},
+    store::{
+        clickhouse::{PoolMetricRow, TickRow},
+        redis::IngestProgress,
+        RequestStores,
+    },
 };
 
 /// Ticks per ClickHouse insert.
@@ -71,6 +76,7 @@ struct Ingestion {
     known: KnownSymbols,
     now: i64,
     batch: Vec<TickRow>,
+    pool_batch: Vec<PoolMetricRow>,
     latest: Latest,
     summary: Summary,
     line: u64,
@@ -107,7 +113,8 @@ impl Ingestion {
         match ingest::parse_line(bytes, &self.known, self.now) {
             None => {}
             Some(Err(message)) => self.summary.reject(self.line, message),
-            Some(Ok(row)) => self.batch.push(row),
+            Some(Ok(Sample::Tick(row))) => self.batch.push(row),
+            Some(Ok(Sample::Pool(row))) => self.pool_batch.push(row),
         }
     }
 
@@ -115,6 +122,11 @@ impl Ingestion {
         if !self.batch.is_empty() {
             let rows = std::mem::take(&mut self.batch);
             self.summary.accepted += ingest::write(&self.stores, &rows, &mut self.latest).await?;
+        }
+        if !self.pool_batch.is_empty() {
+            let rows = std::mem::take(&mut self.pool_batch);
+            self.stores.clickhouse().insert_pool_metrics(&rows).await?;
+            self.summary.accepted += rows.len() as u64;
         }
         self.committed = self.line;
         self.committed_rejected = self.summary.rejected;
@@ -207,7 +219,7 @@ impl Ingestion {
                     skipping = true;
                 }
             }
-            let stored = if self.batch.len() >= BATCH {
+            let stored = if self.batch.len() + self.pool_batch.len() >= BATCH {
                 self.flush().await
             } else {
                 self.keep_lease().await
@@ -322,6 +334,7 @@ pub async fn prices(
         known,
         now: ingest::now(),
         batch: Vec::new(),
+        pool_batch: Vec::new(),
         latest: Latest::default(),
         summary,
         line: 0,

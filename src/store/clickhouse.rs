@@ -10,6 +10,7 @@ mod migrate;
 mod reads;
 mod seed;
 mod writes;
+mod yields;
 
 pub use challenges::ChallengeStatsRow;
 pub use farming::{FarmerTotalsRow, FarmingBucketRow, FARMING_KINDS};
@@ -21,6 +22,9 @@ pub use reads::{ActivityBucketRow, CandleRow, LastTickRow, StatsRow};
 
 pub use seed::{ActivityRow, DomainEventRow, TickRow, TradeEventRow};
 pub use writes::DayTotals;
+pub use yields::{
+    PoolMetricRow, PoolPointRow, PortfolioPointRow, SnapshotGroup, SnapshotRow, POOL_VIEWS,
+};
 
 use super::call::{Calls, Shared};
 use crate::{config::Config, error::StoreError, store::StoreKind};

@@ -11,6 +11,7 @@ mod outbox;
 mod reads;
 mod seed;
 mod writes;
+mod yields;
 
 pub use artifacts::{ArtifactRow, ArtifactsOutcome, LatestProof, ARTIFACT_RECORDED};
 pub use boards::BoardScore;
@@ -23,6 +24,7 @@ pub use migrate::MigrationLock;
 pub use outbox::{Backoff, DeadLetter, OutboxBacklog, OutboxClaim, OutboxRow, Settle, Settled};
 pub use reads::{AssetRow, DemoActors, HoldingRow, TradeRow, TradeWindow, UserRow};
 pub use writes::{NewTrade, RegisterOutcome, TradeOutcome, OUTBOX_CHANNEL, TRADE_DESTINATIONS};
+pub use yields::{Leadership, PositionRow};
 
 use std::{
     collections::HashSet,

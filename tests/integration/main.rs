@@ -23,3 +23,4 @@ mod platforms;
 mod security;
 mod support;
 mod writes;
+mod yields;

@@ -92,6 +92,8 @@ impl TestEnv {
             relay_poll_ms: 100,
             relay_retry_base_ms: 50,
             relay_retry_max_ms: 500,
+            // The snapshot job's tests turn it on.
+            snapshot_every_secs: 0,
             ingest_max_bytes: 64 * 1024 * 1024,
             // Tests open many subscribers from one address; those about it set it lower.
             ws_max_client_operations: 100_000,
@@ -682,6 +684,10 @@ pub fn config_env(config: &Config) -> Vec<(&'static str, String)> {
         ),
         ("MERIDIAN_RELAY_BATCH", config.relay_batch.to_string()),
         ("MERIDIAN_RELAY_POLL_MS", config.relay_poll_ms.to_string()),
+        (
+            "MERIDIAN_SNAPSHOT_EVERY_SECS",
+            config.snapshot_every_secs.to_string(),
+        ),
         (
             "MERIDIAN_RELAY_RETRY_BASE_MS",
             config.relay_retry_base_ms.to_string(),

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     error::Error,
-    graphql::{asset::Asset, event::Account, scope},
+    graphql::{asset::Asset, event::Account, scope, series::Interval, yields},
     loaders::{DocumentOf, PoolsOfProtocol, ProtocolById},
     store::postgres::{MarketRow, PoolRow, ProtocolRow},
 };
@@ -156,6 +156,22 @@ impl Protocol {
         Ok(pools.into_iter().map(Pool).collect())
     }
 
+    /// The sum of its pools' newest TVL, in USD (ClickHouse); null when none has a sample.
+    async fn tvl(&self, ctx: &Context<'_>) -> Result<Option<f64>> {
+        yields::protocol_tvl_now(ctx, &self.0.id).await
+    }
+
+    /// Its TVL over [from, to): the sum of its pools' last TVL in each bucket.
+    async fn tvl_history(
+        &self,
+        ctx: &Context<'_>,
+        interval: Interval,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<yields::TvlPoint>> {
+        yields::protocol_tvl(ctx, &self.0.id, interval, from, to).await
+    }
+
     /// Free-form metadata (MongoDB).
     async fn metadata(&self, ctx: &Context<'_>) -> Result<Option<Json<serde_json::Value>>> {
         metadata(ctx, "protocol", &self.0.id).await
@@ -197,6 +213,23 @@ impl Pool {
     /// The fee tier, in basis points (30 is 0.30%).
     async fn fee_bps(&self) -> Option<i32> {
         self.0.fee_bps
+    }
+
+    /// Its newest TVL and APY sample (ClickHouse).
+    async fn latest(&self, ctx: &Context<'_>) -> Result<Option<yields::PoolMetrics>> {
+        yields::pool_latest(ctx, &self.0.id).await
+    }
+
+    /// Its TVL and APY over [from, to) in buckets of `interval` (from the hourly or daily
+    /// views when they tile the window, else the samples).
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        interval: Interval,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<yields::PoolPoint>> {
+        yields::pool_history(ctx, &self.0.id, interval, from, to).await
     }
 
     /// Free-form metadata (MongoDB).

@@ -135,6 +135,22 @@ impl User {
         Ok(Some(Error::finite(total, "portfolioValue")?))
     }
 
+    /// The user's portfolio value per day, week or month over [from, to] (the last 30 days
+    /// by default), from the daily snapshots (ClickHouse). Private.
+    async fn portfolio_history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "crate::graphql::yields::SnapshotInterval::Day")]
+        interval: crate::graphql::yields::SnapshotInterval,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Option<Vec<crate::graphql::yields::PortfolioPoint>>> {
+        self.private(ctx)?;
+        crate::graphql::yields::portfolio_history(ctx, &self.0.id.to_string(), interval, from, to)
+            .await
+            .map(Some)
+    }
+
     /// The user's trades, newest first, optionally within [from, to) (PostgreSQL).
     /// Private.
     #[graphql(complexity = "pagination::cost(first, DEFAULT_PAGE, child_complexity)")]

@@ -83,6 +83,16 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "candles_1d_backfill",
         include_str!("../../../migrations/clickhouse/0015_candles_1d_backfill.sql"),
     ),
+    (
+        16,
+        "pool_metrics",
+        include_str!("../../../migrations/clickhouse/0016_pool_metrics.sql"),
+    ),
+    (
+        17,
+        "portfolio_snapshots",
+        include_str!("../../../migrations/clickhouse/0017_portfolio_snapshots.sql"),
+    ),
 ];
 
 #[derive(Row, Serialize)]

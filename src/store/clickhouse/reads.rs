@@ -71,7 +71,17 @@ pub const CANDLE_VIEWS: [(u32, &str); 3] = [
 /// The coarsest candle view that answers buckets of `bucket_secs` over [from, to) exactly:
 /// its buckets divide the interval and both ends fall on its bucket boundaries.
 pub fn candle_view(bucket_secs: u32, from: u32, to: u32) -> Option<&'static str> {
-    CANDLE_VIEWS
+    coarsest(&CANDLE_VIEWS, bucket_secs, from, to)
+}
+
+/// The coarsest of `views` (coarsest first) whose buckets tile the interval and the window.
+pub(super) fn coarsest(
+    views: &[(u32, &'static str)],
+    bucket_secs: u32,
+    from: u32,
+    to: u32,
+) -> Option<&'static str> {
+    views
         .iter()
         .find(|(g, _)| {
             bucket_secs.is_multiple_of(*g) && from.is_multiple_of(*g) && to.is_multiple_of(*g)

@@ -84,7 +84,7 @@ impl<T> crate::store::Rows for Result<Vec<T>, CatalogueRefusal> {
     }
 }
 
-const POOL_SELECT: &str = "SELECT p.id, p.protocol, p.fee_bps, \
+pub(super) const POOL_SELECT: &str = "SELECT p.id, p.protocol, p.fee_bps, \
      ARRAY(SELECT pa.symbol FROM pool_assets pa WHERE pa.pool = p.id ORDER BY pa.position) AS assets, \
      p.created_at, p.updated_at FROM pools p";
 
