@@ -11,7 +11,7 @@ use anyhow::Context;
 use crate::{
     events::{relay, TradeEvent},
     store::{
-        clickhouse::{DayTotals, CANDLE_VIEWS},
+        clickhouse::{DayTotals, Folded},
         postgres::{DeadLetter, LatestProof, OutboxBacklog},
         Stores,
     },
@@ -60,13 +60,14 @@ impl Report {
     }
 }
 
-/// Each candle view's ticks per symbol and UTC day against the raw ticks' (a view missing
-/// an insert, or counting one twice, shows).
-async fn candle_view_differences(stores: &Stores) -> anyhow::Result<Vec<String>> {
-    let raw = stores.clickhouse().ticks_per_day(None).await?;
+/// Each view's rows per key and UTC day against the raw rows' (a view missing an insert,
+/// or counting one twice, shows): the candle views against the ticks, the pool series
+/// against the pool samples.
+async fn view_differences(stores: &Stores, kind: Folded) -> anyhow::Result<Vec<String>> {
+    let raw = stores.clickhouse().rows_per_day(kind, None).await?;
     let mut differences = Vec::new();
-    for (_, view) in CANDLE_VIEWS {
-        let folded = stores.clickhouse().ticks_per_day(Some(view)).await?;
+    for &(_, view) in kind.views() {
+        let folded = stores.clickhouse().rows_per_day(kind, Some(view)).await?;
         if folded == raw {
             continue;
         }
@@ -87,7 +88,8 @@ async fn candle_view_differences(stores: &Stores) -> anyhow::Result<Vec<String>>
                 let date = chrono::DateTime::from_timestamp(i64::from(day) * 86_400, 0)
                     .map(|d| d.date_naive().to_string())
                     .unwrap_or_default();
-                differences.push(format!("{view} {symbol} {date}: ticks {a}, view {b}"));
+                let noun = kind.noun();
+                differences.push(format!("{view} {symbol} {date}: {noun} {a}, view {b}"));
             }
         }
     }
@@ -133,9 +135,14 @@ pub async fn check(stores: &Stores) -> anyhow::Result<Report> {
         .context("reading ClickHouse domain events")?;
     clickhouse.extend(compare_totals(&pg, &ch, ("events", "amount")));
     clickhouse.extend(
-        candle_view_differences(stores)
+        view_differences(stores, Folded::Ticks)
             .await
             .context("comparing the candle views with the ticks")?,
+    );
+    clickhouse.extend(
+        view_differences(stores, Folded::PoolSamples)
+            .await
+            .context("comparing the pool series with the samples")?,
     );
 
     let now = chrono::Utc::now();
@@ -307,17 +314,19 @@ pub async fn repair(stores: &Stores) -> anyhow::Result<Report> {
         rebuild_domain_events(stores)
             .await
             .context("rebuilding ClickHouse domain events")?;
-        for (bucket_secs, view) in CANDLE_VIEWS {
-            if before
-                .clickhouse
-                .iter()
-                .any(|d| d.starts_with(&format!("{view} ")))
-            {
-                stores
-                    .clickhouse()
-                    .rebuild_candle_view(view, bucket_secs)
-                    .await
-                    .with_context(|| format!("rebuilding {view}"))?;
+        for kind in [Folded::Ticks, Folded::PoolSamples] {
+            for &(bucket_secs, view) in kind.views() {
+                if before
+                    .clickhouse
+                    .iter()
+                    .any(|d| d.starts_with(&format!("{view} ")))
+                {
+                    stores
+                        .clickhouse()
+                        .rebuild_view(kind, view, bucket_secs)
+                        .await
+                        .with_context(|| format!("rebuilding {view}"))?;
+                }
             }
         }
     }

@@ -15,7 +15,7 @@ mod yields;
 pub use challenges::ChallengeStatsRow;
 pub use farming::{FarmerTotalsRow, FarmingBucketRow, FARMING_KINDS};
 pub use market::{
-    DayTicksRow, ExchangePriceRow, MarketTickRow, MoverRow, OhlcvRow, OverviewRow, VwapRow,
+    DayTicksRow, ExchangePriceRow, Folded, MarketTickRow, MoverRow, OhlcvRow, OverviewRow, VwapRow,
 };
 pub use reads::{candle_view, CANDLE_VIEWS};
 pub use reads::{ActivityBucketRow, CandleRow, LastTickRow, StatsRow};

@@ -200,6 +200,48 @@ async fn pool_series_are_kept_by_views_ranked_and_served_in_fixed_round_trips() 
             "{interval}: {got} against {want:?}"
         );
     }
+    // Reconcile finds the views equal to the samples; a day folded twice is reported and
+    // rebuilt by the repair, after which the series reads as before.
+    let stores = server.state.stores();
+    let clean = meridian::reconcile::check(stores).await.expect("reconcile");
+    assert!(clean.is_clean(), "{:?}", clean.lines());
+    stores
+        .clickhouse()
+        .client()
+        .query(
+            "INSERT INTO pool_metrics_1d SELECT pool, toDateTime(intDiv(toUInt32(ts), 86400) * 86400) AS bucket, \
+             argMaxState(tvl, ts), maxState(tvl), minState(tvl), argMaxState(apy, ts), maxState(apy), \
+             minState(apy), sumState(apy), countState() \
+             FROM pool_metrics WHERE pool = 'aave-usdc' AND ts < toDateTime(?) GROUP BY pool, bucket",
+        )
+        .bind(base + DAY)
+        .execute()
+        .await
+        .expect("a double count");
+    let found = meridian::reconcile::check(stores).await.expect("reconcile");
+    let date = chrono::DateTime::from_timestamp(base, 0)
+        .expect("a day")
+        .date_naive();
+    assert_eq!(
+        found.clickhouse,
+        [format!(
+            "pool_metrics_1d aave-usdc {date}: samples 72, view 144"
+        )],
+        "{:?}",
+        found.lines()
+    );
+    let repaired = meridian::reconcile::repair(stores).await.expect("repair");
+    assert!(repaired.is_clean(), "{:?}", repaired.lines());
+    let q = format!(
+        "{{ pool(id: \"aave-usdc\") {{ history(interval: DAY, from: \"{}\", to: \"{}\") {{
+             at tvl tvlHigh tvlLow apy apyHigh apyLow apyMean samples }} }} }}",
+        at(base),
+        at(base + 3 * DAY)
+    );
+    let got = ok(&server, &service, &q, json!({})).await;
+    let want = expected(1, samples, base, DAY, base, base + 3 * DAY);
+    assert!(same_series(&got["pool"]["history"], &want), "{got}");
+
     // A protocol's TVL: its pools' last TVL of each day, summed.
     let tvl = ok(
         &server,

@@ -223,58 +223,112 @@ impl ClickHouse {
     }
 }
 
-/// Ticks per (symbol, UTC day), as the raw rows or a candle view count them.
+/// Rows per (key, UTC day), as the raw rows or one of their views count them.
 #[derive(Debug, Clone, PartialEq, Eq, Row, Deserialize)]
 pub struct DayTicksRow {
+    /// The symbol (ticks) or pool (samples).
     pub symbol: String,
     pub day: u32,
     pub ticks: u64,
 }
 
+/// Raw rows that materialized views fold: price ticks into candles, pool samples into
+/// pool series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Folded {
+    Ticks,
+    PoolSamples,
+}
+
+impl Folded {
+    /// What one row is called in reconcile's report.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Folded::Ticks => "ticks",
+            Folded::PoolSamples => "samples",
+        }
+    }
+
+    /// The views, coarsest first: (bucket seconds, table).
+    pub fn views(self) -> &'static [(u32, &'static str)] {
+        match self {
+            Folded::Ticks => &super::CANDLE_VIEWS,
+            Folded::PoolSamples => &super::POOL_VIEWS,
+        }
+    }
+
+    /// (raw table, key column, the view's count column).
+    fn columns(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Folded::Ticks => ("price_ticks", "symbol", "tick_count"),
+            Folded::PoolSamples => ("pool_metrics", "pool", "samples"),
+        }
+    }
+
+    /// The aggregate states a view keeps, as its materialized view computes them.
+    fn states(self) -> &'static str {
+        match self {
+            Folded::Ticks => {
+                "argMinState(price, ts) AS first_price, maxState(price) AS high_price, \
+                 minState(price) AS low_price, argMaxState(price, ts) AS last_price, \
+                 sumState(volume) AS traded, countState() AS tick_count"
+            }
+            Folded::PoolSamples => {
+                "argMaxState(tvl, ts) AS tvl_last, maxState(tvl) AS tvl_high, \
+                 minState(tvl) AS tvl_low, argMaxState(apy, ts) AS apy_last, \
+                 maxState(apy) AS apy_high, minState(apy) AS apy_low, \
+                 sumState(apy) AS apy_total, countState() AS samples"
+            }
+        }
+    }
+}
+
 impl ClickHouse {
-    /// Ticks per symbol and UTC day: from the raw rows (`view` None) or a candle view.
-    pub async fn ticks_per_day(
+    /// Rows per key and UTC day: from the raw rows (`view` None) or one of their views.
+    pub async fn rows_per_day(
         &self,
+        folded: Folded,
         view: Option<&'static str>,
     ) -> Result<Vec<DayTicksRow>, crate::Error> {
+        let (raw, key, count) = folded.columns();
         let sql = match view {
-            None => "SELECT symbol, toUInt32(intDiv(toUInt32(ts), 86400)) AS tick_day, \
-                     toUInt64(count()) AS n FROM price_ticks GROUP BY symbol, tick_day \
-                     ORDER BY symbol, tick_day"
-                .to_owned(),
+            None => format!(
+                "SELECT {key}, toUInt32(intDiv(toUInt32(ts), 86400)) AS row_day, \
+                 toUInt64(count()) AS n FROM {raw} GROUP BY {key}, row_day ORDER BY {key}, row_day"
+            ),
             Some(view) => format!(
-                "SELECT symbol, toUInt32(intDiv(toUInt32(bucket), 86400)) AS tick_day, \
-                 toUInt64(countMerge(tick_count)) AS n FROM {view} GROUP BY symbol, tick_day \
-                 ORDER BY symbol, tick_day"
+                "SELECT {key}, toUInt32(intDiv(toUInt32(bucket), 86400)) AS row_day, \
+                 toUInt64(countMerge({count})) AS n FROM {view} GROUP BY {key}, row_day \
+                 ORDER BY {key}, row_day"
             ),
         };
         self.calls
-            .run::<Vec<DayTicksRow>, clickhouse::error::Error, _>("ticks_per_day", async {
+            .run::<Vec<DayTicksRow>, clickhouse::error::Error, _>("rows_per_day", async {
                 self.client.query(&sql).fetch_all().await
             })
             .await
     }
 
-    /// Empties a candle view's table and folds every raw tick into it again.
-    pub async fn rebuild_candle_view(
+    /// Empties a view's table and folds every raw row into it again.
+    pub async fn rebuild_view(
         &self,
+        folded: Folded,
         view: &'static str,
         bucket_secs: u32,
     ) -> Result<(), crate::Error> {
+        let (raw, key, _) = folded.columns();
+        let states = folded.states();
         self.calls
-            .run::<(), clickhouse::error::Error, _>("rebuild_candle_view", async {
+            .run::<(), clickhouse::error::Error, _>("rebuild_view", async {
                 self.client
                     .query(&format!("TRUNCATE TABLE {view}"))
                     .execute()
                     .await?;
                 self.client
                     .query(&format!(
-                        "INSERT INTO {view} SELECT symbol, \
+                        "INSERT INTO {view} SELECT {key}, \
                          toDateTime(intDiv(toUInt32(ts), {bucket_secs}) * {bucket_secs}) AS bucket, \
-                         argMinState(price, ts) AS first_price, maxState(price) AS high_price, \
-                         minState(price) AS low_price, argMaxState(price, ts) AS last_price, \
-                         sumState(volume) AS traded, countState() AS tick_count \
-                         FROM price_ticks GROUP BY symbol, bucket"
+                         {states} FROM {raw} GROUP BY {key}, bucket"
                     ))
                     .execute()
                     .await
