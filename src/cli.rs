@@ -135,6 +135,8 @@ pub enum PlatformArg {
     Kale,
     /// Fathuss: the challenge catalogue, coders and graded submissions.
     Fathuss,
+    /// YieldSensei: protocols, pools with hourly TVL and APY, daily portfolio snapshots.
+    Yieldsensei,
     /// All of the above.
     All,
 }
@@ -146,6 +148,7 @@ impl PlatformArg {
             trading: has(PlatformArg::Trading),
             kale: has(PlatformArg::Kale),
             fathuss: has(PlatformArg::Fathuss),
+            yieldsensei: has(PlatformArg::Yieldsensei),
         }
     }
 }
@@ -258,7 +261,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await?;
             eprintln!(
                 "seed: {} users, {} assets, {} trades, {} holdings, {} ticks, {} activity events, \
-                 {} domain events, {} artifacts, {} challenges in {:.1}s",
+                 {} domain events, {} artifacts, {} challenges, {} pools with {} samples, \
+                 {} portfolio snapshots in {:.1}s",
                 report.users,
                 report.assets,
                 report.trades,
@@ -268,6 +272,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 report.events,
                 report.artifacts,
                 report.challenges,
+                report.pools,
+                report.pool_samples,
+                report.snapshots,
                 report.elapsed.as_secs_f64()
             );
             Ok(ExitCode::SUCCESS)

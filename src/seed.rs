@@ -7,6 +7,7 @@ pub mod dataset;
 pub mod platforms;
 mod progress;
 pub(crate) mod rng;
+pub mod yields;
 
 pub use dataset::Shape;
 pub use progress::Progress;
@@ -39,6 +40,8 @@ pub struct Platforms {
     pub kale: bool,
     /// Fathuss coders, the challenge catalogue with its test cases, graded submissions.
     pub fathuss: bool,
+    /// YieldSensei: protocols, pools, hourly TVL and APY, daily portfolio snapshots.
+    pub yieldsensei: bool,
 }
 
 impl Platforms {
@@ -46,11 +49,13 @@ impl Platforms {
         trading: true,
         kale: true,
         fathuss: true,
+        yieldsensei: true,
     };
     pub const TRADING: Platforms = Platforms {
         trading: true,
         kale: false,
         fathuss: false,
+        yieldsensei: false,
     };
 }
 
@@ -68,6 +73,10 @@ pub struct SeedReport {
     pub events: usize,
     pub artifacts: usize,
     pub challenges: usize,
+    /// Pools, and their TVL and APY samples.
+    pub pools: usize,
+    pub pool_samples: usize,
+    pub snapshots: usize,
     pub elapsed: Duration,
 }
 
@@ -128,6 +137,13 @@ pub async fn run(
     write_redis(stores, &data, progress)
         .await
         .context("writing Redis")?;
+    let (pools, pool_samples, snapshots) = if shape.platforms.yieldsensei {
+        write_yields(stores, shape, &data, progress)
+            .await
+            .context("writing YieldSensei's data")?
+    } else {
+        (0, 0, 0)
+    };
 
     Ok(SeedReport {
         users: data.users.len() + platform.users.len(),
@@ -139,6 +155,9 @@ pub async fn run(
         events: platform.events.len(),
         artifacts: platform.artifacts.len() + platform.event_artifacts.len(),
         challenges: platform.challenges.len(),
+        pools,
+        pool_samples,
+        snapshots,
         elapsed: started.elapsed(),
     })
 }
@@ -408,6 +427,51 @@ async fn write_clickhouse(
     ch.insert_activity(&activity).await?;
     finish(stage, activity.len() as u64);
     Ok(activity.len())
+}
+
+/// YieldSensei's catalogue (its assets where the trading data has not written them),
+/// pool samples through the ingest checks, and the traders' daily portfolio snapshots.
+async fn write_yields(
+    stores: &Stores,
+    shape: &Shape,
+    data: &Dataset,
+    progress: &Progress,
+) -> anyhow::Result<(usize, usize, usize)> {
+    let pg = stores.postgres();
+    let listed: std::collections::HashSet<String> = pg
+        .asset_statuses()
+        .await?
+        .into_iter()
+        .map(|(symbol, _, _)| symbol)
+        .collect();
+    let missing: Vec<_> = yields::assets()
+        .into_iter()
+        .filter(|a| !listed.contains(&a.symbol))
+        .collect();
+    if !missing.is_empty() {
+        pg.upsert_assets(&missing).await?;
+    }
+    let pools = yields::pools();
+    pg.upsert_protocols(&yields::protocols()).await?;
+    if let Err(refusal) = pg.upsert_pools(&pools).await? {
+        anyhow::bail!("the demo pools were refused: {refusal:?}");
+    }
+    let known = crate::ingest::KnownSymbols::load(stores).await?;
+    let now = crate::ingest::now();
+    let inputs = yields::samples(shape);
+    let stage = progress.stage("pool samples", inputs.len() as u64);
+    let rows = inputs
+        .iter()
+        .map(|s| crate::ingest::check_pool(s, &known, now))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|(message, field)| anyhow::anyhow!("a demo pool sample: {field}: {message}"))?;
+    stores.clickhouse().insert_pool_metrics(&rows).await?;
+    finish(stage, rows.len() as u64);
+    let snapshots = yields::portfolio_snapshots(data);
+    let stage = progress.stage("portfolio snapshots", snapshots.len() as u64);
+    stores.clickhouse().insert_snapshots(&snapshots).await?;
+    finish(stage, snapshots.len() as u64);
+    Ok((pools.len(), rows.len(), snapshots.len()))
 }
 
 async fn write_redis(stores: &Stores, data: &Dataset, progress: &Progress) -> anyhow::Result<()> {

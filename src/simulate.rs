@@ -89,6 +89,7 @@ pub async fn run(
             .context("reading event kinds")?,
     );
     let mut platforms = Platforms::new(actors);
+    let mut pools = PoolFeed::load(stores).await.context("reading pools")?;
     let latest = if symbols.is_empty() {
         Vec::new()
     } else {
@@ -115,6 +116,7 @@ pub async fn run(
     let events_per_flush = rates.events_per_sec.max(0.0) * FLUSH.as_secs_f64();
     let (mut tick_credit, mut trade_credit, mut event_credit) = (0.0, 0.0, 0.0);
     let mut next_symbol = 0;
+    let mut last_pool_samples = tokio::time::Instant::now();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -151,6 +153,12 @@ pub async fn run(
         if let Err(err) = write_ticks(&state, &ticks).await {
             tracing::warn!(error = %err, "simulated ticks not written");
         }
+        if last_pool_samples.elapsed() >= POOL_EVERY {
+            last_pool_samples = tokio::time::Instant::now();
+            if let Err(err) = pools.step(stores, &mut rng, now).await {
+                tracing::warn!(error = %err, "simulated pool samples not written");
+            }
+        }
         while trade_credit >= 1.0 {
             trade_credit -= 1.0;
             let i = rng.below(symbols.len() as u64) as usize;
@@ -167,6 +175,58 @@ pub async fn run(
                 tracing::warn!(error = %err, "simulated platform event not recorded");
             }
         }
+    }
+}
+
+/// How often the feed moves every pool's TVL and APY.
+const POOL_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Every catalogued pool's TVL and APY, moved on a random walk from its newest sample.
+struct PoolFeed {
+    pools: Vec<crate::store::clickhouse::PoolMetricRow>,
+}
+
+impl PoolFeed {
+    async fn load(stores: &crate::store::Stores) -> Result<PoolFeed, crate::Error> {
+        let ids = stores.postgres().pool_ids().await?;
+        if ids.is_empty() {
+            return Ok(PoolFeed { pools: Vec::new() });
+        }
+        let latest = stores.clickhouse().pool_latest(&ids, 0).await?;
+        let pools = ids
+            .into_iter()
+            .map(|pool| {
+                latest.iter().find(|m| m.pool == pool).cloned().unwrap_or(
+                    crate::store::clickhouse::PoolMetricRow {
+                        pool,
+                        ts: 0,
+                        tvl: 1.0e7,
+                        apy: 5.0,
+                        source: String::new(),
+                    },
+                )
+            })
+            .collect();
+        Ok(PoolFeed { pools })
+    }
+
+    async fn step(
+        &mut self,
+        stores: &crate::store::Stores,
+        rng: &mut Rng,
+        now: i64,
+    ) -> Result<(), crate::Error> {
+        if self.pools.is_empty() {
+            return Ok(());
+        }
+        for p in &mut self.pools {
+            p.tvl = ((p.tvl * (1.0 + 0.003 * rng.normal())).clamp(1.0e5, 5.0e10) * 100.0).round()
+                / 100.0;
+            p.apy = ((p.apy * (1.0 + 0.01 * rng.normal())).clamp(0.05, 500.0) * 1e4).round() / 1e4;
+            p.ts = now as u32;
+            p.source = "meridian-demo".into();
+        }
+        stores.clickhouse().insert_pool_metrics(&self.pools).await
     }
 }
 

@@ -253,13 +253,15 @@ impl YieldsQuery {
 
     /// A protocol's TVL over [from, to) in buckets of `interval`: the sum of its pools'
     /// last TVL in each bucket (from the hourly or daily views when they tile the window).
+    /// Without `to` the series ends with the current bucket; without `from` it starts 7
+    /// days before `to`.
     async fn protocol_tvl(
         &self,
         ctx: &Context<'_>,
         protocol: String,
         interval: Interval,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
     ) -> Result<Vec<TvlPoint>> {
         protocol_tvl(ctx, protocol.trim(), interval, from, to).await
     }
@@ -273,14 +275,23 @@ pub async fn pool_latest(ctx: &Context<'_>, pool: &str) -> Result<Option<PoolMet
     Ok(found.map(PoolMetrics::from))
 }
 
-/// The checked window of a series argument.
+/// How far back a pool or protocol series reaches when `from` is not given, in days.
+const DEFAULT_SERIES_DAYS: i64 = 7;
+
+/// The checked window of a series argument. Without `to`, the series ends with the
+/// current bucket; without `from`, it starts 7 days before `to`.
 fn window(
     ctx: &Context<'_>,
     interval: Interval,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
 ) -> Result<series::Window> {
     let max = scope::app(ctx)?.config().max_series_points;
+    let to = to.unwrap_or_else(|| {
+        let bucket = i64::from(interval.seconds());
+        series::at((Utc::now().timestamp() / bucket + 1) * bucket)
+    });
+    let from = from.unwrap_or(to - Duration::days(DEFAULT_SERIES_DAYS));
     series::window(from, to, interval, max).map_err(|e| e.extend())
 }
 
@@ -289,8 +300,8 @@ pub async fn pool_history(
     ctx: &Context<'_>,
     pool: &str,
     interval: Interval,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
 ) -> Result<Vec<PoolPoint>> {
     let w = window(ctx, interval, from, to)?;
     let rows = scope::loaders(ctx)?
@@ -327,8 +338,8 @@ pub async fn protocol_tvl(
     ctx: &Context<'_>,
     protocol: &str,
     interval: Interval,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
 ) -> Result<Vec<TvlPoint>> {
     let w = window(ctx, interval, from, to)?;
     let loaders = scope::loaders(ctx)?;

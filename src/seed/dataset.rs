@@ -78,6 +78,15 @@ impl PricePath {
             self.prices[(n - 1) as usize],
         )
     }
+
+    /// The price of the last tick at or before `ts` (None before the first).
+    pub fn price_at(&self, ts: i64) -> Option<f64> {
+        if ts < self.start || self.prices.is_empty() {
+            return None;
+        }
+        let i = ((ts - self.start) / TICK_SECONDS).min(self.prices.len() as i64 - 1);
+        Some(self.prices[i as usize])
+    }
 }
 
 /// A farming or staking reward (ClickHouse activity only; not part of Postgres).

@@ -738,7 +738,7 @@ async fn the_fathuss_face_catalogues_challenges_and_reads_typed_submissions_stat
 }
 
 /// The GraphQL block the README shows after `marker`, as written there.
-fn readme_block(marker: &str) -> String {
+pub(crate) fn readme_block(marker: &str) -> String {
     let readme = include_str!("../../README.md");
     let from = readme.find(marker).expect("the README has the marker");
     let rest = &readme[from..];
@@ -848,6 +848,7 @@ async fn seeded_platforms_fill_the_readme_dashboards_and_every_store_agrees() {
         trading: false,
         kale: true,
         fathuss: false,
+        yieldsensei: false,
     };
     let report = env.seed(&shape).await;
     assert_eq!(report.trades, 0);
@@ -893,6 +894,7 @@ async fn the_demo_feed_farms_and_submits_through_the_real_paths() {
         trading: false,
         kale: true,
         fathuss: true,
+        yieldsensei: false,
     };
     env.seed(&shape).await;
     let count = |sql: &'static str| {

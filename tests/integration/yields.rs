@@ -538,3 +538,97 @@ async fn one_instance_leads_the_snapshot_job_and_another_takes_over() {
         "{body}"
     );
 }
+
+/// The README's YieldSensei dashboard on a seed of trading and YieldSensei: the best
+/// yields in order and within the risk, each protocol's TVL the sum of its pools' newest
+/// generated samples, and a trader's portfolio history one snapshot per seeded day whose
+/// last value is their portfolio value now.
+#[tokio::test]
+async fn the_readme_yield_dashboard_runs_on_the_seed() {
+    use meridian::seed::{yields, Platforms};
+
+    let env = TestEnv::migrated().await;
+    let mut shape = crate::support::small_shape();
+    shape.end = chrono::Utc::now() - chrono::Duration::minutes(10);
+    shape.days = 2;
+    shape.platforms = Platforms {
+        trading: true,
+        kale: false,
+        fathuss: false,
+        yieldsensei: true,
+    };
+    let report = env.seed(&shape).await;
+    assert_eq!(report.pools, 14);
+    assert_eq!(report.pool_samples, 14 * 48);
+    let server = env.spawn().await;
+    let body = server
+        .graphql(&crate::platforms::readme_block(
+            "<!-- dashboard: yieldsensei -->",
+        ))
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let data = &body["data"];
+
+    // The newest generated sample of each pool.
+    let mut newest: BTreeMap<String, (i64, f64, f64)> = BTreeMap::new();
+    for s in yields::samples(&shape) {
+        let Some(meridian::ingest::TickTime::Unix(ts)) = s.ts else {
+            panic!("the seed stamps its samples")
+        };
+        if newest.get(&s.pool).is_none_or(|n| n.0 < ts) {
+            newest.insert(s.pool.clone(), (ts, s.tvl, s.apy));
+        }
+    }
+    let best = data["bestYields"].as_array().expect("best yields");
+    assert_eq!(best.len(), 5, "{body}");
+    for pair in best.windows(2) {
+        assert!(pair[0]["apy"].as_f64() >= pair[1]["apy"].as_f64(), "{body}");
+    }
+    for y in best {
+        assert_ne!(y["pool"]["protocol"]["risk"], "HIGH", "{body}");
+        let id = y["pool"]["id"].as_str().expect("an id");
+        assert!(close(&y["apy"], newest[id].2), "{y}");
+    }
+    let protocols = data["protocols"]["edges"].as_array().expect("protocols");
+    assert_eq!(protocols.len(), 8, "{body}");
+    for p in protocols {
+        let node = &p["node"];
+        let id = node["id"].as_str().expect("an id");
+        let want: f64 = newest
+            .iter()
+            .filter(|(pool, _)| pool.starts_with(&format!("{id}-")))
+            .map(|(_, n)| n.1)
+            .sum();
+        assert!(close(&node["tvl"], want), "{node}");
+        let days = node["tvlHistory"].as_array().expect("days");
+        assert!(!days.is_empty() && days.len() <= 3, "{node}");
+        assert!(close(&days.last().expect("today")["tvl"], want), "{node}");
+    }
+    assert_eq!(data["gainers"].as_array().map(Vec::len), Some(3), "{body}");
+
+    // A trader's history: one snapshot per seeded day, the last their value now.
+    let user: String = sqlx::query_scalar(
+        "SELECT user_id::text FROM holdings GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 1",
+    )
+    .fetch_one(server.state.stores().postgres().pool())
+    .await
+    .expect("a trader");
+    let token = user_token(&server.state, &user);
+    let (_, body) = server
+        .graphql_as(
+            Some(&token),
+            "query($id: ID!) { user(id: $id) { portfolioValue portfolioHistory { day value positions } } }",
+            json!({ "id": user }),
+        )
+        .await;
+    let read = &body["data"]["user"];
+    let history = read["portfolioHistory"].as_array().expect("history");
+    assert!(history.len() == 2 || history.len() == 3, "{body}");
+    assert!(
+        close(
+            &history.last().expect("a day")["value"],
+            read["portfolioValue"].as_f64().expect("a value")
+        ),
+        "{body}"
+    );
+}

@@ -161,13 +161,15 @@ impl Protocol {
         yields::protocol_tvl_now(ctx, &self.0.id).await
     }
 
-    /// Its TVL over [from, to): the sum of its pools' last TVL in each bucket.
+    /// Its TVL over [from, to): the sum of its pools' last TVL in each bucket. Without
+    /// `to` the series ends with the current bucket; without `from` it starts 7 days
+    /// before `to`.
     async fn tvl_history(
         &self,
         ctx: &Context<'_>,
         interval: Interval,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
     ) -> Result<Vec<yields::TvlPoint>> {
         yields::protocol_tvl(ctx, &self.0.id, interval, from, to).await
     }
@@ -221,13 +223,14 @@ impl Pool {
     }
 
     /// Its TVL and APY over [from, to) in buckets of `interval` (from the hourly or daily
-    /// views when they tile the window, else the samples).
+    /// views when they tile the window, else the samples). Without `to` the series ends
+    /// with the current bucket; without `from` it starts 7 days before `to`.
     async fn history(
         &self,
         ctx: &Context<'_>,
         interval: Interval,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
     ) -> Result<Vec<yields::PoolPoint>> {
         yields::pool_history(ctx, &self.0.id, interval, from, to).await
     }

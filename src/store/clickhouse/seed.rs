@@ -105,6 +105,10 @@ impl ClickHouse {
                     "candles_1m",
                     "candles_1h",
                     "candles_1d",
+                    "pool_metrics",
+                    "pool_metrics_1h",
+                    "pool_metrics_1d",
+                    "portfolio_snapshots",
                 ] {
                     self.client
                         .query(&format!("TRUNCATE TABLE {table}"))
