@@ -31,7 +31,16 @@ pub const ASSETS: [(&str, &str, &str, i32); 5] = [
 ];
 
 /// (id, name, category, risk, chains, base APY in percent).
-const PROTOCOLS: [(&str, &str, &str, &str, &[&str], f64); 8] = [
+type ProtocolEntry = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    f64,
+);
+
+const PROTOCOLS: [ProtocolEntry; 8] = [
     (
         "aave",
         "Aave",
