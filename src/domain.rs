@@ -12,6 +12,7 @@ pub mod catalogue;
 pub mod challenges;
 pub mod events;
 pub mod kinds;
+pub mod tokens;
 
 /// A content id (CIDv0 `Qm…` or CIDv1 in any multibase), kept in its canonical string
 /// form: CIDv0 as base58btc, CIDv1 as base32 lowercase.

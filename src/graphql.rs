@@ -20,6 +20,8 @@ pub mod pagination;
 pub mod scope;
 pub mod series;
 pub mod shape;
+mod staking;
+mod tokens;
 mod user;
 mod yields;
 
@@ -56,6 +58,8 @@ pub struct Query(
     catalogue::CatalogueQuery,
     market::MarketQuery,
     yields::YieldsQuery,
+    staking::StakingQuery,
+    tokens::TokensQuery,
     health::HealthQuery,
     node::NodeQuery,
 );
@@ -73,6 +77,7 @@ pub struct Mutation(
     catalogue::CatalogueMutation,
     ohlcv::OhlcvMutation,
     yields::YieldsMutation,
+    tokens::TokensMutation,
 );
 
 /// Meridian's schema type.

@@ -15,8 +15,10 @@ mod market;
 mod metadata;
 mod prices;
 mod profiles;
+mod staking;
 mod standings;
 mod stats;
+mod tokens;
 mod trades;
 mod users;
 mod yields;
@@ -33,8 +35,10 @@ pub use market::{ExchangePriceOf, MarketOf, MarketValue, OhlcvOf, VwapOf};
 pub use metadata::MetadataOf;
 pub use prices::{PriceOf, PriceSource, PriceValue};
 pub use profiles::ProfileOf;
+pub use staking::{StakingOf, StakingValue};
 pub use standings::StandingOf;
 pub use stats::Stats24hOf;
+pub use tokens::{TokenOf, TokenSource, TokenValue};
 pub use trades::{TradeById, TradesOf};
 pub use users::{UserByAddress, UserById};
 pub use yields::{PoolLatestOf, PoolSeriesOf, PortfolioOf};
@@ -100,8 +104,10 @@ key_types! {
     PriceOf => "price",
     ProfileOf => "profile",
     ProtocolById => "protocol",
+    StakingOf => "staking",
     StandingOf => "standing",
     Stats24hOf => "stats24h",
+    TokenOf => "token",
     TradesOf => "trades_of",
     TradeById => "trade",
     UserById => "user",
@@ -141,4 +147,47 @@ pub fn for_request(stores: RequestStores, stats_ttl_secs: u64, queue: BatchQueue
 
 fn shared(err: Error) -> LoadError {
     Arc::new(err)
+}
+
+/// Loads series for keys that each name one item (a symbol, a pool, a user) over a window
+/// shared by many keys (an interval and a time range, say): one `fetch` per distinct
+/// window with all of its items, run together; each key gets the rows of its item, in the
+/// order fetched, or none.
+async fn series_by_window<K, W, R, Fut>(
+    keys: &[K],
+    split: impl Fn(&K) -> (W, String),
+    fetch: impl Fn(W, Vec<String>) -> Fut,
+    item_of: impl Fn(&R) -> &str,
+) -> Result<std::collections::HashMap<K, Vec<R>>, LoadError>
+where
+    K: Clone + Eq + std::hash::Hash,
+    W: Clone + Eq + std::hash::Hash,
+    Fut: std::future::Future<Output = Result<Vec<R>, Error>>,
+{
+    use std::collections::HashMap;
+    let mut windows: HashMap<W, Vec<String>> = HashMap::new();
+    let mut key_of: HashMap<(W, String), K> = HashMap::with_capacity(keys.len());
+    for key in keys {
+        let (window, item) = split(key);
+        windows
+            .entry(window.clone())
+            .or_default()
+            .push(item.clone());
+        key_of.insert((window, item), key.clone());
+    }
+    let fetches = windows.into_iter().map(|(window, items)| {
+        let rows = fetch(window.clone(), items);
+        async move { rows.await.map(|rows| (window, rows)) }
+    });
+    let mut out: HashMap<K, Vec<R>> = keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+    for result in futures::future::join_all(fetches).await {
+        let (window, rows) = result.map_err(shared)?;
+        for row in rows {
+            let found = key_of.get(&(window.clone(), item_of(&row).to_owned()));
+            if let Some(list) = found.and_then(|key| out.get_mut(key)) {
+                list.push(row);
+            }
+        }
+    }
+    Ok(out)
 }

@@ -29,6 +29,9 @@ pub struct Report {
     pub dead: Vec<DeadLetter>,
     pub clickhouse: Vec<String>,
     pub redis: Vec<String>,
+    /// Writers' conflicts awaiting an admin (`resolveConflict`): not a store disagreeing,
+    /// so they do not make the report unclean, but they are listed.
+    pub conflicts: Vec<String>,
 }
 
 impl Report {
@@ -54,6 +57,7 @@ impl Report {
                 d.id, d.destination, d.kind, d.event_id, d.dead_at.to_rfc3339(), d.attempts, d.last_error, d.id
             )
         }));
+        lines.extend(self.conflicts.iter().map(|c| format!("conflicts: {c}")));
         lines.extend(self.clickhouse.iter().map(|d| format!("clickhouse: {d}")));
         lines.extend(self.redis.iter().map(|d| format!("redis: {d}")));
         lines
@@ -185,11 +189,40 @@ pub async fn check(stores: &Stores) -> anyhow::Result<Report> {
                 ),
             }),
     );
+    let (open, oldest) = stores
+        .postgres()
+        .open_conflicts(20)
+        .await
+        .context("reading the writers' conflicts")?;
+    let mut conflicts: Vec<String> = oldest
+        .iter()
+        .map(|c| {
+            format!(
+                "#{} {} {}: {} by {} at block {} against {} at block {}, open since {}",
+                c.id,
+                c.entity,
+                c.entity_id,
+                c.fields.join(", "),
+                c.kept_source,
+                c.kept_block,
+                c.other_source,
+                c.other_block,
+                c.detected_at.to_rfc3339()
+            )
+        })
+        .collect();
+    if open > oldest.len() as i64 {
+        conflicts.push(format!(
+            "{} more open conflicts",
+            open - oldest.len() as i64
+        ));
+    }
     Ok(Report {
         pending,
         dead,
         clickhouse,
         redis,
+        conflicts,
     })
 }
 

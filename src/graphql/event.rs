@@ -121,6 +121,7 @@ impl Event {
 }
 
 /// An account on some chain, and the user who registered it, if any.
+#[derive(Clone)]
 pub struct Account {
     chain: Option<ChainFamily>,
     address: String,
@@ -184,6 +185,11 @@ impl Account {
             address: self.address.clone(),
         };
         super::farming::stats_of(ctx, account, from, to).await
+    }
+
+    /// The account's Astake staking figures (ClickHouse).
+    async fn staking_metrics(&self, ctx: &Context<'_>) -> Result<super::staking::StakingMetrics> {
+        super::staking::metrics_of(ctx, self.clone()).await
     }
 
     /// The account's latest proof (Redis cache): the newest artifact its events carried,

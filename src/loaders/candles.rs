@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
 
-use super::{shared, Batcher, LoadError};
+use super::{series_by_window, Batcher, LoadError};
 use crate::store::clickhouse::CandleRow;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -25,47 +25,17 @@ impl Loader<CandlesOf> for Batcher {
         keys: &[CandlesOf],
     ) -> Result<HashMap<CandlesOf, Vec<CandleRow>>, LoadError> {
         let _flight = self.flight("candles");
-        let mut groups: HashMap<(u32, u32, u32), Vec<String>> = HashMap::new();
-        for key in keys {
-            groups
-                .entry((key.bucket_secs, key.from, key.to))
-                .or_default()
-                .push(key.symbol.clone());
-        }
-        let fetches = groups
-            .into_iter()
-            .map(|((bucket_secs, from, to), symbols)| async move {
-                let rows = self
-                    .stores
+        series_by_window(
+            keys,
+            |k| ((k.bucket_secs, k.from, k.to), k.symbol.clone()),
+            |(bucket_secs, from, to), symbols| async move {
+                self.stores
                     .clickhouse()
                     .candles(&symbols, bucket_secs, from, to)
-                    .await?;
-                Ok::<_, crate::Error>(((bucket_secs, from, to), symbols, rows))
-            });
-        let mut out = HashMap::with_capacity(keys.len());
-        for result in futures::future::join_all(fetches).await {
-            let ((bucket_secs, from, to), symbols, rows) = result.map_err(shared)?;
-            for symbol in symbols {
-                out.insert(
-                    CandlesOf {
-                        symbol,
-                        bucket_secs,
-                        from,
-                        to,
-                    },
-                    Vec::new(),
-                );
-            }
-            for row in rows {
-                let key = CandlesOf {
-                    symbol: row.symbol.clone(),
-                    bucket_secs,
-                    from,
-                    to,
-                };
-                out.entry(key).or_default().push(row);
-            }
-        }
-        Ok(out)
+                    .await
+            },
+            |row| &row.symbol,
+        )
+        .await
     }
 }

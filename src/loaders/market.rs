@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
 
-use super::{shared, Batcher, LoadError};
+use super::{series_by_window, shared, Batcher, LoadError};
 use crate::store::redis::MarketSnapshot;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -179,40 +179,20 @@ impl Loader<OhlcvOf> for Batcher {
         keys: &[OhlcvOf],
     ) -> Result<HashMap<OhlcvOf, Vec<crate::store::clickhouse::OhlcvRow>>, LoadError> {
         let _flight = self.flight("ohlcv");
-        type Window = (String, &'static str, u32, u32);
-        let mut groups: HashMap<Window, Vec<String>> = HashMap::new();
-        for key in keys {
-            groups
-                .entry((key.exchange.clone(), key.timeframe, key.from, key.to))
-                .or_default()
-                .push(key.symbol.clone());
-        }
-        let fetches = groups.into_iter().map(|(window, symbols)| async move {
-            let (exchange, timeframe, from, to) = &window;
-            let rows = self
-                .stores
-                .clickhouse()
-                .ohlcv(&symbols, exchange, timeframe, *from, *to)
-                .await?;
-            Ok::<_, crate::Error>((window, symbols, rows))
-        });
-        let mut out = HashMap::with_capacity(keys.len());
-        for result in futures::future::join_all(fetches).await {
-            let ((exchange, timeframe, from, to), symbols, rows) = result.map_err(shared)?;
-            let key = |symbol: String| OhlcvOf {
-                symbol,
-                exchange: exchange.clone(),
-                timeframe,
-                from,
-                to,
-            };
-            for symbol in symbols {
-                out.insert(key(symbol), Vec::new());
-            }
-            for row in rows {
-                out.entry(key(row.symbol.clone())).or_default().push(row);
-            }
-        }
-        Ok(out)
+        series_by_window(
+            keys,
+            |k| {
+                let window = (k.exchange.clone(), k.timeframe, k.from, k.to);
+                (window, k.symbol.clone())
+            },
+            |(exchange, timeframe, from, to), symbols| async move {
+                self.stores
+                    .clickhouse()
+                    .ohlcv(&symbols, &exchange, timeframe, from, to)
+                    .await
+            },
+            |row| &row.symbol,
+        )
+        .await
     }
 }

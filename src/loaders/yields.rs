@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
 
-use super::{shared, Batcher, LoadError};
+use super::{series_by_window, shared, Batcher, LoadError};
 use crate::store::clickhouse::{PoolMetricRow, PoolPointRow, PortfolioPointRow, SnapshotGroup};
 
 /// A pool's newest sample.
@@ -62,39 +62,18 @@ impl Loader<PoolSeriesOf> for Batcher {
         keys: &[PoolSeriesOf],
     ) -> Result<HashMap<PoolSeriesOf, Vec<PoolPointRow>>, LoadError> {
         let _flight = self.flight("pool_series");
-        let mut groups: HashMap<(u32, u32, u32), Vec<String>> = HashMap::new();
-        for key in keys {
-            groups
-                .entry((key.bucket_secs, key.from, key.to))
-                .or_default()
-                .push(key.pool.clone());
-        }
-        let fetches = groups.into_iter().map(|(window, pools)| async move {
-            let (bucket_secs, from, to) = window;
-            let rows = self
-                .stores
-                .clickhouse()
-                .pool_series(&pools, bucket_secs, from, to)
-                .await?;
-            Ok::<_, crate::Error>((window, pools, rows))
-        });
-        let mut out = HashMap::with_capacity(keys.len());
-        for result in futures::future::join_all(fetches).await {
-            let ((bucket_secs, from, to), pools, rows) = result.map_err(shared)?;
-            let key = |pool: String| PoolSeriesOf {
-                pool,
-                bucket_secs,
-                from,
-                to,
-            };
-            for pool in pools {
-                out.insert(key(pool), Vec::new());
-            }
-            for row in rows {
-                out.entry(key(row.pool.clone())).or_default().push(row);
-            }
-        }
-        Ok(out)
+        series_by_window(
+            keys,
+            |k| ((k.bucket_secs, k.from, k.to), k.pool.clone()),
+            |(bucket_secs, from, to), pools| async move {
+                self.stores
+                    .clickhouse()
+                    .pool_series(&pools, bucket_secs, from, to)
+                    .await
+            },
+            |row| &row.pool,
+        )
+        .await
     }
 }
 
@@ -107,38 +86,17 @@ impl Loader<PortfolioOf> for Batcher {
         keys: &[PortfolioOf],
     ) -> Result<HashMap<PortfolioOf, Vec<PortfolioPointRow>>, LoadError> {
         let _flight = self.flight("portfolio");
-        let mut groups: HashMap<(SnapshotGroup, u16, u16), Vec<String>> = HashMap::new();
-        for key in keys {
-            groups
-                .entry((key.group, key.from, key.to))
-                .or_default()
-                .push(key.user_id.clone());
-        }
-        let fetches = groups.into_iter().map(|(window, users)| async move {
-            let (group, from, to) = window;
-            let rows = self
-                .stores
-                .clickhouse()
-                .portfolio_points(&users, group, from, to)
-                .await?;
-            Ok::<_, crate::Error>((window, users, rows))
-        });
-        let mut out = HashMap::with_capacity(keys.len());
-        for result in futures::future::join_all(fetches).await {
-            let ((group, from, to), users, rows) = result.map_err(shared)?;
-            let key = |user_id: String| PortfolioOf {
-                user_id,
-                group,
-                from,
-                to,
-            };
-            for user in users {
-                out.insert(key(user), Vec::new());
-            }
-            for row in rows {
-                out.entry(key(row.user_id.clone())).or_default().push(row);
-            }
-        }
-        Ok(out)
+        series_by_window(
+            keys,
+            |k| ((k.group, k.from, k.to), k.user_id.clone()),
+            |(group, from, to), users| async move {
+                self.stores
+                    .clickhouse()
+                    .portfolio_points(&users, group, from, to)
+                    .await
+            },
+            |row| &row.user_id,
+        )
+        .await
     }
 }

@@ -9,6 +9,7 @@ mod market;
 mod migrate;
 mod reads;
 mod seed;
+mod staking;
 mod writes;
 mod yields;
 
@@ -21,6 +22,7 @@ pub use reads::{candle_view, CANDLE_VIEWS};
 pub use reads::{ActivityBucketRow, CandleRow, LastTickRow, StatsRow};
 
 pub use seed::{ActivityRow, DomainEventRow, TickRow, TradeEventRow};
+pub use staking::{StakerTotalsRow, UnbondRow, STAKING_KINDS};
 pub use writes::DayTotals;
 pub use yields::{
     PoolMetricRow, PoolPointRow, PortfolioPointRow, SnapshotGroup, SnapshotRow, POOL_VIEWS,

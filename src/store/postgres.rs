@@ -10,6 +10,7 @@ mod migrate;
 mod outbox;
 mod reads;
 mod seed;
+mod tokens;
 mod writes;
 mod yields;
 
@@ -23,6 +24,7 @@ pub use events::{EventRow, EventsOutcome, NewEvent, EVENT_DESTINATIONS, EVENT_RE
 pub use migrate::MigrationLock;
 pub use outbox::{Backoff, DeadLetter, OutboxBacklog, OutboxClaim, OutboxRow, Settle, Settled};
 pub use reads::{AssetRow, DemoActors, HoldingRow, TradeRow, TradeWindow, UserRow};
+pub use tokens::{ConflictRow, ResolveRefusal, TokenAssetRow, TokenWrite, TokenWriteResult};
 pub use writes::{NewTrade, RegisterOutcome, TradeOutcome, OUTBOX_CHANNEL, TRADE_DESTINATIONS};
 pub use yields::{Leadership, PositionRow};
 

@@ -6,12 +6,14 @@ mod market;
 mod reads;
 mod security;
 mod seed;
+mod tokens;
 mod writes;
 
 pub use idempotency::IngestProgress;
 pub use market::{MarketSnapshot, MARKET_TTL_SECS};
 pub use reads::Standing;
 pub use security::RateState;
+pub use tokens::TOKEN_CACHE_KEEP_SECS;
 pub use writes::{BoardDelta, BoardMove};
 
 use std::time::Duration;

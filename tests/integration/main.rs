@@ -21,6 +21,7 @@ mod live;
 mod market;
 mod platforms;
 mod security;
+mod staking;
 mod support;
 mod writes;
 mod yields;
