@@ -137,6 +137,8 @@ pub enum PlatformArg {
     Fathuss,
     /// YieldSensei: protocols, pools with hourly TVL and APY, daily portfolio snapshots.
     Yieldsensei,
+    /// Astake: Casper stakers' staking events, token assets and their writers' conflicts.
+    Astake,
     /// All of the above.
     All,
 }
@@ -149,6 +151,7 @@ impl PlatformArg {
             kale: has(PlatformArg::Kale),
             fathuss: has(PlatformArg::Fathuss),
             yieldsensei: has(PlatformArg::Yieldsensei),
+            astake: has(PlatformArg::Astake),
         }
     }
 }
@@ -262,7 +265,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!(
                 "seed: {} users, {} assets, {} trades, {} holdings, {} ticks, {} activity events, \
                  {} domain events, {} artifacts, {} challenges, {} pools with {} samples, \
-                 {} portfolio snapshots in {:.1}s",
+                 {} portfolio snapshots, {} token assets with {} conflicts in {:.1}s",
                 report.users,
                 report.assets,
                 report.trades,
@@ -275,6 +278,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 report.pools,
                 report.pool_samples,
                 report.snapshots,
+                report.tokens,
+                report.conflicts,
                 report.elapsed.as_secs_f64()
             );
             Ok(ExitCode::SUCCESS)

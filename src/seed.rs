@@ -42,6 +42,9 @@ pub struct Platforms {
     pub fathuss: bool,
     /// YieldSensei: protocols, pools, hourly TVL and APY, daily portfolio snapshots.
     pub yieldsensei: bool,
+    /// Astake: Casper stakers' deposits, rewards, unbonds and withdrawals, and token
+    /// assets written by the chain indexer and other writers (with their conflicts).
+    pub astake: bool,
 }
 
 impl Platforms {
@@ -50,12 +53,14 @@ impl Platforms {
         kale: true,
         fathuss: true,
         yieldsensei: true,
+        astake: true,
     };
     pub const TRADING: Platforms = Platforms {
         trading: true,
         kale: false,
         fathuss: false,
         yieldsensei: false,
+        astake: false,
     };
 }
 
@@ -77,6 +82,9 @@ pub struct SeedReport {
     pub pools: usize,
     pub pool_samples: usize,
     pub snapshots: usize,
+    /// Token assets written, and the conflicts their writers left.
+    pub tokens: usize,
+    pub conflicts: usize,
     pub elapsed: Duration,
 }
 
@@ -99,7 +107,14 @@ pub async fn run(
     } else {
         Dataset::default()
     };
-    let platform = platforms::generate(shape, shape.platforms.kale, shape.platforms.fathuss);
+    let mut platform = platforms::generate(shape, shape.platforms.kale, shape.platforms.fathuss);
+    let stakers = if shape.platforms.astake {
+        let (staking, stakers) = platforms::astake(shape);
+        platform.extend(staking);
+        stakers
+    } else {
+        Vec::new()
+    };
 
     stores
         .postgres()
@@ -137,6 +152,13 @@ pub async fn run(
     write_redis(stores, &data, progress)
         .await
         .context("writing Redis")?;
+    let (tokens, conflicts) = if shape.platforms.astake {
+        write_tokens(stores, shape, &stakers)
+            .await
+            .context("writing Astake's token assets")?
+    } else {
+        (0, 0)
+    };
     let (pools, pool_samples, snapshots) = if shape.platforms.yieldsensei {
         write_yields(stores, shape, &data, progress)
             .await
@@ -158,6 +180,8 @@ pub async fn run(
         pools,
         pool_samples,
         snapshots,
+        tokens,
+        conflicts,
         elapsed: started.elapsed(),
     })
 }
@@ -427,6 +451,60 @@ async fn write_clickhouse(
     ch.insert_activity(&activity).await?;
     finish(stage, activity.len() as u64);
     Ok(activity.len())
+}
+
+/// Astake's token assets, through the same rule as `writeTokenAssets`, writer by writer.
+async fn write_tokens(
+    stores: &Stores,
+    shape: &Shape,
+    stakers: &[String],
+) -> anyhow::Result<(usize, usize)> {
+    let mut tokens = std::collections::HashSet::new();
+    let mut conflicts = 0;
+    for draft in platforms::astake_tokens(shape, stakers) {
+        let writer = crate::domain::tokens::Writer {
+            name: draft.writer.into(),
+            indexer: draft.indexer,
+        };
+        let writes: Vec<crate::store::postgres::TokenWrite> = draft
+            .tokens
+            .iter()
+            .map(|t| {
+                let mut values = std::collections::BTreeMap::new();
+                if let Some(owner) = &t.owner {
+                    values.insert(
+                        "owner".to_owned(),
+                        serde_json::json!({ "chain": "casper", "address": owner }),
+                    );
+                }
+                if let Some(value) = &t.value {
+                    let value: rust_decimal::Decimal = value.parse()?;
+                    values.insert(
+                        "value".to_owned(),
+                        serde_json::Value::String(value.normalize().to_string()),
+                    );
+                }
+                if let Some(v) = t.verified {
+                    values.insert("verified".to_owned(), serde_json::Value::Bool(v));
+                }
+                if let Some(c) = &t.contract {
+                    values.insert("contract".to_owned(), serde_json::Value::String(c.clone()));
+                }
+                tokens.insert(t.token_id.clone());
+                Ok(crate::store::postgres::TokenWrite {
+                    token_id: t.token_id.clone(),
+                    values,
+                    block: t.block,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let results = stores
+            .postgres()
+            .write_token_assets(&writer, &writes)
+            .await?;
+        conflicts += results.iter().map(|r| r.conflicts.len()).sum::<usize>();
+    }
+    Ok((tokens.len(), conflicts))
 }
 
 /// YieldSensei's catalogue (its assets where the trading data has not written them),

@@ -82,7 +82,7 @@ impl PlatformData {
         });
     }
 
-    fn extend(&mut self, other: PlatformData) {
+    pub(crate) fn extend(&mut self, other: PlatformData) {
         self.users.extend(other.users);
         self.profiles.extend(other.profiles);
         self.artifacts.extend(other.artifacts);
@@ -102,6 +102,268 @@ pub fn generate(shape: &Shape, kale: bool, fathuss: bool) -> PlatformData {
         data.extend(fathuss_challenges(shape));
     }
     data
+}
+
+/// CSPR has 9 decimals (motes).
+fn cspr(value: f64) -> String {
+    format!("{value:.9}")
+}
+
+/// The validators stakers delegate to.
+const VALIDATORS: [&str; 3] = [
+    "01a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70819a",
+    "0202b1c2d3e4f5061728394a5b6c7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f9a0",
+    "01c0ffee00000000000000000000000000000000000000000000000000000000aa",
+];
+
+/// Astake: stakers (a tenth of `--users`, at least 10) with Casper ed25519 accounts and
+/// profiles. In time order across them: each deposits CSPR once or twice (shares minted at
+/// the protocol's exchange rate of the moment), earns a reward most days (about 11% a
+/// year), and some unbond part of their shares (released 14 hours later, seven eras) and
+/// withdraw once released. Returns the data and the stakers' addresses.
+pub fn astake(shape: &Shape) -> (PlatformData, Vec<String>) {
+    let mut rng = Rng::fork(shape.seed, "astake");
+    let end = shape.end.timestamp();
+    let start = end - i64::from(shape.days) * 86_400;
+    let stakers = (shape.users / 10).max(10);
+    let mut data = PlatformData::default();
+    let mut keys = Vec::with_capacity(stakers as usize);
+    for i in 0..stakers {
+        let mut secret = [0u8; 32];
+        for chunk in secret.chunks_mut(8) {
+            chunk.copy_from_slice(&rng.next_u64().to_le_bytes());
+        }
+        let public = ed25519_dalek::SigningKey::from_bytes(&secret)
+            .verifying_key()
+            .to_bytes();
+        let address = format!("01{}", hex::encode(public));
+        let created_at = at(start - rng.below(60 * 86_400) as i64 - 86_400);
+        data.join(
+            rng.uuid(),
+            ChainFamily::Casper,
+            &address,
+            format!("astake_staker_{:03}", i + 1),
+            created_at,
+            Persona {
+                display_name: format!("Staker {}", i + 1),
+                bio: format!("Liquid staking CSPR since {}.", created_at.format("%B %Y")),
+                link: Link {
+                    label: "explorer".into(),
+                    url: format!("https://cspr.live/account/{address}"),
+                },
+                preferences: doc! { "theme": "light", "currency": "USD" },
+            },
+        );
+        keys.push(address);
+    }
+    // The protocol's pool, to price shares: CSPR pooled and shares outstanding.
+    let (mut pooled, mut shares_out) = (0.0_f64, 0.0_f64);
+    // Per staker: CSPR staked, shares held, pending unbonds (amount, release time).
+    let mut staked = vec![0.0_f64; keys.len()];
+    let mut shares = vec![0.0_f64; keys.len()];
+    let mut unbonds: Vec<Vec<(f64, i64)>> = vec![Vec::new(); keys.len()];
+    let mut block: i32 = 2_400_000;
+    let mut n = 0;
+    let mut push = |data: &mut PlatformData,
+                    kind: &str,
+                    who: &str,
+                    ts: i64,
+                    amount: f64,
+                    attributes: serde_json::Value,
+                    block: i32,
+                    rng: &mut Rng| {
+        n += 1;
+        data.events.push(event(
+            format!("astake-{n:06}"),
+            kind,
+            who,
+            ts,
+            Some(cspr(amount)),
+            attributes,
+            Some(rng.hex(64)),
+            Some(block),
+            None,
+        ));
+    };
+    for day in 0..shape.days {
+        let day_start = start + i64::from(day) * 86_400;
+        for (s, staker) in keys.iter().enumerate() {
+            let validator = VALIDATORS[s % VALIDATORS.len()];
+            let ts = day_start + 3_600 + rng.below(18 * 3_600) as i64;
+            if ts > end {
+                continue;
+            }
+            block += 1 + rng.below(20) as i32;
+            let deposit_day = day == 0 || (day == shape.days / 2 && s % 3 == 0);
+            if deposit_day {
+                let amount = (rng.range(1_000.0, 50_000.0) * 1e9).round() / 1e9;
+                let rate = if shares_out > 0.0 {
+                    pooled / shares_out
+                } else {
+                    1.0
+                };
+                let minted = (amount / rate * 1e9).round() / 1e9;
+                pooled += amount;
+                shares_out += minted;
+                staked[s] += amount;
+                shares[s] += minted;
+                push(
+                    &mut data,
+                    "staking_deposit",
+                    staker,
+                    ts,
+                    amount,
+                    json!({ "validator": validator, "shares": cspr(minted) }),
+                    block,
+                    &mut rng,
+                );
+                continue;
+            }
+            if staked[s] > 0.0 && rng.unit() < 0.8 {
+                let reward = (staked[s] * 0.0003 * rng.range(0.8, 1.2) * 1e9).round() / 1e9;
+                pooled += reward;
+                push(
+                    &mut data,
+                    "staking_reward",
+                    staker,
+                    ts,
+                    reward,
+                    json!({ "validator": validator, "era": 15_000 + i64::from(day) * 12 }),
+                    block,
+                    &mut rng,
+                );
+            }
+            // Withdraw what has been released.
+            let released: f64 = unbonds[s].iter().filter(|u| u.1 <= ts).map(|u| u.0).sum();
+            if released > 0.0 && rng.unit() < 0.7 {
+                unbonds[s].retain(|u| u.1 > ts);
+                push(
+                    &mut data,
+                    "staking_withdraw",
+                    staker,
+                    ts + 60,
+                    released,
+                    json!({ "validator": validator }),
+                    block,
+                    &mut rng,
+                );
+            }
+            if shares[s] > 0.0 && rng.unit() < 0.08 {
+                let burned = (shares[s] * 0.3 * 1e9).round() / 1e9;
+                let rate = pooled / shares_out;
+                let amount = (burned * rate * 1e9).round() / 1e9;
+                pooled -= amount;
+                shares_out -= burned;
+                shares[s] -= burned;
+                staked[s] = (staked[s] - amount).max(0.0);
+                let release = ts + 120 + 14 * 3_600;
+                unbonds[s].push((amount, release));
+                push(
+                    &mut data,
+                    "staking_unbond",
+                    staker,
+                    ts + 120,
+                    amount,
+                    json!({ "validator": validator, "shares": cspr(burned),
+                             "release_at": at(release).to_rfc3339() }),
+                    block,
+                    &mut rng,
+                );
+            }
+        }
+    }
+    (data, keys)
+}
+
+/// A token asset write of the Astake demo: who writes, and the tokens' values.
+pub struct TokenWriteDraft {
+    pub writer: &'static str,
+    pub indexer: bool,
+    /// (token id, owner, value, verified, contract, block)
+    pub tokens: Vec<TokenDraft>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenDraft {
+    pub token_id: String,
+    pub owner: Option<String>,
+    pub value: Option<String>,
+    pub verified: Option<bool>,
+    pub contract: Option<String>,
+    pub block: i64,
+}
+
+/// Astake's token assets, in the order written: the chain indexer writes 20 tokens owned
+/// by stakers; a wallet API then claims other owners for three of them and a valuation
+/// oracle other values for three more (the indexer wins: conflicts resolved by the rule);
+/// and two tokens the indexer has not seen get values from both the oracle and the wallet
+/// API that disagree (open conflicts, for an admin).
+pub fn astake_tokens(shape: &Shape, stakers: &[String]) -> Vec<TokenWriteDraft> {
+    let mut rng = Rng::fork(shape.seed, "astake-tokens");
+    let draft = |id: usize, block: i64| TokenDraft {
+        token_id: format!("astake_nft_{id:03}"),
+        owner: None,
+        value: None,
+        verified: None,
+        contract: None,
+        block,
+    };
+    let indexed: Vec<TokenDraft> = (1..=20)
+        .map(|i| TokenDraft {
+            owner: Some(stakers[i % stakers.len()].clone()),
+            value: Some(format!("{:.2}", rng.range(100.0, 10_000.0))),
+            verified: Some(rng.unit() < 0.8),
+            contract: Some(format!("hash-{}", rng.hex(64))),
+            ..draft(i, 2_400_000 + i as i64 * 7)
+        })
+        .collect();
+    let claims: Vec<TokenDraft> = (1..=3)
+        .map(|i| TokenDraft {
+            owner: Some(stakers[(i + 5) % stakers.len()].clone()),
+            ..draft(i, 2_400_500)
+        })
+        .collect();
+    let valuations: Vec<TokenDraft> = (4..=6)
+        .map(|i| TokenDraft {
+            value: Some(format!("{:.2}", rng.range(100.0, 10_000.0))),
+            ..draft(i, 2_400_510)
+        })
+        .collect();
+    let unindexed = |value: f64, block: i64| -> Vec<TokenDraft> {
+        (21..=22)
+            .map(|i| TokenDraft {
+                value: Some(format!("{:.2}", value + i as f64)),
+                ..draft(i, block)
+            })
+            .collect()
+    };
+    vec![
+        TokenWriteDraft {
+            writer: "casper-indexer",
+            indexer: true,
+            tokens: indexed,
+        },
+        TokenWriteDraft {
+            writer: "wallet-api",
+            indexer: false,
+            tokens: claims,
+        },
+        TokenWriteDraft {
+            writer: "valuation-oracle",
+            indexer: false,
+            tokens: valuations,
+        },
+        TokenWriteDraft {
+            writer: "valuation-oracle",
+            indexer: false,
+            tokens: unindexed(500.0, 2_400_520),
+        },
+        TokenWriteDraft {
+            writer: "wallet-api",
+            indexer: false,
+            tokens: unindexed(650.0, 2_400_530),
+        },
+    ]
 }
 
 /// KALE has 7 decimals on Stellar.

@@ -764,7 +764,8 @@ async fn seeded_platforms_fill_the_readme_dashboards_and_every_store_agrees() {
     shape.platforms = Platforms::ALL;
     let report = env.seed(&shape).await;
     let generated = platforms::generate(&shape, true, true);
-    assert_eq!(report.events, generated.events.len());
+    let staking = platforms::astake(&shape).0.events.len();
+    assert_eq!(report.events, generated.events.len() + staking);
     assert!(report.trades > 0 && report.challenges == 12, "{report:?}");
     assert!(pending(&state, "clickhouse").await == 0 && pending(&state, "redis").await == 0);
     let reconciled = meridian::reconcile::check(state.stores())
@@ -849,6 +850,7 @@ async fn seeded_platforms_fill_the_readme_dashboards_and_every_store_agrees() {
         kale: true,
         fathuss: false,
         yieldsensei: false,
+        astake: false,
     };
     let report = env.seed(&shape).await;
     assert_eq!(report.trades, 0);
@@ -895,6 +897,7 @@ async fn the_demo_feed_farms_and_submits_through_the_real_paths() {
         kale: true,
         fathuss: true,
         yieldsensei: false,
+        astake: false,
     };
     env.seed(&shape).await;
     let count = |sql: &'static str| {

@@ -513,3 +513,111 @@ async fn the_chain_wins_conflicts_are_resolved_and_reads_say_where_values_came_f
         vec![("BAD_USER_INPUT".to_owned(), "tokenIds".to_owned())]
     );
 }
+
+/// The README's Astake dashboard on a seed of Astake alone: token owners and values as the
+/// rule decided them, each owner's staking figures equal to their generated events, and
+/// the two open conflicts listed by `conflicts` and by reconcile, which is otherwise clean.
+#[tokio::test]
+async fn the_readme_astake_dashboard_runs_on_the_seed() {
+    use std::collections::HashMap;
+
+    use meridian::seed::{platforms, Platforms};
+
+    let env = TestEnv::migrated().await;
+    let mut shape = crate::support::small_shape();
+    shape.end = chrono::Utc::now() - chrono::Duration::minutes(10);
+    shape.days = 3;
+    shape.platforms = Platforms {
+        trading: false,
+        kale: false,
+        fathuss: false,
+        yieldsensei: false,
+        astake: true,
+    };
+    let report = env.seed(&shape).await;
+    let (generated, stakers) = platforms::astake(&shape);
+    assert_eq!(report.events, generated.events.len());
+    assert_eq!((report.tokens, report.conflicts), (22, 8));
+    let server = env.spawn().await;
+    let body = server
+        .graphql(&crate::platforms::readme_block(
+            "<!-- dashboard: astake -->",
+        ))
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let tokens = body["data"]["tokenAssets"].as_array().expect("tokens");
+    assert_eq!(tokens.len(), 4);
+
+    // The indexer's owner stands against the wallet API's claim.
+    let drafts = platforms::astake_tokens(&shape, &stakers);
+    let indexed = &drafts[0].tokens;
+    assert_eq!(
+        tokens[0]["owner"]["address"],
+        json!(indexed[0].owner.clone().expect("an owner"))
+    );
+    let owner_field = tokens[0]["provenance"]
+        .as_array()
+        .expect("provenance")
+        .iter()
+        .find(|p| p["field"] == "owner")
+        .expect("owner")
+        .clone();
+    assert_eq!(owner_field["writer"], "casper-indexer");
+    assert_eq!(owner_field["chainIndexer"], true);
+    // The open conflict leaves the oracle's value in force.
+    assert_eq!(tokens[3]["value"], "521");
+    assert_eq!(tokens[3]["owner"], Value::Null);
+
+    // Each owner's figures are the sums of their generated events.
+    let mut sums: HashMap<String, (f64, f64)> = HashMap::new();
+    for e in &generated.events {
+        let amount: f64 = e
+            .amount
+            .as_deref()
+            .unwrap_or("0")
+            .parse()
+            .expect("an amount");
+        let entry = sums.entry(e.subject.clone()).or_default();
+        match e.kind.as_str() {
+            "staking_deposit" => entry.0 += amount,
+            "staking_unbond" => entry.0 -= amount,
+            "staking_reward" => entry.1 += amount,
+            _ => {}
+        }
+    }
+    for token in &tokens[..3] {
+        let owner = token["owner"]["address"].as_str().expect("an owner");
+        let metrics = &token["owner"]["stakingMetrics"];
+        let (staked, rewards) = sums[owner];
+        assert!(close(&metrics["totalStaked"], staked.max(0.0)), "{token}");
+        assert!(close(&metrics["rewards"], rewards), "{token}");
+        assert!(metrics["exchangeRate"].as_f64() >= Some(1.0), "{token}");
+        assert!(
+            token["owner"]["user"]["username"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("astake_staker_")),
+            "{token}"
+        );
+    }
+
+    let admin = server.token("reviewer", &[Role::Admin]);
+    let open = ok(
+        &server,
+        &admin,
+        "{ conflicts(status: OPEN) { entityId fields keptWriter otherWriter } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        open["conflicts"],
+        json!([
+            { "entityId": "astake_nft_021", "fields": ["value"], "keptWriter": "valuation-oracle", "otherWriter": "wallet-api" },
+            { "entityId": "astake_nft_022", "fields": ["value"], "keptWriter": "valuation-oracle", "otherWriter": "wallet-api" }
+        ])
+    );
+    let reconciled = meridian::reconcile::check(server.state.stores())
+        .await
+        .expect("reconcile runs");
+    assert!(reconciled.is_clean(), "{:?}", reconciled.lines());
+    assert_eq!(reconciled.conflicts.len(), 2, "{:?}", reconciled.lines());
+}

@@ -556,6 +556,7 @@ async fn the_readme_yield_dashboard_runs_on_the_seed() {
         kale: false,
         fathuss: false,
         yieldsensei: true,
+        astake: false,
     };
     let report = env.seed(&shape).await;
     assert_eq!(report.pools, 14);

@@ -19,7 +19,7 @@ impl Postgres {
                 sqlx::query(
                     "TRUNCATE users, assets, asset_names, holdings, trades, trade_tx_hashes, outbox, \
                      events, event_ids, artifacts, artifact_events, challenges, board_scores, \
-                     protocols, pools, pool_assets, markets CASCADE",
+                     protocols, pools, pool_assets, markets, token_assets, conflicts CASCADE",
                 )
                 .execute(&self.pool)
                 .await
