@@ -139,6 +139,8 @@ pub enum PlatformArg {
     Yieldsensei,
     /// Astake: Casper stakers' staking events, token assets and their writers' conflicts.
     Astake,
+    /// QiCore: a day of quotes per exchange with market figures, hourly OHLCV rows.
+    Qicore,
     /// All of the above.
     All,
 }
@@ -152,6 +154,7 @@ impl PlatformArg {
             fathuss: has(PlatformArg::Fathuss),
             yieldsensei: has(PlatformArg::Yieldsensei),
             astake: has(PlatformArg::Astake),
+            qicore: has(PlatformArg::Qicore),
         }
     }
 }
@@ -265,7 +268,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!(
                 "seed: {} users, {} assets, {} trades, {} holdings, {} ticks, {} activity events, \
                  {} domain events, {} artifacts, {} challenges, {} pools with {} samples, \
-                 {} portfolio snapshots, {} token assets with {} conflicts in {:.1}s",
+                 {} portfolio snapshots, {} token assets with {} conflicts, {} quotes, {} OHLCV rows in {:.1}s",
                 report.users,
                 report.assets,
                 report.trades,
@@ -280,6 +283,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 report.snapshots,
                 report.tokens,
                 report.conflicts,
+                report.quotes,
+                report.ohlcv,
                 report.elapsed.as_secs_f64()
             );
             Ok(ExitCode::SUCCESS)

@@ -6,10 +6,11 @@
 pub mod dataset;
 pub mod platforms;
 mod progress;
+pub mod qicore;
 pub(crate) mod rng;
 pub mod yields;
 
-pub use dataset::Shape;
+pub use dataset::{Dataset, Shape};
 pub use progress::Progress;
 
 use std::time::{Duration, Instant};
@@ -28,7 +29,7 @@ use crate::{
         Stores,
     },
 };
-use dataset::{Dataset, TICK_SECONDS};
+use dataset::TICK_SECONDS;
 use platforms::PlatformData;
 
 /// Which platforms a seed run writes.
@@ -45,6 +46,8 @@ pub struct Platforms {
     /// Astake: Casper stakers' deposits, rewards, unbonds and withdrawals, and token
     /// assets written by the chain indexer and other writers (with their conflicts).
     pub astake: bool,
+    /// QiCore: a day of quotes per exchange with market figures, and hourly OHLCV rows.
+    pub qicore: bool,
 }
 
 impl Platforms {
@@ -54,6 +57,7 @@ impl Platforms {
         fathuss: true,
         yieldsensei: true,
         astake: true,
+        qicore: true,
     };
     pub const TRADING: Platforms = Platforms {
         trading: true,
@@ -61,6 +65,7 @@ impl Platforms {
         fathuss: false,
         yieldsensei: false,
         astake: false,
+        qicore: false,
     };
 }
 
@@ -85,6 +90,9 @@ pub struct SeedReport {
     /// Token assets written, and the conflicts their writers left.
     pub tokens: usize,
     pub conflicts: usize,
+    /// QiCore's quotes and OHLCV rows.
+    pub quotes: usize,
+    pub ohlcv: usize,
     pub elapsed: Duration,
 }
 
@@ -159,6 +167,13 @@ pub async fn run(
     } else {
         (0, 0)
     };
+    let (quotes, ohlcv) = if shape.platforms.qicore {
+        write_market_data(stores, shape, &data, progress)
+            .await
+            .context("writing QiCore's market data")?
+    } else {
+        (0, 0)
+    };
     let (pools, pool_samples, snapshots) = if shape.platforms.yieldsensei {
         write_yields(stores, shape, &data, progress)
             .await
@@ -182,6 +197,8 @@ pub async fn run(
         snapshots,
         tokens,
         conflicts,
+        quotes,
+        ohlcv,
         elapsed: started.elapsed(),
     })
 }
@@ -451,6 +468,48 @@ async fn write_clickhouse(
     ch.insert_activity(&activity).await?;
     finish(stage, activity.len() as u64);
     Ok(activity.len())
+}
+
+/// QiCore's quotes through the ingest path's checks and writes (ClickHouse, then the
+/// newest price and market figures to Redis), and the hourly OHLCV rows.
+async fn write_market_data(
+    stores: &Stores,
+    shape: &Shape,
+    data: &Dataset,
+    progress: &Progress,
+) -> anyhow::Result<(usize, usize)> {
+    if data.paths.is_empty() {
+        let listed: std::collections::HashSet<String> = stores
+            .postgres()
+            .asset_statuses()
+            .await?
+            .into_iter()
+            .map(|(symbol, _, _)| symbol)
+            .collect();
+        let missing: Vec<_> = yields::assets()
+            .into_iter()
+            .filter(|a| !listed.contains(&a.symbol))
+            .collect();
+        if !missing.is_empty() {
+            stores.postgres().upsert_assets(&missing).await?;
+        }
+    }
+    let quotes = qicore::ticks(shape, data);
+    let stage = progress.stage("market quotes", quotes.len() as u64);
+    let known = crate::ingest::KnownSymbols::load(stores).await?;
+    let now = crate::ingest::now();
+    let rows = quotes
+        .iter()
+        .map(|q| crate::ingest::check(q, &known, now))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|(message, field)| anyhow::anyhow!("a demo quote: {field}: {message}"))?;
+    let mut latest = crate::ingest::Latest::default();
+    crate::ingest::write(stores, &rows, &mut latest).await?;
+    latest.publish(stores).await?;
+    finish(stage, rows.len() as u64);
+    let bars = qicore::ohlcv(&quotes, u32::try_from(now).unwrap_or(u32::MAX));
+    stores.clickhouse().insert_ohlcv(&bars).await?;
+    Ok((rows.len(), bars.len()))
 }
 
 /// Astake's token assets, through the same rule as `writeTokenAssets`, writer by writer.

@@ -540,3 +540,83 @@ async fn candle_views_match_the_raw_ticks_under_concurrent_ingestion_and_are_rec
         .expect("repair");
     assert!(repaired.is_clean(), "{:?}", repaired.lines());
 }
+
+/// The README's QiCore dashboard on a seed of QiCore alone: the overview sums each
+/// asset's newest generated market cap, each exchange's price is its last generated
+/// quote, and the hourly bars are Binance's whole hours of the day.
+#[tokio::test]
+async fn the_readme_market_dashboard_runs_on_the_seed() {
+    use meridian::seed::{qicore, Dataset, Platforms};
+
+    let env = TestEnv::migrated().await;
+    let mut shape = crate::support::small_shape();
+    shape.end = chrono::Utc::now() - chrono::Duration::minutes(10);
+    shape.platforms = Platforms {
+        trading: false,
+        kale: false,
+        fathuss: false,
+        yieldsensei: false,
+        astake: false,
+        qicore: true,
+    };
+    let report = env.seed(&shape).await;
+    let quotes = qicore::ticks(&shape, &Dataset::default());
+    assert_eq!(report.quotes, quotes.len());
+    let server = env.spawn().await;
+    let body = server
+        .graphql(&crate::platforms::readme_block(
+            "<!-- dashboard: qicore -->",
+        ))
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let data = &body["data"];
+
+    let ts = |q: &meridian::ingest::TickInput| match q.ts {
+        Some(meridian::ingest::TickTime::Unix(t)) => t,
+        _ => panic!("the seed stamps its quotes"),
+    };
+    let last = quotes.iter().map(ts).max().expect("quotes");
+    // Each asset's newest cap (every exchange quotes the same cap at a time).
+    let caps: f64 = quotes
+        .iter()
+        .filter(|q| ts(q) == last && q.exchange.as_deref() == Some("binance"))
+        .filter_map(|q| q.market_cap)
+        .sum();
+    assert!(
+        close(&data["marketOverview"]["totalMarketCap"], caps),
+        "{body}"
+    );
+    assert_eq!(data["marketOverview"]["markets"], 5);
+    let btc = &data["asset"];
+    for exchange in ["binance", "coinbase", "kraken"] {
+        let quote = quotes
+            .iter()
+            .filter(|q| q.symbol == "BTC" && q.exchange.as_deref() == Some(exchange))
+            .max_by_key(|q| ts(q))
+            .expect("a quote");
+        assert_eq!(btc[exchange]["price"].as_f64(), Some(quote.price), "{btc}");
+    }
+    assert_eq!(btc["market"]["servedFrom"], "CACHE");
+    assert_eq!(btc["market"]["source"], "exchange-api");
+    let bars = btc["ohlcv"].as_array().expect("bars");
+    assert!((22..=24).contains(&bars.len()), "{btc}");
+    for bar in bars {
+        let f = |k: &str| bar[k].as_f64().expect("a price");
+        assert!(f("low") <= f("open").min(f("close")), "{bar}");
+        assert!(f("high") >= f("open").max(f("close")), "{bar}");
+    }
+    let vwap = btc["vwap"]["price"].as_f64().expect("a vwap");
+    let prices: Vec<f64> = quotes
+        .iter()
+        .filter(|q| q.symbol == "BTC")
+        .map(|q| q.price)
+        .collect();
+    let (lo, hi) = prices
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(*p), hi.max(*p)));
+    assert!((lo..=hi).contains(&vwap), "{btc}");
+    assert!(
+        data["gainers"].as_array().is_some_and(|g| g.len() == 5),
+        "{body}"
+    );
+}

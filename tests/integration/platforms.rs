@@ -851,6 +851,7 @@ async fn seeded_platforms_fill_the_readme_dashboards_and_every_store_agrees() {
         fathuss: false,
         yieldsensei: false,
         astake: false,
+        qicore: false,
     };
     let report = env.seed(&shape).await;
     assert_eq!(report.trades, 0);
@@ -898,6 +899,7 @@ async fn the_demo_feed_farms_and_submits_through_the_real_paths() {
         fathuss: true,
         yieldsensei: false,
         astake: false,
+        qicore: false,
     };
     env.seed(&shape).await;
     let count = |sql: &'static str| {

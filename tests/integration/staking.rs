@@ -533,6 +533,7 @@ async fn the_readme_astake_dashboard_runs_on_the_seed() {
         fathuss: false,
         yieldsensei: false,
         astake: true,
+        qicore: false,
     };
     let report = env.seed(&shape).await;
     let (generated, stakers) = platforms::astake(&shape);

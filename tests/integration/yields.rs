@@ -557,6 +557,7 @@ async fn the_readme_yield_dashboard_runs_on_the_seed() {
         fathuss: false,
         yieldsensei: true,
         astake: false,
+        qicore: false,
     };
     let report = env.seed(&shape).await;
     assert_eq!(report.pools, 14);

@@ -167,14 +167,17 @@ impl Asset {
 
     /// OHLCV rows as a provider published them for one exchange and timeframe over [from,
     /// to) (ClickHouse; see `ingestOhlcv`), beside the `candles` derived from ticks.
+    /// Without `to`, up to now; without `from`, the 24 hours before `to`.
     async fn ohlcv(
         &self,
         ctx: &Context<'_>,
         exchange: String,
         timeframe: crate::graphql::ohlcv::Timeframe,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
     ) -> Result<Vec<crate::graphql::ohlcv::Ohlcv>> {
+        let to = to.unwrap_or_else(Utc::now);
+        let from = from.unwrap_or(to - chrono::Duration::days(1));
         crate::graphql::ohlcv::read(ctx, &self.symbol, &exchange, timeframe, from, to).await
     }
 
