@@ -620,3 +620,126 @@ async fn the_readme_market_dashboard_runs_on_the_seed() {
         "{body}"
     );
 }
+
+/// ClickHouse killed (SIGKILL) while NDJSON ingests run and then restarted: each body is
+/// retried with its idempotency key until it is accepted; afterwards reconcile's repair
+/// leaves every candle view equal to the raw ticks, bucket by bucket, whatever the kill
+/// interrupted (an insert whose ticks landed without their view rows, or the reverse).
+#[tokio::test]
+async fn candle_views_are_consistent_after_clickhouse_restarts_mid_insert() {
+    use crate::support::{wait_until, PrivateStore};
+
+    let clickhouse = PrivateStore::start("clickhouse");
+    let env = TestEnv::migrated_with(|c| c.clickhouse_url = clickhouse.url()).await;
+    let state = env.state().await;
+    let server = env.spawn().await;
+    let admin = server.token("operator", &[Role::Admin]);
+    let (_, saved) = server
+        .graphql_as(
+            Some(&admin),
+            "mutation { upsertAssets(assets: [{ symbol: \"BTC\", name: \"Bitcoin\", chain: \"bitcoin\", decimals: 8 },
+                                              { symbol: \"ETH\", name: \"Ether\", chain: \"ethereum\", decimals: 18 }]) { symbol } }",
+            json!({}),
+        )
+        .await;
+    assert!(saved["errors"].is_null(), "{saved}");
+    let start: i64 = 1_793_232_000; // 2026-10-29T00:00:00Z
+                                    // Eight bodies of 20,000 ticks each, a tick every 3 s per symbol.
+    let bodies: Vec<String> = (0..8)
+        .map(|b| {
+            (0..10_000)
+                .flat_map(|i| {
+                    let n = b * 10_000 + i;
+                    let ts = start + n * 3;
+                    ["BTC", "ETH"].map(|symbol| {
+                        let price = if symbol == "BTC" { 60_000.0 } else { 3_000.0 } + (n % 97) as f64;
+                        json!({ "symbol": symbol, "price": price, "volume": 0.25 + (n % 5) as f64, "ts": ts })
+                            .to_string()
+                    })
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect();
+    let client = server.client.clone();
+    let url = server.url("/ingest/prices");
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let done = accepted.clone();
+    let sender = tokio::spawn(async move {
+        for (b, body) in bodies.into_iter().enumerate() {
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+            loop {
+                let sent = client
+                    .post(&url)
+                    .header("idempotency-key", format!("restart-{b}"))
+                    .body(body.clone())
+                    .send()
+                    .await;
+                if sent.as_ref().is_ok_and(|r| r.status().is_success()) {
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "body {b} never accepted"
+                );
+                // Back off while ClickHouse restarts.
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    wait_until("the first body to be accepted", 60, || async {
+        accepted.load(std::sync::atomic::Ordering::SeqCst) >= 1
+    })
+    .await;
+    clickhouse.crash().await;
+    clickhouse.up();
+    sender.await.expect("every body accepted");
+
+    let stores = state.stores();
+    let before = meridian::reconcile::check(stores).await.expect("reconcile");
+    eprintln!("after the restart, before the repair: {:?}", before.lines());
+    // Whatever differs is a view against the ticks, never anything else.
+    assert!(
+        before.clickhouse.iter().all(|d| d.starts_with("candles_")),
+        "{:?}",
+        before.lines()
+    );
+    let repaired = meridian::reconcile::repair(stores).await.expect("repair");
+    assert!(repaired.is_clean(), "{:?}", repaired.lines());
+    let symbols = vec!["BTC".to_owned(), "ETH".to_owned()];
+    let ch = stores.clickhouse();
+    let end = (start + 80_000 * 3) as u32;
+    for (view, bucket) in [
+        ("candles_1m", 60u32),
+        ("candles_1h", 3_600),
+        ("candles_1d", 86_400),
+    ] {
+        let from = start as u32;
+        let to = end.div_ceil(86_400) * 86_400;
+        let folded = ch
+            .candles_from_view(view, &symbols, bucket, from, to)
+            .await
+            .expect("view candles");
+        let raw = ch
+            .candles_from_ticks(&symbols, bucket, from, to)
+            .await
+            .expect("raw candles");
+        assert!(
+            raw.iter().map(|c| c.ticks).sum::<u64>() >= 160_000,
+            "{view}"
+        );
+        assert_eq!(folded.len(), raw.len(), "{view}");
+        for (a, b) in folded.iter().zip(&raw) {
+            assert_eq!(
+                (&a.symbol, a.bucket, a.open, a.high, a.low, a.close, a.ticks),
+                (&b.symbol, b.bucket, b.open, b.high, b.low, b.close, b.ticks),
+                "{view}"
+            );
+            assert!(
+                (a.volume - b.volume).abs() < 1e-9 * b.volume.max(1.0),
+                "{view}"
+            );
+        }
+    }
+}
