@@ -71,6 +71,23 @@ pub fn check(
         .as_deref()
         .map(|text| parse_amount(text).map_err(|m| Error::field(format!("{field}.amount"), m)))
         .transpose()?;
+    if let Some(rule) = kinds.get(&draft.kind).and_then(|k| k.amount) {
+        match amount {
+            None if rule.required => {
+                return Err(Error::field(
+                    format!("{field}.amount"),
+                    format!("is required for {} events", draft.kind),
+                ))
+            }
+            Some(a) if rule.positive && a <= Decimal::ZERO => {
+                return Err(Error::field(
+                    format!("{field}.amount"),
+                    format!("must be more than 0 for {} events", draft.kind),
+                ))
+            }
+            _ => {}
+        }
+    }
     let tx_hash = draft
         .tx_hash
         .as_deref()

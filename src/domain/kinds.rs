@@ -83,6 +83,21 @@ pub struct KindDef {
     pub description: String,
     #[serde(default)]
     pub attributes: BTreeMap<String, AttributeDef>,
+    /// What the kind asks of an event's amount; none: optional, any decimal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<AmountRule>,
+}
+
+/// What a kind asks of an event's amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmountRule {
+    /// An event of the kind must carry an amount.
+    #[serde(default)]
+    pub required: bool,
+    /// The amount must be more than 0.
+    #[serde(default)]
+    pub positive: bool,
 }
 
 /// One attribute of a kind.

@@ -230,6 +230,10 @@ pub struct EventKind {
     name: String,
     description: String,
     attributes: Vec<EventAttribute>,
+    /// Whether an event of the kind must carry an amount.
+    amount_required: bool,
+    /// Whether the amount must be more than 0.
+    amount_positive: bool,
 }
 
 /// One attribute of a kind.
@@ -254,6 +258,8 @@ impl EventQuery {
             .map(|d| EventKind {
                 name: d.name,
                 description: d.description,
+                amount_required: d.amount.is_some_and(|a| a.required),
+                amount_positive: d.amount.is_some_and(|a| a.positive),
                 attributes: d
                     .attributes
                     .into_iter()

@@ -87,18 +87,24 @@ impl Postgres {
                 for kind in &file.kinds {
                     let attributes = serde_json::to_value(&kind.attributes)
                         .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+                    let amount = kind
+                        .amount
+                        .map(serde_json::to_value)
+                        .transpose()
+                        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
                     let done = sqlx::query(
-                        "INSERT INTO event_kinds (name, description, attributes, version) \
-                         VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE SET \
+                        "INSERT INTO event_kinds (name, description, attributes, version, amount) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET \
                          description = EXCLUDED.description, attributes = EXCLUDED.attributes, \
-                         version = EXCLUDED.version, updated_at = now() \
-                         WHERE (event_kinds.description, event_kinds.attributes) \
-                           IS DISTINCT FROM (EXCLUDED.description, EXCLUDED.attributes)",
+                         amount = EXCLUDED.amount, version = EXCLUDED.version, updated_at = now() \
+                         WHERE (event_kinds.description, event_kinds.attributes, event_kinds.amount) \
+                           IS DISTINCT FROM (EXCLUDED.description, EXCLUDED.attributes, EXCLUDED.amount)",
                     )
                     .bind(&kind.name)
                     .bind(&kind.description)
                     .bind(attributes)
                     .bind(file.version)
+                    .bind(amount)
                     .execute(&mut *tx)
                     .await?;
                     changed += done.rows_affected();
@@ -113,17 +119,22 @@ impl Postgres {
     pub async fn event_kinds(&self) -> Result<Vec<KindDef>, crate::Error> {
         self.calls
             .run::<Vec<KindDef>, sqlx::Error, _>("event_kinds", async {
-                let rows: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
-                    "SELECT name, description, attributes FROM event_kinds ORDER BY name",
+                type KindRow = (String, String, serde_json::Value, Option<serde_json::Value>);
+                let rows: Vec<KindRow> = sqlx::query_as(
+                    "SELECT name, description, attributes, amount FROM event_kinds ORDER BY name",
                 )
                 .fetch_all(&self.pool)
                 .await?;
                 rows.into_iter()
-                    .map(|(name, description, attributes)| {
+                    .map(|(name, description, attributes, amount)| {
                         Ok(KindDef {
                             name,
                             description,
                             attributes: serde_json::from_value(attributes)
+                                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                            amount: amount
+                                .map(serde_json::from_value)
+                                .transpose()
                                 .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
                         })
                     })
