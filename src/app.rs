@@ -174,6 +174,7 @@ pub async fn run(
     if state.config().snapshot_every_secs > 0 {
         tokio::spawn(crate::snapshots::run(
             state.stores().clone(),
+            state.metrics().clone(),
             Duration::from_secs(state.config().snapshot_every_secs),
             state.0.snapshot_leader.clone(),
             token.clone(),

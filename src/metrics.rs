@@ -34,6 +34,8 @@ pub struct Metrics {
     breaker_open: IntGaugeVec,
     fanout_reconnects: prometheus::IntCounter,
     batch_splits: IntCounterVec,
+    snapshot_leader: IntGauge,
+    snapshots_written: prometheus::IntCounter,
     /// Operation names with a label of their own (at most [`MAX_OPERATION_NAMES`]).
     operation_names: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
@@ -194,6 +196,16 @@ impl Metrics {
         for loader in crate::loaders::LOADERS {
             batch_splits.with_label_values(&[loader]);
         }
+        let snapshot_leader = IntGauge::with_opts(Opts::new(
+            "meridian_snapshot_leader",
+            "1 while this instance leads the portfolio snapshot job",
+        ))
+        .expect("static metric definition");
+        let snapshots_written = prometheus::IntCounter::with_opts(Opts::new(
+            "meridian_snapshots_written_total",
+            "Users' daily portfolio snapshots this instance wrote",
+        ))
+        .expect("static metric definition");
         for destination in TRADE_DESTINATIONS {
             for outcome in ["delivered", "failed", "dead"] {
                 relay_rows.with_label_values(&[destination, outcome]);
@@ -222,6 +234,8 @@ impl Metrics {
             Box::new(breaker_open.clone()),
             Box::new(fanout_reconnects.clone()),
             Box::new(batch_splits.clone()),
+            Box::new(snapshot_leader.clone()),
+            Box::new(snapshots_written.clone()),
             Box::new(process),
         ] {
             registry
@@ -247,6 +261,8 @@ impl Metrics {
             breaker_open,
             fanout_reconnects,
             batch_splits,
+            snapshot_leader,
+            snapshots_written,
             operation_names: Default::default(),
         }
     }
@@ -331,6 +347,15 @@ impl Metrics {
     }
 
     /// Counts a loader batch that split its wave (see `loaders::BatchQueue`).
+    /// Whether this instance leads the snapshot job, and the snapshots it wrote.
+    pub fn set_snapshot_leader(&self, leading: bool) {
+        self.snapshot_leader.set(i64::from(leading));
+    }
+
+    pub fn count_snapshots(&self, users: u64) {
+        self.snapshots_written.inc_by(users);
+    }
+
     pub fn count_batch_split(&self, loader: &str) {
         self.batch_splits.with_label_values(&[loader]).inc();
     }

@@ -120,10 +120,16 @@ async fn prices(stores: &Stores, symbols: &[String]) -> Result<HashMap<String, f
 /// The job as `serve` runs it; `leading` says whether this process leads it now.
 pub async fn run(
     stores: Stores,
+    metrics: crate::metrics::Metrics,
     every: Duration,
     leading: Arc<AtomicBool>,
     stop: CancellationToken,
 ) {
+    // The gauge first: whoever sees the flag sees the gauge agree.
+    let lead_now = |now: bool| {
+        metrics.set_snapshot_leader(now);
+        leading.store(now, Ordering::SeqCst);
+    };
     let mut leadership = None;
     loop {
         if leadership.is_none() {
@@ -138,19 +144,22 @@ pub async fn run(
         }
         if let Some(lead) = leadership.as_mut() {
             if lead.holds().await {
-                leading.store(true, Ordering::SeqCst);
+                lead_now(true);
                 match take(&stores, Utc::now()).await {
-                    Ok(taken) => tracing::info!(
-                        users = taken.users,
-                        unpriced = taken.unpriced,
-                        "portfolio snapshots written"
-                    ),
+                    Ok(taken) => {
+                        metrics.count_snapshots(taken.users);
+                        tracing::info!(
+                            users = taken.users,
+                            unpriced = taken.unpriced,
+                            "portfolio snapshots written"
+                        )
+                    }
                     Err(err) => tracing::warn!(error = %err, "portfolio snapshots failed"),
                 }
             } else {
                 tracing::warn!("snapshot job: the advisory lock's session was lost");
                 leadership = None;
-                leading.store(false, Ordering::SeqCst);
+                lead_now(false);
             }
         }
         tokio::select! {
@@ -158,5 +167,5 @@ pub async fn run(
             () = tokio::time::sleep(every) => {}
         }
     }
-    leading.store(false, Ordering::SeqCst);
+    lead_now(false);
 }

@@ -427,6 +427,22 @@ async fn one_instance_leads_the_snapshot_job_and_another_takes_over() {
     } else {
         (second, first)
     };
+    let gauge = |s: &TestServer| {
+        s.state
+            .metrics()
+            .render()
+            .lines()
+            .find(|l| l.starts_with("meridian_snapshot_leader "))
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        gauge(&leader).as_deref(),
+        Some("meridian_snapshot_leader 1")
+    );
+    assert_eq!(
+        gauge(&follower).as_deref(),
+        Some("meridian_snapshot_leader 0")
+    );
 
     // A user's snapshot of today is their portfolio value.
     let user: String = sqlx::query_scalar(
@@ -472,6 +488,10 @@ async fn one_instance_leads_the_snapshot_job_and_another_takes_over() {
         follower.state.leads_snapshots()
     })
     .await;
+    assert_eq!(
+        gauge(&follower).as_deref(),
+        Some("meridian_snapshot_leader 1")
+    );
 
     // Earlier days at other prices, grouped by day and by week; private to the user.
     let stores = follower.state.stores();
