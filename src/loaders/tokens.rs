@@ -118,10 +118,14 @@ impl Loader<TokenOf> for Batcher {
                 }
                 Ok(out)
             }
+            // Only an outage (down, too slow, breaker open) falls back: an error about the
+            // request itself is the request's.
             Err(err) => {
+                let outage =
+                    err.is_store_outage() || matches!(err, crate::Error::CircuitOpen { .. });
                 let missing: Vec<&TokenOf> =
                     keys.iter().filter(|k| !out.contains_key(*k)).collect();
-                if missing.iter().any(|k| !cached.contains_key(&k.token_id)) {
+                if !outage || missing.iter().any(|k| !cached.contains_key(&k.token_id)) {
                     return Err(shared(err));
                 }
                 for key in missing {
