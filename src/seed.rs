@@ -157,6 +157,16 @@ pub async fn run(
     write_platforms(stores, &platform, relay, progress)
         .await
         .context("writing the platforms' data")?;
+    if shape.platforms.kale {
+        let markets = platforms::kale_markets(shape, &platform)
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| domain::catalogue::check_market(&format!("markets[{i}]"), m))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Err(refusal) = stores.postgres().upsert_markets(&markets).await? {
+            anyhow::bail!("the KALE-ndar markets were refused: {refusal:?}");
+        }
+    }
     write_redis(stores, &data, progress)
         .await
         .context("writing Redis")?;

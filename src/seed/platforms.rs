@@ -366,6 +366,40 @@ pub fn astake_tokens(shape: &Shape, stakers: &[String]) -> Vec<TokenWriteDraft> 
     ]
 }
 
+/// KALE-ndar's prediction markets, created by its first farmers: will KALE trade above a
+/// target by a day after the seed's end (open markets).
+pub fn kale_markets(
+    shape: &Shape,
+    data: &PlatformData,
+) -> Vec<crate::domain::catalogue::MarketDraft> {
+    let farmers = data
+        .users
+        .iter()
+        .filter(|u| u.chain == ChainFamily::Stellar)
+        .take(3);
+    farmers
+        .enumerate()
+        .map(|(i, farmer)| {
+            let target = ["0.0025", "0.004", "0.01"][i];
+            crate::domain::catalogue::MarketDraft {
+                id: format!("kale-above-{}", target.replace('.', "-")),
+                kind: "prediction",
+                base: None,
+                quote: None,
+                question: Some(format!(
+                    "Will KALE trade above {target} USD by the end of day {}?",
+                    i + 1
+                )),
+                creator: crate::values::Address::parse_as(ChainFamily::Stellar, &farmer.address)
+                    .ok(),
+                target_price: Some(target.to_owned()),
+                resolve_at: Some(shape.end + chrono::Duration::days(i as i64 + 1)),
+                metadata: None,
+            }
+        })
+        .collect()
+}
+
 /// KALE has 7 decimals on Stellar.
 const KALE_DECIMALS: u32 = 7;
 

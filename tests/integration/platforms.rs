@@ -823,6 +823,22 @@ async fn seeded_platforms_fill_the_readme_dashboards_and_every_store_agrees() {
     }
     let totals = &farmers["data"]["farmingOverview"]["totals"];
     assert_eq!(totals["plants"].as_i64(), Some(plants));
+    let markets = farmers["data"]["markets"]["edges"]
+        .as_array()
+        .expect("markets");
+    assert_eq!(markets.len(), 3, "{farmers}");
+    for m in markets {
+        let node = &m["node"];
+        assert!(node["question"]
+            .as_str()
+            .is_some_and(|q| q.starts_with("Will KALE")));
+        assert!(
+            node["creator"]["user"]["username"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("kale_farmer_")),
+            "{node}"
+        );
+    }
     assert_eq!(totals["activeFarmers"].as_i64(), Some(stakes.len() as i64));
 
     let coders = server
