@@ -59,6 +59,15 @@ impl Platforms {
         astake: true,
         qicore: true,
     };
+    /// None: combine with `..Platforms::NONE` to name some.
+    pub const NONE: Platforms = Platforms {
+        trading: false,
+        kale: false,
+        fathuss: false,
+        yieldsensei: false,
+        astake: false,
+        qicore: false,
+    };
     pub const TRADING: Platforms = Platforms {
         trading: true,
         kale: false,
@@ -480,6 +489,26 @@ async fn write_clickhouse(
     Ok(activity.len())
 }
 
+/// Catalogues BTC, ETH, SOL, USDC and USDT where the trading data has not (the platforms
+/// that quote or pool them seeded alone).
+async fn catalogue_well_known_assets(stores: &Stores) -> anyhow::Result<()> {
+    let listed: std::collections::HashSet<String> = stores
+        .postgres()
+        .asset_statuses()
+        .await?
+        .into_iter()
+        .map(|(symbol, _, _)| symbol)
+        .collect();
+    let missing: Vec<_> = yields::assets()
+        .into_iter()
+        .filter(|a| !listed.contains(&a.symbol))
+        .collect();
+    if !missing.is_empty() {
+        stores.postgres().upsert_assets(&missing).await?;
+    }
+    Ok(())
+}
+
 /// QiCore's quotes through the ingest path's checks and writes (ClickHouse, then the
 /// newest price and market figures to Redis), and the hourly OHLCV rows.
 async fn write_market_data(
@@ -489,20 +518,7 @@ async fn write_market_data(
     progress: &Progress,
 ) -> anyhow::Result<(usize, usize)> {
     if data.paths.is_empty() {
-        let listed: std::collections::HashSet<String> = stores
-            .postgres()
-            .asset_statuses()
-            .await?
-            .into_iter()
-            .map(|(symbol, _, _)| symbol)
-            .collect();
-        let missing: Vec<_> = yields::assets()
-            .into_iter()
-            .filter(|a| !listed.contains(&a.symbol))
-            .collect();
-        if !missing.is_empty() {
-            stores.postgres().upsert_assets(&missing).await?;
-        }
+        catalogue_well_known_assets(stores).await?;
     }
     let quotes = qicore::ticks(shape, data);
     let stage = progress.stage("market quotes", quotes.len() as u64);
@@ -585,19 +601,7 @@ async fn write_yields(
     progress: &Progress,
 ) -> anyhow::Result<(usize, usize, usize)> {
     let pg = stores.postgres();
-    let listed: std::collections::HashSet<String> = pg
-        .asset_statuses()
-        .await?
-        .into_iter()
-        .map(|(symbol, _, _)| symbol)
-        .collect();
-    let missing: Vec<_> = yields::assets()
-        .into_iter()
-        .filter(|a| !listed.contains(&a.symbol))
-        .collect();
-    if !missing.is_empty() {
-        pg.upsert_assets(&missing).await?;
-    }
+    catalogue_well_known_assets(stores).await?;
     let pools = yields::pools();
     pg.upsert_protocols(&yields::protocols()).await?;
     if let Err(refusal) = pg.upsert_pools(&pools).await? {

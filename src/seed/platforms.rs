@@ -46,6 +46,17 @@ pub struct PlatformData {
     pub event_artifacts: Vec<ArtifactDraft>,
 }
 
+/// An ed25519 public key from `rng`'s next 32 bytes (a wallet of the demo data).
+fn ed25519_public(rng: &mut Rng) -> [u8; 32] {
+    let mut secret = [0u8; 32];
+    for chunk in secret.chunks_mut(8) {
+        chunk.copy_from_slice(&rng.next_u64().to_le_bytes());
+    }
+    ed25519_dalek::SigningKey::from_bytes(&secret)
+        .verifying_key()
+        .to_bytes()
+}
+
 /// What a platform's user shows in their profile.
 struct Persona {
     display_name: String,
@@ -129,13 +140,7 @@ pub fn astake(shape: &Shape) -> (PlatformData, Vec<String>) {
     let mut data = PlatformData::default();
     let mut keys = Vec::with_capacity(stakers as usize);
     for i in 0..stakers {
-        let mut secret = [0u8; 32];
-        for chunk in secret.chunks_mut(8) {
-            chunk.copy_from_slice(&rng.next_u64().to_le_bytes());
-        }
-        let public = ed25519_dalek::SigningKey::from_bytes(&secret)
-            .verifying_key()
-            .to_bytes();
+        let public = ed25519_public(&mut rng);
         let address = format!("01{}", hex::encode(public));
         let created_at = at(start - rng.below(60 * 86_400) as i64 - 86_400);
         data.join(
@@ -415,13 +420,7 @@ fn kale_ndar(shape: &Shape) -> PlatformData {
     let mut block: i32 = 1_200_000;
     let mut keys = Vec::with_capacity(farmers as usize);
     for i in 0..farmers {
-        let mut secret = [0u8; 32];
-        for chunk in secret.chunks_mut(8) {
-            chunk.copy_from_slice(&rng.next_u64().to_le_bytes());
-        }
-        let public = ed25519_dalek::SigningKey::from_bytes(&secret)
-            .verifying_key()
-            .to_bytes();
+        let public = ed25519_public(&mut rng);
         let address = stellar_strkey::ed25519::PublicKey(public)
             .to_string()
             .as_str()

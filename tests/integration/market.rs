@@ -549,16 +549,10 @@ async fn the_readme_market_dashboard_runs_on_the_seed() {
     use meridian::seed::{qicore, Dataset, Platforms};
 
     let env = TestEnv::migrated().await;
-    let mut shape = crate::support::small_shape();
-    shape.end = chrono::Utc::now() - chrono::Duration::minutes(10);
-    shape.platforms = Platforms {
-        trading: false,
-        kale: false,
-        fathuss: false,
-        yieldsensei: false,
-        astake: false,
+    let shape = crate::support::recent_shape(Platforms {
         qicore: true,
-    };
+        ..Platforms::NONE
+    });
     let report = env.seed(&shape).await;
     let quotes = qicore::ticks(&shape, &Dataset::default());
     assert_eq!(report.quotes, quotes.len());

@@ -862,12 +862,8 @@ async fn seeded_platforms_fill_the_readme_dashboards_and_every_store_agrees() {
     assert!((board[0]["score"].as_f64().expect("a score") - expected[0]).abs() < 1e-6);
 
     shape.platforms = Platforms {
-        trading: false,
         kale: true,
-        fathuss: false,
-        yieldsensei: false,
-        astake: false,
-        qicore: false,
+        ..Platforms::NONE
     };
     let report = env.seed(&shape).await;
     assert_eq!(report.trades, 0);
@@ -907,16 +903,11 @@ async fn the_demo_feed_farms_and_submits_through_the_real_paths() {
 
     let env = TestEnv::migrated().await;
     let state = env.state().await;
-    let mut shape = crate::support::small_shape();
-    shape.end = chrono::Utc::now() - chrono::Duration::minutes(10);
-    shape.platforms = Platforms {
-        trading: false,
+    let shape = crate::support::recent_shape(Platforms {
         kale: true,
         fathuss: true,
-        yieldsensei: false,
-        astake: false,
-        qicore: false,
-    };
+        ..Platforms::NONE
+    });
     env.seed(&shape).await;
     let count = |sql: &'static str| {
         let state = state.clone();

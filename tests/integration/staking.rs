@@ -524,16 +524,12 @@ async fn the_readme_astake_dashboard_runs_on_the_seed() {
     use meridian::seed::{platforms, Platforms};
 
     let env = TestEnv::migrated().await;
-    let mut shape = crate::support::small_shape();
-    shape.end = chrono::Utc::now() - chrono::Duration::minutes(10);
-    shape.days = 3;
-    shape.platforms = Platforms {
-        trading: false,
-        kale: false,
-        fathuss: false,
-        yieldsensei: false,
-        astake: true,
-        qicore: false,
+    let shape = meridian::seed::Shape {
+        days: 3,
+        ..crate::support::recent_shape(Platforms {
+            astake: true,
+            ..Platforms::NONE
+        })
     };
     let report = env.seed(&shape).await;
     let (generated, stakers) = platforms::astake(&shape);

@@ -174,6 +174,16 @@ pub fn small_shape() -> seed::Shape {
     }
 }
 
+/// The small dataset of `platforms`, ending ten minutes ago (for what reads "the last
+/// day" or "the last 7 days").
+pub fn recent_shape(platforms: seed::Platforms) -> seed::Shape {
+    seed::Shape {
+        end: chrono::Utc::now() - chrono::Duration::minutes(10),
+        platforms,
+        ..small_shape()
+    }
+}
+
 /// The codes of a response's errors.
 /// The (code, field) of each error of a response.
 pub fn refusals(response: &serde_json::Value) -> Vec<(String, String)> {

@@ -568,16 +568,13 @@ async fn the_readme_yield_dashboard_runs_on_the_seed() {
     use meridian::seed::{yields, Platforms};
 
     let env = TestEnv::migrated().await;
-    let mut shape = crate::support::small_shape();
-    shape.end = chrono::Utc::now() - chrono::Duration::minutes(10);
-    shape.days = 2;
-    shape.platforms = Platforms {
-        trading: true,
-        kale: false,
-        fathuss: false,
-        yieldsensei: true,
-        astake: false,
-        qicore: false,
+    let shape = meridian::seed::Shape {
+        days: 2,
+        ..crate::support::recent_shape(Platforms {
+            trading: true,
+            yieldsensei: true,
+            ..Platforms::NONE
+        })
     };
     let report = env.seed(&shape).await;
     assert_eq!(report.pools, 14);
