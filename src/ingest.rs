@@ -107,9 +107,11 @@ pub struct KnownSymbols {
 impl KnownSymbols {
     pub async fn load(stores: &Stores) -> Result<Self, Error> {
         let mut known = KnownSymbols::of([]);
-        known.pools = stores.postgres().pool_ids().await?.into_iter().collect();
-        for (symbol, status, successor) in stores.postgres().asset_statuses().await? {
+        for (symbol, status, successor) in stores.postgres().ingest_names().await? {
             match (status.as_str(), successor) {
+                ("pool", _) => {
+                    known.pools.insert(symbol);
+                }
                 ("listed", _) => {
                     known.listed.insert(symbol);
                 }

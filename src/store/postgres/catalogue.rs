@@ -237,6 +237,23 @@ impl Postgres {
             .await
     }
 
+    /// What ingestion may name, in one statement: each asset with its status and successor,
+    /// and each pool (status `pool`).
+    pub async fn ingest_names(
+        &self,
+    ) -> Result<Vec<(String, String, Option<String>)>, crate::Error> {
+        self.calls
+            .run::<Vec<(String, String, Option<String>)>, sqlx::Error, _>("ingest_names", async {
+                sqlx::query_as(
+                    "SELECT symbol, status, successor FROM assets \
+                     UNION ALL SELECT id, 'pool', NULL FROM pools",
+                )
+                .fetch_all(&self.pool)
+                .await
+            })
+            .await
+    }
+
     pub async fn upsert_protocols(
         &self,
         protocols: &[NewProtocol],

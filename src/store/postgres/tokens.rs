@@ -133,13 +133,7 @@ impl Postgres {
                 let now = Utc::now();
                 let mut out = Vec::with_capacity(writes.len());
                 for w in writes {
-                    let stored: Option<TokenAssetRow> = sqlx::query_as(
-                        "SELECT * FROM token_assets WHERE token_id = $1 FOR UPDATE",
-                    )
-                    .bind(&w.token_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    let mut row = stored.unwrap_or_else(|| TokenAssetRow::empty(&w.token_id));
+                    let mut row = lock_token(&mut tx, &w.token_id).await?;
                     let plan = tokens::decide(
                         &row.values(),
                         &row.provenance.0,
@@ -155,23 +149,7 @@ impl Postgres {
                         applied.push(field.clone());
                     }
                     if !applied.is_empty() {
-                        row = sqlx::query_as(
-                            "INSERT INTO token_assets (token_id, owner_chain, owner, value, verified, \
-                             contract, provenance) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                             ON CONFLICT (token_id) DO UPDATE SET owner_chain = EXCLUDED.owner_chain, \
-                             owner = EXCLUDED.owner, value = EXCLUDED.value, verified = EXCLUDED.verified, \
-                             contract = EXCLUDED.contract, provenance = EXCLUDED.provenance, \
-                             updated_at = now() RETURNING *",
-                        )
-                        .bind(&row.token_id)
-                        .bind(&row.owner_chain)
-                        .bind(&row.owner)
-                        .bind(row.value)
-                        .bind(row.verified)
-                        .bind(&row.contract)
-                        .bind(&row.provenance)
-                        .fetch_one(&mut *tx)
-                        .await?;
+                        row = save_token(&mut tx, &row).await?;
                     }
                     let mut conflicts = Vec::new();
                     for c in &plan.conflicts {
@@ -270,13 +248,7 @@ impl Postgres {
                     return Ok(Err(ResolveRefusal::AlreadyResolved(how.clone())));
                 }
                 if replace {
-                    let stored: Option<TokenAssetRow> = sqlx::query_as(
-                        "SELECT * FROM token_assets WHERE token_id = $1 FOR UPDATE",
-                    )
-                    .bind(&conflict.entity_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    let mut row = stored.unwrap_or_else(|| TokenAssetRow::empty(&conflict.entity_id));
+                    let mut row = lock_token(&mut tx, &conflict.entity_id).await?;
                     let now = Utc::now().timestamp();
                     for field in &conflict.fields {
                         if row.provenance.0.get(field).is_some_and(|p| p.indexer) {
@@ -294,19 +266,7 @@ impl Postgres {
                             },
                         );
                     }
-                    sqlx::query(
-                        "UPDATE token_assets SET owner_chain = $2, owner = $3, value = $4, verified = $5, \
-                         contract = $6, provenance = $7, updated_at = now() WHERE token_id = $1",
-                    )
-                    .bind(&row.token_id)
-                    .bind(&row.owner_chain)
-                    .bind(&row.owner)
-                    .bind(row.value)
-                    .bind(row.verified)
-                    .bind(&row.contract)
-                    .bind(&row.provenance)
-                    .execute(&mut *tx)
-                    .await?;
+                    save_token(&mut tx, &row).await?;
                 }
                 let resolved: ConflictRow = sqlx::query_as(
                     "UPDATE conflicts SET status = 'resolved', resolution = $2, resolved_at = now(), \
@@ -344,4 +304,41 @@ impl Postgres {
             })
             .await
     }
+}
+
+/// A token's row, locked for the transaction (an empty one when none is written yet).
+async fn lock_token(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    token_id: &str,
+) -> Result<TokenAssetRow, sqlx::Error> {
+    let stored: Option<TokenAssetRow> =
+        sqlx::query_as("SELECT * FROM token_assets WHERE token_id = $1 FOR UPDATE")
+            .bind(token_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(stored.unwrap_or_else(|| TokenAssetRow::empty(token_id)))
+}
+
+/// Writes a token's row whole (inserted or replaced), as it is now.
+async fn save_token(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    row: &TokenAssetRow,
+) -> Result<TokenAssetRow, sqlx::Error> {
+    sqlx::query_as(
+        "INSERT INTO token_assets (token_id, owner_chain, owner, value, verified, \
+         contract, provenance) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (token_id) DO UPDATE SET owner_chain = EXCLUDED.owner_chain, \
+         owner = EXCLUDED.owner, value = EXCLUDED.value, verified = EXCLUDED.verified, \
+         contract = EXCLUDED.contract, provenance = EXCLUDED.provenance, \
+         updated_at = now() RETURNING *",
+    )
+    .bind(&row.token_id)
+    .bind(&row.owner_chain)
+    .bind(&row.owner)
+    .bind(row.value)
+    .bind(row.verified)
+    .bind(&row.contract)
+    .bind(&row.provenance)
+    .fetch_one(&mut **tx)
+    .await
 }
