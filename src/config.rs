@@ -25,6 +25,13 @@ pub struct Config {
     #[arg(long, env = "MERIDIAN_POSTGRES_POOL_SIZE", default_value_t = 16)]
     pub postgres_pool_size: u32,
 
+    /// A streaming replica (hot standby) of that database. When set, queries read their
+    /// pages and entities from it while it is up and has replayed the viewer's own recent
+    /// writes; mutations, subscriptions, the outbox, the relay and the background jobs use
+    /// the primary (see the README's "Running at scale").
+    #[arg(long, env = "MERIDIAN_POSTGRES_READ_URL", hide_env_values = true)]
+    pub postgres_read_url: Option<String>,
+
     /// Redis connection URL.
     #[arg(
         long,
@@ -369,6 +376,10 @@ impl fmt::Debug for Config {
             .field("http_addr", &self.http_addr)
             .field("postgres_url", &redact_url(&self.postgres_url))
             .field("postgres_pool_size", &self.postgres_pool_size)
+            .field(
+                "postgres_read_url",
+                &self.postgres_read_url.as_deref().map(redact_url),
+            )
             .field("redis_url", &redact_url(&self.redis_url))
             .field("redis_prefix", &self.redis_prefix)
             .field("clickhouse_url", &redact_url(&self.clickhouse_url))

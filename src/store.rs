@@ -23,6 +23,10 @@ pub enum StoreKind {
     ClickHouse,
     Redis,
     Mongo,
+    /// PostgreSQL's read replica, when one is configured: a store of its own for metrics,
+    /// its breaker and readiness, but not one of [`StoreKind::ALL`] (a request's round
+    /// trips to it count as PostgreSQL's).
+    PostgresReplica,
 }
 
 impl StoreKind {
@@ -40,6 +44,7 @@ impl StoreKind {
             StoreKind::ClickHouse => "clickhouse",
             StoreKind::Redis => "redis",
             StoreKind::Mongo => "mongodb",
+            StoreKind::PostgresReplica => "postgres_replica",
         }
     }
 }
@@ -170,7 +175,7 @@ impl Stores {
     /// The same adapters, each with the call wrapper `change` makes of its own.
     fn rebound(&self, change: impl Fn(&call::Calls) -> call::Calls) -> Stores {
         Stores {
-            postgres: self.postgres.rebind(change(self.postgres.calls())),
+            postgres: self.postgres.rebound(&change),
             redis: self.redis.rebind(change(self.redis.calls())),
             clickhouse: self.clickhouse.rebind(change(self.clickhouse.calls())),
             mongo: self.mongo.rebind(change(self.mongo.calls())),
@@ -193,6 +198,7 @@ impl Stores {
                 StoreKind::Redis => self.redis.ping().await,
                 StoreKind::ClickHouse => self.clickhouse.ping().await,
                 StoreKind::Mongo => self.mongo.ping().await,
+                StoreKind::PostgresReplica => self.postgres.ping_replica().await,
             };
             StoreStatus {
                 store,
@@ -201,7 +207,11 @@ impl Stores {
                 error: result.err().map(|err| describe(&err)),
             }
         };
-        futures::future::join_all(StoreKind::ALL.map(probe)).await
+        let mut kinds = StoreKind::ALL.to_vec();
+        if self.postgres.has_replica() {
+            kinds.push(StoreKind::PostgresReplica);
+        }
+        futures::future::join_all(kinds.into_iter().map(probe)).await
     }
 }
 
@@ -229,7 +239,7 @@ pub struct RoundTrips(std::sync::Arc<[std::sync::atomic::AtomicU64; 4]>);
 impl RoundTrips {
     fn slot(store: StoreKind) -> usize {
         match store {
-            StoreKind::Postgres => 0,
+            StoreKind::Postgres | StoreKind::PostgresReplica => 0,
             StoreKind::ClickHouse => 1,
             StoreKind::Redis => 2,
             StoreKind::Mongo => 3,

@@ -10,7 +10,7 @@ use async_graphql::{
         Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery,
         NextPrepareRequest, NextValidation,
     },
-    parser::types::ExecutableDocument,
+    parser::types::{ExecutableDocument, OperationType},
     Context, ErrorExtensions, Request, Response, ServerError, ServerResult, ValidationResult,
     Value, Variables,
 };
@@ -118,6 +118,7 @@ impl ExtensionFactory for Scope {
             guard: super::guard::Guard::new(self.state.clone()),
             types: self.types.clone(),
             query: Default::default(),
+            mutations: Default::default(),
             stores: RequestStores::new(self.state.stores()),
             queue: BatchQueue::default(),
         })
@@ -131,6 +132,9 @@ struct ScopeExtension {
     types: Arc<std::sync::OnceLock<super::nulls::TypeMap>>,
     /// The document's text, kept for placing the nulls of field errors.
     query: std::sync::Mutex<Option<String>>,
+    /// The names of the document's mutations (`None`: an anonymous one), kept only when
+    /// a read replica is configured: mutations read and write on the primary.
+    mutations: std::sync::Mutex<Vec<Option<String>>>,
     /// The operation's stores and batch queue. Made with the extension (one per
     /// operation) rather than in `prepare_request`, because the subscription hook runs
     /// before `prepare_request` and must already hold them.
@@ -169,6 +173,16 @@ impl Extension for ScopeExtension {
         if let Ok(mut kept) = self.query.lock() {
             *kept = Some(query.to_owned());
         }
+        if self.stores.postgres().has_replica() {
+            let names = doc
+                .operations
+                .iter()
+                .filter(|(_, op)| op.node.ty == OperationType::Mutation)
+                .map(|(name, _)| name.map(|n| n.to_string()));
+            if let Ok(mut kept) = self.mutations.lock() {
+                kept.extend(names);
+            }
+        }
         Ok(doc)
     }
 
@@ -194,6 +208,8 @@ impl Extension for ScopeExtension {
         next: async_graphql::extensions::NextSubscribe<'_>,
     ) -> futures::stream::BoxStream<'s, Response> {
         use futures::StreamExt;
+        // An event was committed a moment ago: its data is read where it surely is.
+        self.stores.postgres().pin_primary();
         // This hook runs before the request is prepared: only the session's data (where a
         // websocket opened with the trace header puts `TraceRequested`) is there yet.
         let stream = self.queue.drive_stream(next.run(ctx, stream));
@@ -224,6 +240,7 @@ impl Extension for ScopeExtension {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> Response {
+        let writer = self.route_reads(ctx, operation_name).await;
         let run = self.queue.drive(next.run(ctx, operation_name));
         let timeout_ms = self.state.config().security.request_timeout_ms;
         let started = std::time::Instant::now();
@@ -251,6 +268,9 @@ impl Extension for ScopeExtension {
             .metrics()
             .observe_operation(operation_name, started.elapsed());
         crate::error::code_errors(&mut response.errors);
+        if let Some(subject) = writer {
+            self.remember_write(&subject).await;
+        }
         span.record("errors", response.errors.len());
         describe_schema(&mut response);
         if response.errors.iter().any(|e| !e.path.is_empty()) {
@@ -274,6 +294,56 @@ impl Extension for ScopeExtension {
             }
         }
         response
+    }
+}
+
+impl ScopeExtension {
+    /// With a read replica: a mutation reads from the primary, and so does a query by a
+    /// principal whose recent write the replica has not replayed yet (read-your-writes,
+    /// across instances: the position is kept in Redis). Returns the subject of a
+    /// mutation's principal, whose write [`Self::remember_write`] records afterwards.
+    async fn route_reads(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+    ) -> Option<String> {
+        let postgres = self.stores.postgres();
+        if !postgres.has_replica() {
+            return None;
+        }
+        let subject = ctx
+            .data_opt::<Viewer>()
+            .and_then(|v| v.principal.as_ref())
+            .map(|p| p.subject.clone());
+        let mutation = self.mutations.lock().is_ok_and(|names| {
+            names
+                .iter()
+                .any(|name| operation_name.is_none() || name.as_deref() == operation_name)
+        });
+        if mutation {
+            postgres.pin_primary();
+            return subject;
+        }
+        if let Some(subject) = subject {
+            match self.stores.redis().written_position(&subject).await {
+                Ok(Some(lsn)) => postgres.read_after(lsn),
+                Ok(None) => {}
+                // Not knowing what the viewer wrote, read where every write is.
+                Err(_) => postgres.pin_primary(),
+            }
+        }
+        None
+    }
+
+    /// Records how far the primary's WAL had got when `subject`'s mutation finished.
+    async fn remember_write(&self, subject: &str) {
+        let remembered = match self.stores.postgres().wal_position().await {
+            Ok(lsn) => self.stores.redis().mark_written(subject, lsn).await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = remembered {
+            tracing::warn!(error = %err, "could not record a write's WAL position; the writer may read from the replica before it has replayed the write");
+        }
     }
 }
 

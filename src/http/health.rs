@@ -2,7 +2,8 @@
 //!
 //! Readiness has three states. `ready`: every store answers. `degraded` (still 200, keep
 //! routing traffic here): PostgreSQL answers but another store does not; the fields it
-//! serves fail fast or fall back. `down` (503): PostgreSQL, the source of truth behind
+//! serves fail fast or fall back (a read replica that is down: queries read from the
+//! primary). `down` (503): PostgreSQL, the source of truth behind
 //! every write and most reads, does not answer.
 
 use axum::{extract::State, http::StatusCode, response::IntoResponse, Json};
@@ -32,6 +33,10 @@ pub async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
             }
             if let Some(error) = &s.error {
                 entry["error"] = json!(error);
+            }
+            if s.store == crate::store::StoreKind::PostgresReplica && !s.up {
+                // Queries read from the primary meanwhile.
+                entry["reads"] = json!("primary");
             }
             (s.store.as_str().to_owned(), entry)
         })

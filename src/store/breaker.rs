@@ -31,7 +31,7 @@ struct Breaker {
 /// The breakers of the four stores.
 #[derive(Clone)]
 pub struct Breakers {
-    slots: Arc<[Breaker; 4]>,
+    slots: Arc<[Breaker; 5]>,
     threshold: u32,
     pub cooldown: Duration,
     epoch: Instant,

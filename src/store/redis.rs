@@ -1,6 +1,7 @@
 //! Redis: latest prices, leaderboards, sessions, rate limits, persisted queries, cache
 //! and pub/sub.
 
+mod consistency;
 mod idempotency;
 mod market;
 mod reads;
@@ -9,6 +10,7 @@ mod seed;
 mod tokens;
 mod writes;
 
+pub use consistency::WRITTEN_KEEP_SECS;
 pub use idempotency::IngestProgress;
 pub use market::{MarketSnapshot, MARKET_TTL_SECS};
 pub use reads::Standing;

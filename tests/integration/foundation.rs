@@ -368,6 +368,7 @@ async fn readyz_names_a_store_that_is_down_and_the_server_keeps_serving() {
             StoreKind::Redis => config.redis_url = format!("redis://127.0.0.1:{port}/"),
             StoreKind::ClickHouse => config.clickhouse_url = format!("http://127.0.0.1:{port}"),
             StoreKind::Mongo => config.mongo_url = format!("mongodb://127.0.0.1:{port}/x"),
+            StoreKind::PostgresReplica => unreachable!("not one of StoreKind::ALL"),
         }
         let server = TestServer::start(meridian::AppState::new(config).await.expect("state")).await;
 

@@ -20,6 +20,7 @@ mod http_spec;
 mod live;
 mod market;
 mod platforms;
+mod scale;
 mod security;
 mod staking;
 mod support;

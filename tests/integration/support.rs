@@ -559,6 +559,8 @@ pub struct PrivateStore {
     dir: std::path::PathBuf,
     pub port: u16,
     second_port: u16,
+    /// A replica's primary (`postgres-replica` only).
+    primary_port: Option<u16>,
 }
 
 impl PrivateStore {
@@ -573,26 +575,55 @@ impl PrivateStore {
             dir,
             port,
             second_port: closed_port(),
+            primary_port: None,
+        };
+        private.up();
+        private
+    }
+
+    /// A streaming hot standby of a private PostgreSQL (`scripts/stack up
+    /// postgres-replica`), in a directory and on a port of its own.
+    pub fn replica_of(primary: &PrivateStore) -> PrivateStore {
+        assert_eq!(
+            primary.store, "postgres",
+            "only PostgreSQL has replicas here"
+        );
+        let private = PrivateStore {
+            store: "postgres-replica",
+            dir: std::env::temp_dir().join(format!(
+                "meridian-postgres-replica-{}",
+                uuid::Uuid::new_v4().simple()
+            )),
+            port: closed_port(),
+            second_port: closed_port(),
+            primary_port: Some(primary.port),
         };
         private.up();
         private
     }
 
     fn stack(&self, command: &str) {
-        let port_var = format!("MERIDIAN_STACK_{}_PORT", self.store.to_uppercase());
-        let output =
-            std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/stack"))
-                .args([command, self.store])
-                .env("MERIDIAN_STACK_DIR", &self.dir)
-                .env(port_var, self.port.to_string())
-                // ClickHouse's native port, also one known to be free (not HTTP + 877,
-                // which may be some other process's ephemeral port).
-                .env(
-                    "MERIDIAN_STACK_CLICKHOUSE_TCP_PORT",
-                    self.second_port.to_string(),
-                )
-                .output()
-                .expect("scripts/stack runs");
+        let port_var = format!(
+            "MERIDIAN_STACK_{}_PORT",
+            self.store.to_uppercase().replace('-', "_")
+        );
+        let mut stack =
+            std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/stack"));
+        if let Some(primary) = self.primary_port {
+            stack.env("MERIDIAN_STACK_POSTGRES_PORT", primary.to_string());
+        }
+        let output = stack
+            .args([command, self.store])
+            .env("MERIDIAN_STACK_DIR", &self.dir)
+            .env(port_var, self.port.to_string())
+            // ClickHouse's native port, also one known to be free (not HTTP + 877,
+            // which may be some other process's ephemeral port).
+            .env(
+                "MERIDIAN_STACK_CLICKHOUSE_TCP_PORT",
+                self.second_port.to_string(),
+            )
+            .output()
+            .expect("scripts/stack runs");
         assert!(
             output.status.success(),
             "scripts/stack {command} {} failed:\n{}{}",
@@ -662,7 +693,9 @@ impl PrivateStore {
         match self.store {
             "clickhouse" => format!("http://127.0.0.1:{}", self.port),
             "mongo" => format!("mongodb://127.0.0.1:{}/meridian", self.port),
-            "postgres" => format!("postgres://postgres@127.0.0.1:{}/postgres", self.port),
+            "postgres" | "postgres-replica" => {
+                format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+            }
             _ => format!("redis://127.0.0.1:{}/", self.port),
         }
     }

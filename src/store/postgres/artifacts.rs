@@ -236,8 +236,7 @@ impl Postgres {
         before: Option<(DateTime<Utc>, Uuid)>,
         limit: i64,
     ) -> Result<Vec<ArtifactRow>, crate::Error> {
-        self.calls
-            .run::<Vec<ArtifactRow>, sqlx::Error, _>("artifacts_page", async {
+        self.read("artifacts_page", |pool| async move {
                 sqlx::query_as(&format!(
                     "SELECT {ARTIFACT_COLUMNS} FROM artifacts a \
                      WHERE ($1::text IS NULL OR a.owner = $1) \
@@ -258,7 +257,7 @@ impl Postgres {
                 .bind(before.map(|b| b.0))
                 .bind(before.map(|b| b.1))
                 .bind(limit)
-                .fetch_all(&self.pool)
+                .fetch_all(&pool)
                 .await
             })
             .await
@@ -277,10 +276,9 @@ impl Postgres {
             #[sqlx(flatten)]
             event: EventRow,
         }
-        self.calls
-            .run::<Vec<(String, EventRow)>, sqlx::Error, _>("events_of_artifacts", async {
-                let rows: Vec<Linked> = sqlx::query_as(&format!(
-                    "SELECT link, {columns} FROM ( \
+        self.read("events_of_artifacts", |pool| async move {
+            let rows: Vec<Linked> = sqlx::query_as(&format!(
+                "SELECT link, {columns} FROM ( \
                        SELECT l.cid AS link, e.*, row_number() OVER \
                          (PARTITION BY l.cid ORDER BY e.occurred_at DESC, e.uid DESC) AS n \
                        FROM ( \
@@ -289,15 +287,17 @@ impl Postgres {
                          SELECT cid, event_uid FROM artifact_events WHERE cid = ANY($1)) l \
                        JOIN events e ON e.uid = l.uid) e \
                      WHERE n <= $2 ORDER BY link, e.occurred_at DESC, e.uid DESC",
-                    columns = EVENT_COLUMNS
-                ))
-                .bind(cids)
-                .bind(per_artifact)
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(|r| (r.link, r.event)).collect())
-            })
-            .await
+                columns = EVENT_COLUMNS
+            ))
+            .bind(cids)
+            .bind(per_artifact)
+            .fetch_all(&pool)
+            .await?;
+            Ok::<Vec<(String, EventRow)>, sqlx::Error>(
+                rows.into_iter().map(|r| (r.link, r.event)).collect(),
+            )
+        })
+        .await
     }
 
     /// Every subject's latest proof, as the Redis cache should hold it.

@@ -211,17 +211,16 @@ impl Postgres {
 
     /// Every name of each of these assets, oldest first.
     pub async fn asset_names(&self, symbols: &[String]) -> Result<Vec<AssetNameRow>, crate::Error> {
-        self.calls
-            .run::<Vec<AssetNameRow>, sqlx::Error, _>("asset_names", async {
-                sqlx::query_as(
-                    "SELECT symbol, name, since FROM asset_names WHERE symbol = ANY($1) \
+        self.read("asset_names", |pool| async move {
+            sqlx::query_as(
+                "SELECT symbol, name, since FROM asset_names WHERE symbol = ANY($1) \
                      ORDER BY symbol, since",
-                )
-                .bind(symbols)
-                .fetch_all(&self.pool)
-                .await
-            })
+            )
+            .bind(symbols)
+            .fetch_all(&pool)
             .await
+        })
+        .await
     }
 
     /// Each asset's status, and its successor when renamed.
@@ -502,21 +501,20 @@ impl Postgres {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<ProtocolRow>, crate::Error> {
-        self.calls
-            .run::<Vec<ProtocolRow>, sqlx::Error, _>("protocols_page", async {
-                sqlx::query_as(
-                    "SELECT * FROM protocols WHERE ($1::text IS NULL OR category = $1) \
+        self.read("protocols_page", |pool| async move {
+            sqlx::query_as(
+                "SELECT * FROM protocols WHERE ($1::text IS NULL OR category = $1) \
                      AND ($2::text IS NULL OR $2 = ANY(chains)) AND ($3::text IS NULL OR id > $3) \
                      ORDER BY id LIMIT $4",
-                )
-                .bind(category)
-                .bind(chain)
-                .bind(after)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
-            })
+            )
+            .bind(category)
+            .bind(chain)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&pool)
             .await
+        })
+        .await
     }
 
     pub async fn pools_by_id(&self, ids: &[String]) -> Result<Vec<PoolRow>, crate::Error> {
@@ -542,22 +540,21 @@ impl Postgres {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<PoolRow>, crate::Error> {
-        self.calls
-            .run::<Vec<PoolRow>, sqlx::Error, _>("pools_page", async {
-                sqlx::query_as(&format!(
-                    "{POOL_SELECT} WHERE ($1::text IS NULL OR p.protocol = $1) \
+        self.read("pools_page", |pool| async move {
+            sqlx::query_as(&format!(
+                "{POOL_SELECT} WHERE ($1::text IS NULL OR p.protocol = $1) \
                      AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM pool_assets pa \
                          WHERE pa.pool = p.id AND pa.symbol = $2)) \
                      AND ($3::text IS NULL OR p.id > $3) ORDER BY p.id LIMIT $4"
-                ))
-                .bind(protocol)
-                .bind(asset)
-                .bind(after)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
-            })
+            ))
+            .bind(protocol)
+            .bind(asset)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&pool)
             .await
+        })
+        .await
     }
 
     pub async fn markets_by_id(&self, ids: &[String]) -> Result<Vec<MarketRow>, crate::Error> {
@@ -579,11 +576,10 @@ impl Postgres {
     where
         T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
     {
-        self.calls
-            .run::<Vec<T>, sqlx::Error, _>(op, async {
-                sqlx::query_as(sql).bind(keys).fetch_all(&self.pool).await
-            })
-            .await
+        self.read(op, |pool| async move {
+            sqlx::query_as(sql).bind(keys).fetch_all(&pool).await
+        })
+        .await
     }
 
     /// Markets in id order after `after`: of a kind, of a status, or all.
@@ -594,21 +590,20 @@ impl Postgres {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<MarketRow>, crate::Error> {
-        self.calls
-            .run::<Vec<MarketRow>, sqlx::Error, _>("markets_page", async {
-                sqlx::query_as(
-                    "SELECT * FROM markets WHERE ($1::text IS NULL OR kind = $1) \
+        self.read("markets_page", |pool| async move {
+            sqlx::query_as(
+                "SELECT * FROM markets WHERE ($1::text IS NULL OR kind = $1) \
                      AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR id > $3) \
                      ORDER BY id LIMIT $4",
-                )
-                .bind(kind)
-                .bind(status)
-                .bind(after)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
-            })
+            )
+            .bind(kind)
+            .bind(status)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&pool)
             .await
+        })
+        .await
     }
 }
 

@@ -131,23 +131,22 @@ impl Postgres {
         before: Option<(DateTime<Utc>, Uuid)>,
         limit: i64,
     ) -> Result<Vec<ChallengeRow>, crate::Error> {
-        self.calls
-            .run::<Vec<ChallengeRow>, sqlx::Error, _>("challenges_page", async {
-                sqlx::query_as(&format!(
-                    "SELECT {CHALLENGE_COLUMNS} FROM challenges c \
+        self.read("challenges_page", |pool| async move {
+            sqlx::query_as(&format!(
+                "SELECT {CHALLENGE_COLUMNS} FROM challenges c \
                      WHERE ($1::text IS NULL OR c.difficulty = $1) \
                        AND ($2::text IS NULL OR c.tags @> ARRAY[$2]) \
                        AND ($3::timestamptz IS NULL OR (c.created_at, c.uid) < ($3, $4)) \
                      ORDER BY c.created_at DESC, c.uid DESC LIMIT $5"
-                ))
-                .bind(difficulty)
-                .bind(tag)
-                .bind(before.map(|b| b.0))
-                .bind(before.map(|b| b.1))
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
-            })
+            ))
+            .bind(difficulty)
+            .bind(tag)
+            .bind(before.map(|b| b.0))
+            .bind(before.map(|b| b.1))
+            .bind(limit)
+            .fetch_all(&pool)
             .await
+        })
+        .await
     }
 }

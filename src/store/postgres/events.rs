@@ -293,24 +293,23 @@ impl Postgres {
         before: Option<(DateTime<Utc>, Uuid)>,
         limit: i64,
     ) -> Result<Vec<EventRow>, crate::Error> {
-        self.calls
-            .run::<Vec<EventRow>, sqlx::Error, _>("events_page", async {
-                sqlx::query_as(&format!(
-                    "SELECT {EVENT_COLUMNS} FROM events e \
+        self.read("events_page", |pool| async move {
+            sqlx::query_as(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events e \
                      WHERE ($1::text IS NULL OR e.subject = $1) \
                        AND (cardinality($2::text[]) = 0 OR e.kind = ANY($2)) \
                        AND ($3::timestamptz IS NULL OR (e.occurred_at, e.uid) < ($3, $4)) \
                      ORDER BY e.occurred_at DESC, e.uid DESC LIMIT $5"
-                ))
-                .bind(subject)
-                .bind(kinds)
-                .bind(before.map(|b| b.0))
-                .bind(before.map(|b| b.1))
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
-            })
+            ))
+            .bind(subject)
+            .bind(kinds)
+            .bind(before.map(|b| b.0))
+            .bind(before.map(|b| b.1))
+            .bind(limit)
+            .fetch_all(&pool)
             .await
+        })
+        .await
     }
 
     /// Domain event totals per UTC day and kind, in the shape of trade totals (`symbol`:

@@ -68,32 +68,30 @@ const USER_COLUMNS: &str = "id, chain, address, username, created_at";
 
 impl Postgres {
     pub async fn users_by_id(&self, ids: &[Uuid]) -> Result<Vec<UserRow>, crate::Error> {
-        self.calls
-            .run::<Vec<UserRow>, sqlx::Error, _>("users_by_id", async {
-                sqlx::query_as(&format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE id = ANY($1)"
-                ))
-                .bind(ids)
-                .fetch_all(&self.pool)
-                .await
-            })
+        self.read("users_by_id", |pool| async move {
+            sqlx::query_as(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE id = ANY($1)"
+            ))
+            .bind(ids)
+            .fetch_all(&pool)
             .await
+        })
+        .await
     }
 
     pub async fn users_by_address(
         &self,
         addresses: &[Address],
     ) -> Result<Vec<UserRow>, crate::Error> {
-        self.calls
-            .run::<Vec<UserRow>, sqlx::Error, _>("users_by_address", async {
-                sqlx::query_as(&format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE address = ANY($1)"
-                ))
-                .bind(addresses.iter().map(Address::as_str).collect::<Vec<_>>())
-                .fetch_all(&self.pool)
-                .await
-            })
+        self.read("users_by_address", |pool| async move {
+            sqlx::query_as(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE address = ANY($1)"
+            ))
+            .bind(addresses.iter().map(Address::as_str).collect::<Vec<_>>())
+            .fetch_all(&pool)
             .await
+        })
+        .await
     }
 
     /// Users in (created_at, id) order, after a keyset position.
@@ -102,36 +100,34 @@ impl Postgres {
         after: Option<(DateTime<Utc>, Uuid)>,
         limit: i64,
     ) -> Result<Vec<UserRow>, crate::Error> {
-        self.calls
-            .run::<Vec<UserRow>, sqlx::Error, _>("users_page", async {
-                sqlx::query_as(&format!(
-                    "SELECT {USER_COLUMNS} FROM users \
+        self.read("users_page", |pool| async move {
+            sqlx::query_as(&format!(
+                "SELECT {USER_COLUMNS} FROM users \
              WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2) \
              ORDER BY created_at, id LIMIT $3"
-                ))
-                .bind(after.map(|a| a.0))
-                .bind(after.map(|a| a.1))
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
-            })
+            ))
+            .bind(after.map(|a| a.0))
+            .bind(after.map(|a| a.1))
+            .bind(limit)
+            .fetch_all(&pool)
             .await
+        })
+        .await
     }
 
     pub async fn assets_by_symbol(
         &self,
         symbols: &[String],
     ) -> Result<Vec<AssetRow>, crate::Error> {
-        self.calls
-            .run::<Vec<AssetRow>, sqlx::Error, _>("assets_by_symbol", async {
-                sqlx::query_as(&format!(
-                    "SELECT {ASSET_COLUMNS} FROM assets a WHERE a.symbol = ANY($1)"
-                ))
-                .bind(symbols)
-                .fetch_all(&self.pool)
-                .await
-            })
+        self.read("assets_by_symbol", |pool| async move {
+            sqlx::query_as(&format!(
+                "SELECT {ASSET_COLUMNS} FROM assets a WHERE a.symbol = ANY($1)"
+            ))
+            .bind(symbols)
+            .fetch_all(&pool)
             .await
+        })
+        .await
     }
 
     /// Assets in symbol order after `after`, optionally only among `only`.
@@ -141,8 +137,7 @@ impl Postgres {
         only: Option<&[String]>,
         limit: i64,
     ) -> Result<Vec<AssetRow>, crate::Error> {
-        self.calls
-            .run::<Vec<AssetRow>, sqlx::Error, _>("assets_page", async {
+        self.read("assets_page", |pool| async move {
                 sqlx::query_as(&format!(
                     "SELECT {ASSET_COLUMNS} FROM assets a \
              WHERE ($1::text IS NULL OR a.symbol > $1) AND ($2::text[] IS NULL OR a.symbol = ANY($2)) \
@@ -151,43 +146,41 @@ impl Postgres {
                 .bind(after)
                 .bind(only)
                 .bind(limit)
-                .fetch_all(&self.pool)
+                .fetch_all(&pool)
                 .await
             })
             .await
     }
 
     pub async fn holdings_by_user(&self, users: &[Uuid]) -> Result<Vec<HoldingRow>, crate::Error> {
-        self.calls
-            .run::<Vec<HoldingRow>, sqlx::Error, _>("holdings_by_user", async {
-                sqlx::query_as(
-                    "SELECT h.user_id, h.symbol, h.quantity::float8 AS quantity, \
+        self.read("holdings_by_user", |pool| async move {
+            sqlx::query_as(
+                "SELECT h.user_id, h.symbol, h.quantity::float8 AS quantity, \
                     h.cost_basis::float8 AS cost_basis, a.name, a.chain, a.decimals, a.kind, \
                     a.status, a.successor, a.status_changed_at \
              FROM holdings h JOIN assets a ON a.symbol = h.symbol \
              WHERE h.user_id = ANY($1) AND h.quantity > 0 ORDER BY h.user_id, h.symbol",
-                )
-                .bind(users)
-                .fetch_all(&self.pool)
-                .await
-            })
+            )
+            .bind(users)
+            .fetch_all(&pool)
             .await
+        })
+        .await
     }
 
     /// Trades by id (any month: each partition's primary key starts with the id).
     pub async fn trades_by_id(&self, ids: &[Uuid]) -> Result<Vec<TradeRow>, crate::Error> {
-        self.calls
-            .run::<Vec<TradeRow>, sqlx::Error, _>("trades_by_id", async {
-                sqlx::query_as(
-                    "SELECT id, tx_hash, user_id, symbol, side, quantity::float8 AS quantity, \
+        self.read("trades_by_id", |pool| async move {
+            sqlx::query_as(
+                "SELECT id, tx_hash, user_id, symbol, side, quantity::float8 AS quantity, \
                     price::float8 AS price, executed_at \
              FROM trades WHERE id = ANY($1)",
-                )
-                .bind(ids)
-                .fetch_all(&self.pool)
-                .await
-            })
+            )
+            .bind(ids)
+            .fetch_all(&pool)
             .await
+        })
+        .await
     }
 
     /// The same window of trades for each of `users`, in one statement.
@@ -196,10 +189,9 @@ impl Postgres {
         users: &[Uuid],
         window: &TradeWindow,
     ) -> Result<Vec<TradeRow>, crate::Error> {
-        self.calls
-            .run::<Vec<TradeRow>, sqlx::Error, _>("trades_page", async {
-                sqlx::query_as(
-                    "SELECT t.* FROM UNNEST($1::uuid[]) AS u(id) CROSS JOIN LATERAL ( \
+        self.read("trades_page", |pool| async move {
+            sqlx::query_as(
+                "SELECT t.* FROM UNNEST($1::uuid[]) AS u(id) CROSS JOIN LATERAL ( \
                SELECT id, tx_hash, user_id, symbol, side, quantity::float8 AS quantity, \
                       price::float8 AS price, executed_at \
                FROM trades \
@@ -209,17 +201,17 @@ impl Postgres {
                  AND ($4::timestamptz IS NULL OR (executed_at, id) < ($4, $5)) \
                ORDER BY executed_at DESC, id DESC LIMIT $6 \
              ) t",
-                )
-                .bind(users)
-                .bind(window.from)
-                .bind(window.to)
-                .bind(window.before.map(|b| b.0))
-                .bind(window.before.map(|b| b.1))
-                .bind(window.limit)
-                .fetch_all(&self.pool)
-                .await
-            })
+            )
+            .bind(users)
+            .bind(window.from)
+            .bind(window.to)
+            .bind(window.before.map(|b| b.0))
+            .bind(window.before.map(|b| b.1))
+            .bind(window.limit)
+            .fetch_all(&pool)
             .await
+        })
+        .await
     }
 }
 

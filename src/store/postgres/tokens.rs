@@ -193,14 +193,13 @@ impl Postgres {
     }
 
     pub async fn tokens_by_id(&self, ids: &[String]) -> Result<Vec<TokenAssetRow>, crate::Error> {
-        self.calls
-            .run::<Vec<TokenAssetRow>, sqlx::Error, _>("tokens_by_id", async {
-                sqlx::query_as("SELECT * FROM token_assets WHERE token_id = ANY($1)")
-                    .bind(ids)
-                    .fetch_all(&self.pool)
-                    .await
-            })
-            .await
+        self.read("tokens_by_id", |pool| async move {
+            sqlx::query_as("SELECT * FROM token_assets WHERE token_id = ANY($1)")
+                .bind(ids)
+                .fetch_all(&pool)
+                .await
+        })
+        .await
     }
 
     /// Conflicts in id order after `after`: open, resolved, or all.
@@ -210,19 +209,18 @@ impl Postgres {
         after: Option<i64>,
         limit: i64,
     ) -> Result<Vec<ConflictRow>, crate::Error> {
-        self.calls
-            .run::<Vec<ConflictRow>, sqlx::Error, _>("conflicts_page", async {
-                sqlx::query_as(
-                    "SELECT * FROM conflicts WHERE ($1::text IS NULL OR status = $1) \
+        self.read("conflicts_page", |pool| async move {
+            sqlx::query_as(
+                "SELECT * FROM conflicts WHERE ($1::text IS NULL OR status = $1) \
                      AND ($2::bigint IS NULL OR id > $2) ORDER BY id LIMIT $3",
-                )
-                .bind(status)
-                .bind(after)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
-            })
+            )
+            .bind(status)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&pool)
             .await
+        })
+        .await
     }
 
     /// Settles an open conflict by an admin: `replace` puts the other side's values in

@@ -61,8 +61,7 @@ impl Postgres {
         max_risk: Option<&str>,
         asset: Option<&str>,
     ) -> Result<Vec<PoolRow>, crate::Error> {
-        self.calls
-            .run::<Vec<PoolRow>, sqlx::Error, _>("yield_candidates", async {
+        self.read("yield_candidates", |pool| async move {
                 sqlx::query_as(&format!(
                     "{POOL_SELECT} JOIN protocols pr ON pr.id = p.protocol \
                      WHERE ($1::text IS NULL OR pr.category = $1) \
@@ -75,7 +74,7 @@ impl Postgres {
                 .bind(category)
                 .bind(max_risk)
                 .bind(asset)
-                .fetch_all(&self.pool)
+                .fetch_all(&pool)
                 .await
             })
             .await
