@@ -33,6 +33,10 @@ struct Inner {
     tasks: tokio_util::task::TaskTracker,
     /// Whether this instance leads the snapshot job now.
     snapshot_leader: Arc<std::sync::atomic::AtomicBool>,
+    /// Set when the shutdown signal arrives: `/readyz` answers 503 while the instance
+    /// still serves for `MERIDIAN_SHUTDOWN_DRAIN_MS`, so that load balancers stop
+    /// sending it requests before it stops accepting them.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
@@ -71,6 +75,7 @@ impl AppState {
             shutdown: tokio_util::sync::CancellationToken::new(),
             tasks: tokio_util::task::TaskTracker::new(),
             snapshot_leader: Default::default(),
+            draining: Default::default(),
         })))
     }
 
@@ -136,6 +141,11 @@ impl AppState {
         &self.0.cursors
     }
 
+    /// Whether the instance has been asked to stop and is draining (see [`run`]).
+    pub fn draining(&self) -> bool {
+        self.0.draining.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Cancelled when the process is asked to stop.
     pub fn shutdown(&self) -> &tokio_util::sync::CancellationToken {
         &self.0.shutdown
@@ -147,8 +157,10 @@ impl AppState {
     }
 }
 
-/// Serves HTTP on `listener` until `shutdown` resolves, then stops everything through the
-/// state's one cancellation token: the listener stops accepting, in-flight requests finish,
+/// Serves HTTP on `listener` until `shutdown` resolves, then drains: `/readyz` answers 503
+/// `draining` while everything is still served for `MERIDIAN_SHUTDOWN_DRAIN_MS` (time for
+/// a load balancer's health checks to take the instance out). Then it stops everything
+/// through the state's one cancellation token: the listener stops accepting, in-flight requests finish,
 /// websocket clients get a 1001 close frame, and the relay ends after its current batch
 /// (its claimed rows are delivered or, if the grace period ends first, released as the
 /// process exits). The process waits for all of that up to a grace period.
@@ -160,8 +172,21 @@ pub async fn run(
     let token = state.shutdown().clone();
     {
         let token = token.clone();
+        let state = state.clone();
         tokio::spawn(async move {
             shutdown.await;
+            let drain = Duration::from_millis(state.config().shutdown_drain_ms);
+            state
+                .0
+                .draining
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            if !drain.is_zero() {
+                tracing::info!(
+                    ?drain,
+                    "draining: readiness fails, requests are still served"
+                );
+                tokio::time::sleep(drain).await;
+            }
             token.cancel();
         });
     }

@@ -134,6 +134,12 @@ pub struct Config {
     #[arg(long, env = "MERIDIAN_SNAPSHOT_EVERY_SECS", default_value_t = 3_600)]
     pub snapshot_every_secs: u64,
 
+    /// After SIGTERM, how long `/readyz` answers 503 `draining` while requests are still
+    /// served, before the listener closes, in milliseconds. Behind a load balancer, set it
+    /// above the time its health checks take to mark the instance down.
+    #[arg(long, env = "MERIDIAN_SHUTDOWN_DRAIN_MS", default_value_t = 0)]
+    pub shutdown_drain_ms: u64,
+
     /// Domain events kept in the Redis stream that subscribers resume from (`after:`); the
     /// cap is approximate (Redis trims whole nodes).
     #[arg(long, env = "MERIDIAN_EVENT_STREAM_LEN", default_value_t = 100_000)]
@@ -397,6 +403,7 @@ impl fmt::Debug for Config {
             .field("relay_retry_max_ms", &self.relay_retry_max_ms)
             .field("relay_max_attempts", &self.relay_max_attempts)
             .field("snapshot_every_secs", &self.snapshot_every_secs)
+            .field("shutdown_drain_ms", &self.shutdown_drain_ms)
             .field("event_stream_len", &self.event_stream_len)
             .field("ingest_max_bytes", &self.ingest_max_bytes)
             .field("http_header_timeout_ms", &self.http_header_timeout_ms)

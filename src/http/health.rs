@@ -1,6 +1,7 @@
 //! `/healthz` (the process is alive) and `/readyz` (which stores answer).
 //!
-//! Readiness has three states. `ready`: every store answers. `degraded` (still 200, keep
+//! Readiness has four states. `draining` (503): the instance was asked to stop and serves
+//! out its drain period. `ready`: every store answers. `degraded` (still 200, keep
 //! routing traffic here): PostgreSQL answers but another store does not; the fields it
 //! serves fail fast or fall back (a read replica that is down: queries read from the
 //! primary). `down` (503): PostgreSQL, the source of truth behind
@@ -16,7 +17,14 @@ pub async fn healthz() -> impl IntoResponse {
 }
 
 /// 200 `ready` or `degraded`, or 503 `down`, naming the stores that do not answer.
-pub async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
+pub async fn readyz(State(state): State<HttpState>) -> axum::response::Response {
+    if state.app.draining() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "draining" })),
+        )
+            .into_response();
+    }
     let stores = state.app.stores().readiness().await;
     let down: Vec<&str> = stores
         .iter()
@@ -69,4 +77,5 @@ pub async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
         code,
         Json(json!({ "status": status, "down": down, "stores": by_name, "relay": relay })),
     )
+        .into_response()
 }

@@ -102,7 +102,9 @@ impl Postgres {
                 Box::pin(async move { ping(&pool).await.map_err(StoreError::from) })
             },
         );
-        let replica = match &config.postgres_read_url {
+        // Set but empty (as a compose file may leave it) means none.
+        let read_url = config.postgres_read_url.as_deref().map(str::trim);
+        let replica = match read_url.filter(|url| !url.is_empty()) {
             Some(url) => Some(ReplicaSide::new(config, url, shared)?),
             None => None,
         };

@@ -7,6 +7,7 @@
 mod abuse;
 mod artifacts;
 mod bad_input;
+mod balancer;
 
 mod boards;
 mod catalogue;

@@ -722,6 +722,10 @@ pub fn config_env(config: &Config) -> Vec<(&'static str, String)> {
         ),
         ("MERIDIAN_MONGO_URL", config.mongo_url.clone()),
         (
+            "MERIDIAN_POSTGRES_READ_URL",
+            config.postgres_read_url.clone().unwrap_or_default(),
+        ),
+        (
             "MERIDIAN_STORE_TIMEOUT_MS",
             config.store_timeout_ms.to_string(),
         ),
@@ -755,6 +759,18 @@ pub fn config_env(config: &Config) -> Vec<(&'static str, String)> {
         (
             "MERIDIAN_RATE_LIMIT_IP",
             config.security.rate_limit_ip.to_string(),
+        ),
+        (
+            "MERIDIAN_RATE_LIMIT_WINDOW_SECS",
+            config.security.rate_limit_window_secs.to_string(),
+        ),
+        (
+            "MERIDIAN_TRUSTED_PROXIES",
+            config.security.trusted_proxies.to_string(),
+        ),
+        (
+            "MERIDIAN_SHUTDOWN_DRAIN_MS",
+            config.shutdown_drain_ms.to_string(),
         ),
         (
             "MERIDIAN_HTTP_HEADER_TIMEOUT_MS",
