@@ -46,9 +46,16 @@ impl AppState {
         let metrics = Metrics::new();
         let stores = Stores::new(&config, metrics.clone()).await?;
         let cursors = CursorCodec::new(config.cursor_secret.as_deref());
-        let redis = redis::Client::open(config.redis_url.as_str())
-            .context("MERIDIAN_REDIS_URL is not a valid Redis URL")?;
-        let fanout = crate::events::fanout::Fanout::start(redis, metrics.fanout_reconnects());
+        let source = match crate::store::redis::Topology::from_config(&config) {
+            crate::store::redis::Topology::Single(url) => crate::events::fanout::Source::Single(
+                redis::Client::open(url.as_str())
+                    .context("MERIDIAN_REDIS_URL is not a valid Redis URL")?,
+            ),
+            crate::store::redis::Topology::Cluster(nodes) => {
+                crate::events::fanout::Source::Cluster(nodes, config.store_timeout())
+            }
+        };
+        let fanout = crate::events::fanout::Fanout::start(source, metrics.fanout_reconnects());
         let auth = crate::auth::Authenticator::new(&config.security)?;
         let allow_list = match (
             config.security.persisted_queries,

@@ -41,6 +41,19 @@ pub struct Config {
     )]
     pub redis_url: String,
 
+    /// A Redis Cluster instead of one server: comma-separated seed nodes
+    /// (`redis://host:port`, or `host:port`); any reachable subset of the cluster will do.
+    /// When set, `MERIDIAN_REDIS_URL` is not used.
+    #[arg(long, env = "MERIDIAN_REDIS_CLUSTER_NODES", hide_env_values = true)]
+    pub redis_cluster_nodes: Option<String>,
+
+    /// How many replicas must acknowledge the relay's Redis writes (boards, the event
+    /// stream, latest proofs) before their outbox rows are settled, so that a master's
+    /// failover loses none of them (`WAIT`); 0 does not wait. When fewer answer within
+    /// the store timeout, the rows are retried (their markers keep them applied once).
+    #[arg(long, env = "MERIDIAN_REDIS_WAIT_REPLICAS", default_value_t = 0)]
+    pub redis_wait_replicas: u32,
+
     /// Prefix of every Redis key and channel Meridian uses, so that several deployments
     /// (or tests) can share one Redis.
     #[arg(long, env = "MERIDIAN_REDIS_PREFIX", default_value = "meridian:")]
@@ -387,6 +400,11 @@ impl fmt::Debug for Config {
                 &self.postgres_read_url.as_deref().map(redact_url),
             )
             .field("redis_url", &redact_url(&self.redis_url))
+            .field(
+                "redis_cluster_nodes",
+                &self.redis_cluster_nodes.as_deref().map(redact_url),
+            )
+            .field("redis_wait_replicas", &self.redis_wait_replicas)
             .field("redis_prefix", &self.redis_prefix)
             .field("clickhouse_url", &redact_url(&self.clickhouse_url))
             .field("clickhouse_database", &self.clickhouse_database)

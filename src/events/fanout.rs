@@ -13,6 +13,11 @@
 //! When the connection drops (Redis restarts), the task reconnects with backoff and
 //! subscribes again to every channel still wanted; subscribers' streams go on. Events
 //! published while the connection was down are not replayed.
+//!
+//! On a Redis Cluster the channels are shard channels (`SSUBSCRIBE`; Meridian publishes
+//! with `SPUBLISH`): each is subscribed on the master of its slot, over one cluster
+//! connection (RESP3, messages arriving as pushes) that follows the cluster's topology
+//! and subscribes again where a slot moved after a failover.
 
 use std::{
     collections::HashMap,
@@ -77,7 +82,7 @@ pub struct Fanout(Arc<Inner>);
 
 impl Fanout {
     /// Starts the pub/sub connection task (it connects once a channel is wanted).
-    pub fn start(client: redis::Client, reconnects: prometheus::IntCounter) -> Fanout {
+    pub fn start(source: Source, reconnects: prometheus::IntCounter) -> Fanout {
         let (control, rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             registry: Mutex::default(),
@@ -85,7 +90,20 @@ impl Fanout {
             control,
             overflows: AtomicU64::new(0),
         });
-        tokio::spawn(connection(client, Arc::downgrade(&inner), rx, reconnects));
+        match source {
+            Source::Single(client) => {
+                tokio::spawn(connection(client, Arc::downgrade(&inner), rx, reconnects));
+            }
+            Source::Cluster(nodes, timeout) => {
+                tokio::spawn(cluster_connection(
+                    nodes,
+                    timeout,
+                    Arc::downgrade(&inner),
+                    rx,
+                    reconnects,
+                ));
+            }
+        }
         Fanout(inner)
     }
 
@@ -201,6 +219,114 @@ impl Inner {
     }
 }
 
+/// Where the fan-out subscribes: one Redis server, or a cluster (its seed nodes and the
+/// store timeout; the fan-out's client adds RESP3 and its push channel).
+pub enum Source {
+    Single(redis::Client),
+    Cluster(Vec<String>, Duration),
+}
+
+/// The channels some local subscriber wants, or None once the fan-out is gone.
+fn wanted(inner: &std::sync::Weak<Inner>) -> Option<Vec<String>> {
+    let inner = inner.upgrade()?;
+    let registry = inner.registry.lock().ok()?;
+    Some(registry.keys().cloned().collect())
+}
+
+/// Whether `channel` is still wanted (a subscriber may have joined since it was left).
+fn still_wanted(inner: &std::sync::Weak<Inner>, channel: &str) -> bool {
+    inner
+        .upgrade()
+        .and_then(|i| i.registry.lock().ok().map(|r| r.contains_key(channel)))
+        .unwrap_or(false)
+}
+
+/// The cluster's pub/sub: shard channels over one cluster connection, whose pushes carry
+/// the messages. The connection resubscribes by itself after a node's reconnection or a
+/// slot's move; this task rebuilds it only when a command on it fails.
+async fn cluster_connection(
+    nodes: Vec<String>,
+    timeout: Duration,
+    inner: std::sync::Weak<Inner>,
+    mut control: mpsc::UnboundedReceiver<Control>,
+    reconnects: prometheus::IntCounter,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        if wanted(&inner).is_some_and(|w| w.is_empty()) {
+            match control.recv().await {
+                Some(_) => continue,
+                None => return,
+            }
+        }
+        let (tx, mut pushes) = mpsc::unbounded_channel::<redis::PushInfo>();
+        let client = crate::store::redis::Topology::cluster_builder(&nodes, timeout)
+            .use_protocol(redis::ProtocolVersion::RESP3)
+            .push_sender(tx)
+            .build();
+        let connected = match client {
+            Ok(client) => {
+                tokio::time::timeout(Duration::from_secs(5), client.get_async_connection()).await
+            }
+            Err(err) => {
+                tracing::error!(%err, "the cluster pub/sub client cannot be built");
+                return;
+            }
+        };
+        let Ok(Ok(mut conn)) = connected else {
+            tracing::debug!("cluster pub/sub connection failed; retrying in {backoff:?}");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+            continue;
+        };
+        let Some(channels) = wanted(&inner) else {
+            return;
+        };
+        let mut healthy = true;
+        for channel in &channels {
+            if conn.ssubscribe(channel).await.is_err() {
+                healthy = false;
+                break;
+            }
+        }
+        if healthy {
+            backoff = Duration::from_millis(100);
+            tracing::debug!(channels = channels.len(), "cluster pub/sub connected");
+        }
+        while healthy {
+            tokio::select! {
+                command = control.recv() => {
+                    let Some(command) = command else { return };
+                    let result = match command {
+                        Control::Subscribe(channel) => conn.ssubscribe(&channel).await,
+                        Control::Unsubscribe(channel) if !still_wanted(&inner, &channel) => {
+                            conn.sunsubscribe(&channel).await
+                        }
+                        Control::Unsubscribe(_) => Ok(()),
+                    };
+                    healthy = result.is_ok();
+                }
+                push = pushes.recv() => match push {
+                    Some(push) if push.kind == redis::PushKind::SMessage => {
+                        let Some(inner) = inner.upgrade() else { return };
+                        let mut data = push.data.into_iter();
+                        let channel = data.next().and_then(|v| redis::from_redis_value::<String>(v).ok());
+                        let payload = data.next().and_then(|v| redis::from_redis_value::<String>(v).ok());
+                        if let (Some(channel), Some(payload)) = (channel, payload) {
+                            inner.deliver(&channel, payload.into());
+                        }
+                    }
+                    Some(_) => {}
+                    None => healthy = false,
+                },
+            }
+        }
+        tracing::warn!("cluster pub/sub connection lost; reconnecting");
+        reconnects.inc();
+        tokio::time::sleep(backoff).await;
+    }
+}
+
 /// The pub/sub connection: (re)connects, keeps the wanted channels subscribed, and
 /// hands messages to [`Inner::deliver`]. Ends when the fan-out is dropped.
 async fn connection(
@@ -211,11 +337,6 @@ async fn connection(
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        let wanted = |inner: &std::sync::Weak<Inner>| -> Option<Vec<String>> {
-            let inner = inner.upgrade()?;
-            let registry = inner.registry.lock().ok()?;
-            Some(registry.keys().cloned().collect())
-        };
         // Idle until some channel is wanted.
         if wanted(&inner).is_some_and(|w| w.is_empty()) {
             match control.recv().await {
@@ -255,11 +376,7 @@ async fn connection(
                     let result = match command {
                         Control::Subscribe(channel) => sink.subscribe(&channel).await,
                         Control::Unsubscribe(channel) => {
-                            let still_wanted = inner
-                                .upgrade()
-                                .and_then(|i| i.registry.lock().ok().map(|r| r.contains_key(&channel)))
-                                .unwrap_or(false);
-                            if still_wanted { Ok(()) } else { sink.unsubscribe(&channel).await }
+                            if still_wanted(&inner, &channel) { Ok(()) } else { sink.unsubscribe(&channel).await }
                         }
                     };
                     healthy = result.is_ok();

@@ -3,7 +3,9 @@
 use meridian::auth::Role;
 use serde_json::{json, Value};
 
-use crate::support::{small_shape, user_token, wait_until, PrivateStore, TestEnv, TestServer};
+use crate::support::{
+    pending, small_shape, user_token, wait_until, PrivateStore, TestEnv, TestServer,
+};
 
 const TRADE: &str =
     "mutation($input: RecordTradeInput!) { recordTrade(input: $input) { id txHash } }";
@@ -140,4 +142,461 @@ async fn queries_read_from_the_replica_and_a_writer_reads_its_own_writes() {
     );
     assert_eq!(ready["stores"]["postgres"]["status"], "up", "{ready}");
     assert!(!first.state.stores().postgres().reads_from_replica());
+}
+
+/// The answers a dashboard gets from Redis-backed fields (boards, standings, prices, the
+/// stats cache), as `token` sees them through `server`.
+async fn redis_answers(server: &TestServer, token: &str, user: &str) -> Value {
+    const QUERY: &str = "query($u: ID!) { \
+        leaderboard(name: \"volume\", top: 10) { size entries { rank score member user { username } } } \
+        user(id: $u) { rank(board: \"volume\") { rank score } } \
+        assets(first: 6) { edges { node { symbol price { price } stats24h { high low volume } } } } }";
+    let mut answers = Vec::new();
+    // Twice: the second answer of stats24h comes from the Redis cache.
+    for _ in 0..2 {
+        let (status, body) = server
+            .graphql_as(Some(token), QUERY, json!({ "u": user }))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.get("errors").is_none(), "{body}");
+        answers.push(body["data"].clone());
+    }
+    assert_eq!(answers[0], answers[1], "the cached answer differs");
+    answers.remove(0)
+}
+
+#[tokio::test]
+async fn on_a_redis_cluster_every_redis_feature_gives_the_single_servers_answers() {
+    let cluster = PrivateStore::start("redis-cluster");
+    let single = TestEnv::migrated().await;
+    let clustered = TestEnv::migrated_with(|c| {
+        c.redis_cluster_nodes = Some(cluster.url());
+        c.security.rate_limit_principal = 30;
+        c.security.rate_limit_window_secs = 3600;
+    })
+    .await;
+    single.seed(&small_shape()).await;
+    clustered.seed(&small_shape()).await;
+    let (one, many) = (single.spawn().await, clustered.spawn().await);
+    let state = many.state.clone();
+    assert!(state.stores().redis().is_cluster());
+    // The keys are spread over the masters (the hash-tag groups on theirs, the rest by key).
+    let mut masters_with_keys = 0;
+    for port in cluster.cluster_ports() {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).expect("url");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("node");
+        let role: Vec<redis::Value> = redis::cmd("ROLE")
+            .query_async(&mut conn)
+            .await
+            .expect("role");
+        let master = matches!(&role[0], redis::Value::BulkString(r) if r == b"master");
+        let keys: u64 = redis::cmd("DBSIZE")
+            .query_async(&mut conn)
+            .await
+            .expect("dbsize");
+        if master && keys > 0 {
+            masters_with_keys += 1;
+        }
+    }
+    assert!(
+        masters_with_keys >= 2,
+        "keys on {masters_with_keys} master(s)"
+    );
+
+    let user: String = sqlx::query_scalar("SELECT id::text FROM users ORDER BY id LIMIT 1")
+        .fetch_one(state.stores().postgres().pool())
+        .await
+        .expect("a user");
+    let admin = |server: &TestServer| server.token("auditor", &[Role::Admin]);
+    assert_eq!(
+        redis_answers(&many, &admin(&many), &user).await,
+        redis_answers(&one, &admin(&one), &user).await
+    );
+
+    // Live: a trade reaches a subscriber (sharded pub/sub), moves the board, and an event
+    // is resumable after its cursor (the stream).
+    let token = many.token("operator", &[Role::Admin, Role::Service]);
+    let auth = json!({ "Authorization": format!("Bearer {token}") });
+    let mut socket = crate::abuse::open_socket(many.addr.port(), auth.clone()).await;
+    crate::abuse::send(
+        &mut socket,
+        json!({ "id": "t", "type": "subscribe", "payload": { "query": "subscription { tradeExecuted { txHash } }" } }),
+    )
+    .await;
+    let shard_subscribers = || {
+        let mut conn = state.stores().redis().conn();
+        let channel = state.stores().redis().trades_channel();
+        async move {
+            let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
+                .arg("SHARDNUMSUB")
+                .arg(&channel)
+                .query_async(&mut conn)
+                .await
+                .expect("shardnumsub");
+            counts.first().is_some_and(|(_, n)| *n == 1)
+        }
+    };
+    wait_until("the shard channel to be subscribed", 20, shard_subscribers).await;
+    let hash = format!("0x{}", "c1".repeat(32));
+    let input = json!({ "input": { "userId": user, "txHash": hash, "symbol": "BTC",
+        "side": "BUY", "quantity": 2.0, "price": 50.0 } });
+    let (status, body) = many.graphql_as(Some(&token), TRADE, input).await;
+    assert_eq!(status, 200, "{body}");
+    let next = loop {
+        let message = crate::abuse::next_json(&mut socket).await;
+        if message["type"] == "next" {
+            break message;
+        }
+    };
+    assert_eq!(
+        next["payload"]["data"]["tradeExecuted"]["txHash"],
+        json!(hash)
+    );
+    let before = redis_answers(&one, &admin(&one), &user).await["user"]["rank"]["score"]
+        .as_f64()
+        .expect("a score");
+    wait_until("the board to move by the trade", 20, || async {
+        redis_answers(&many, &admin(&many), &user).await["user"]["rank"]["score"].as_f64()
+            == Some(before + 100.0)
+    })
+    .await;
+    drop(socket);
+
+    // Sessions: a wallet signs in, and its session token works.
+    let key = k256::ecdsa::SigningKey::from_slice(&[77u8; 32]).expect("key");
+    let address = meridian::auth::wallet::address_of(key.verifying_key());
+    let registered = many
+        .graphql_with(
+            "mutation($a: String!) { registerUser(input: { address: $a, username: \"cluster_user\" }) { id } }",
+            json!({ "a": address }),
+            &[],
+        )
+        .await;
+    let id = registered["data"]["registerUser"]["id"].clone();
+    let (_, challenge) = many
+        .graphql_as(
+            None,
+            "mutation($a: String!) { loginChallenge(address: $a) { message } }",
+            json!({ "a": address }),
+        )
+        .await;
+    let message = challenge["data"]["loginChallenge"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{challenge}"));
+    let (_, login) = many
+        .graphql_as(
+            None,
+            "mutation($a: String!, $s: String!) { login(address: $a, signature: $s) { token } }",
+            json!({ "a": address, "s": meridian::auth::wallet::sign(&key, message) }),
+        )
+        .await;
+    let session = login["data"]["login"]["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{login}"));
+    let (_, me) = many
+        .graphql_as(Some(session), "{ me { id } }", json!({}))
+        .await;
+    assert_eq!(me["data"]["me"]["id"], id, "{me}");
+
+    // Automatic persisted queries: registered with the document, then run by hash alone.
+    let query = "{ asset(symbol: \"BTC\") { name } }";
+    let hash = meridian::digest::sha256_hex(query);
+    let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let send = |body: Value| {
+        let client = many.client.clone();
+        let url = many.url("/graphql");
+        async move {
+            let response = client.post(url).json(&body).send().await.expect("sent");
+            response.json::<Value>().await.expect("JSON")
+        }
+    };
+    let registered = send(json!({ "query": query, "extensions": extensions })).await;
+    assert_eq!(
+        registered["data"]["asset"]["name"], "Bitcoin",
+        "{registered}"
+    );
+    let by_hash = send(json!({ "extensions": extensions })).await;
+    assert_eq!(by_hash["data"], registered["data"], "{by_hash}");
+
+    // Rate limits: 30 an hour for one principal (the script's keys share a slot).
+    let limited = many.token("limited", &[Role::Admin]);
+    let mut allowed = 0;
+    for _ in 0..35 {
+        let (status, _) = many
+            .graphql_as(Some(&limited), "{ __typename }", json!({}))
+            .await;
+        allowed += usize::from(status == 200);
+    }
+    assert_eq!(allowed, 30);
+}
+
+/// The port of the master serving hash slot `slot`, as node `via` sees the cluster.
+async fn master_of(via: u16, slot: i64) -> Option<u16> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{via}")).ok()?;
+    let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+    let info: String = redis::cmd("CLUSTER")
+        .arg("INFO")
+        .query_async(&mut conn)
+        .await
+        .ok()?;
+    if !info.contains("cluster_state:ok") {
+        return None;
+    }
+    let ranges: Vec<(i64, i64, (String, i64))> = redis::cmd("CLUSTER")
+        .arg("SLOTS")
+        .query_async::<Vec<redis::Value>>(&mut conn)
+        .await
+        .ok()?
+        .into_iter()
+        .filter_map(|range| {
+            let redis::Value::Array(parts) = range else {
+                return None;
+            };
+            let start = redis::from_redis_value::<i64>(parts.first()?.clone()).ok()?;
+            let end = redis::from_redis_value::<i64>(parts.get(1)?.clone()).ok()?;
+            let master = redis::from_redis_value::<(String, i64)>(match parts.get(2)? {
+                redis::Value::Array(node) => redis::Value::Array(node[..2].to_vec()),
+                _ => return None,
+            })
+            .ok()?;
+            Some((start, end, master))
+        })
+        .collect();
+    ranges
+        .into_iter()
+        .find(|(start, end, _)| (*start..=*end).contains(&slot))
+        .and_then(|(_, _, (_, port))| u16::try_from(port).ok())
+}
+
+#[tokio::test]
+async fn a_redis_cluster_master_killed_under_load_fails_over_and_no_acknowledged_write_is_lost() {
+    use std::sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    };
+    use std::time::{Duration, Instant};
+
+    let cluster = PrivateStore::start("redis-cluster");
+    let env = TestEnv::migrated_with(|c| {
+        c.redis_cluster_nodes = Some(cluster.url());
+        c.redis_wait_replicas = 1;
+        c.store_timeout_ms = 1000;
+        c.relay_retry_max_ms = 500;
+        c.relay_max_attempts = 1000;
+    })
+    .await;
+    env.seed(&small_shape()).await;
+    let server = env.spawn().await;
+    let state = server.state.clone();
+    let ports: Vec<u16> = cluster.cluster_ports().collect();
+    // The boards' master: the one the volume board's updates go to.
+    let client = redis::Client::open(format!("redis://127.0.0.1:{}", ports[0])).expect("url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("node");
+    let slot: i64 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(state.stores().redis().leaderboard_key("volume", ""))
+        .query_async(&mut conn)
+        .await
+        .expect("keyslot");
+    let victim = master_of(ports[0], slot).await.expect("the boards' master");
+    let users: Vec<String> = sqlx::query_scalar("SELECT id::text FROM users ORDER BY id LIMIT 3")
+        .fetch_all(state.stores().postgres().pool())
+        .await
+        .expect("users");
+    let score = |user: String| {
+        let mut conn = state.stores().redis().conn();
+        let board = state.stores().redis().leaderboard_key("volume", "");
+        async move {
+            redis::cmd("ZSCORE")
+                .arg(&board)
+                .arg(&user)
+                .query_async::<Option<f64>>(&mut conn)
+                .await
+                .expect("ZSCORE")
+                .unwrap_or(0.0)
+        }
+    };
+    let mut before = Vec::new();
+    for user in &users {
+        before.push(score(user.clone()).await);
+    }
+
+    // A subscriber to the board: its shard channel is on the master about to die.
+    let token = server.token("operator", &[Role::Admin, Role::Service]);
+    let auth = json!({ "Authorization": format!("Bearer {token}") });
+    let mut socket = crate::abuse::open_socket(server.addr.port(), auth).await;
+    crate::abuse::send(
+        &mut socket,
+        json!({ "id": "b", "type": "subscribe", "payload": { "query": "subscription { leaderboardUpdated(name: \"volume\", top: 100) { entries { member score } } }" } }),
+    )
+    .await;
+    let first = crate::abuse::next_json(&mut socket).await;
+    assert_eq!(first["type"], "next", "{first}");
+
+    // Load: trades written (PostgreSQL, then the relay to Redis), and the board read.
+    let stop = Arc::new(AtomicBool::new(false));
+    let acknowledged = Arc::new(Mutex::new(vec![0.0f64; 3]));
+    let started = Instant::now();
+    let writer = {
+        let (stop, acknowledged, users) = (stop.clone(), acknowledged.clone(), users.clone());
+        let (client, url, token) = (
+            server.anonymous.clone(),
+            server.url("/graphql"),
+            token.clone(),
+        );
+        tokio::spawn(async move {
+            let mut i = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                let k = (i % 3) as usize;
+                let price = 1.0 + (i % 7) as f64;
+                let input = json!({ "input": { "userId": users[k],
+                    "txHash": format!("0x{:064x}", 0xfa11_0000 + i), "symbol": "BTC",
+                    "side": "BUY", "quantity": 1.0, "price": price } });
+                let response = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&json!({ "query": TRADE, "variables": input }))
+                    .send()
+                    .await;
+                if let Ok(response) = response {
+                    let body: Value = response.json().await.unwrap_or(Value::Null);
+                    if body["data"]["recordTrade"]["id"].is_string() {
+                        acknowledged.lock().expect("acks")[k] += price;
+                    }
+                }
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            i
+        })
+    };
+    let reader = {
+        let stop = stop.clone();
+        let (client, url) = (server.anonymous.clone(), server.url("/graphql"));
+        tokio::spawn(async move {
+            // (milliseconds since the start, answered)
+            let mut reads = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                let query =
+                    json!({ "query": "{ leaderboard(name: \"volume\", top: 3) { size } }" });
+                let ok = match client.post(&url).json(&query).send().await {
+                    Ok(response) => {
+                        let body: Value = response.json().await.unwrap_or(Value::Null);
+                        body["data"]["leaderboard"]["size"].is_number()
+                    }
+                    Err(_) => false,
+                };
+                reads.push((started.elapsed().as_millis(), ok));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            reads
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let killed_at = started.elapsed().as_millis();
+    cluster.kill_cluster_node(victim);
+    let survivor = *ports.iter().find(|p| **p != victim).expect("a survivor");
+    wait_until("a replica to take over the boards' slot", 60, || async {
+        master_of(survivor, slot).await.is_some_and(|m| m != victim)
+    })
+    .await;
+    let promoted_at = started.elapsed().as_millis();
+    // The old master comes back as the new one's replica, so writes can be acknowledged
+    // by a replica again (MERIDIAN_REDIS_WAIT_REPLICAS=1).
+    cluster.restart_cluster_node(victim);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::SeqCst);
+    let trades = writer.await.expect("writer");
+    let reads = reader.await.expect("reader");
+    wait_until("the relay to drain the outbox", 90, || async {
+        pending(&state, "redis").await == 0
+    })
+    .await;
+    let acknowledged = acknowledged.lock().expect("acks").clone();
+    for (k, user) in users.iter().enumerate() {
+        let moved = score(user.clone()).await - before[k];
+        assert!(
+            (moved - acknowledged[k]).abs() < 1e-6,
+            "user {k}: the board moved {moved}, acknowledged trades' volume {}",
+            acknowledged[k]
+        );
+    }
+    let failed: Vec<u128> = reads
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(t, _)| *t)
+        .collect();
+    let last_failure = failed.last().copied().unwrap_or(killed_at);
+    // The subscriber still gets the board's changes: its shard channel was subscribed
+    // again on the new master. (Changes published during the failover may be missed, as
+    // pub/sub does not keep them.)
+    let (status, body) = server
+        .graphql_as(
+            Some(&token),
+            TRADE,
+            json!({ "input": { "userId": users[0], "txHash": format!("0x{:064x}", 0xfa12_0000u64),
+                "symbol": "BTC", "side": "BUY", "quantity": 1.0, "price": 1000.0 } }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let target = score(users[0].clone()).await + 1000.0;
+    wait_until("the last trade on the board", 30, || async {
+        (score(users[0].clone()).await - target).abs() < 1e-6
+    })
+    .await;
+    // Updates queued before are skipped; the one that shows the last trade must come.
+    let shows_target = |message: &Value| {
+        message["payload"]["data"]["leaderboardUpdated"]["entries"]
+            .as_array()
+            .is_some_and(|entries| {
+                entries.iter().any(|e| {
+                    e["member"] == json!(users[0])
+                        && e["score"]
+                            .as_f64()
+                            .is_some_and(|s| (s - target).abs() < 1e-6)
+                })
+            })
+    };
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let message = crate::abuse::next_json(&mut socket).await;
+            assert!(
+                message["type"] == "next" || message["type"] == "ping",
+                "the subscription ended: {message}"
+            );
+            if shows_target(&message) {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the board's update after the failover reached the subscriber");
+
+    // After the failover every read is answered.
+    for _ in 0..20 {
+        let (status, body) = server
+            .graphql_as(
+                None,
+                "{ leaderboard(name: \"volume\", top: 3) { size } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, 200);
+        assert!(body["data"]["leaderboard"]["size"].is_number(), "{body}");
+    }
+    println!(
+        "failover: master :{victim} killed at {killed_at} ms, replica promoted by {promoted_at} ms; \
+         {} of {} board reads failed (STORE_UNAVAILABLE within the 1 s store timeout), the \
+         last at {last_failure} ms ({} ms after the kill); {trades} trades written, every \
+         acknowledged one on the board",
+        failed.len(),
+        reads.len(),
+        last_failure.saturating_sub(killed_at)
+    );
 }

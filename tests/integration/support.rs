@@ -569,7 +569,12 @@ impl PrivateStore {
             "meridian-{store}-{}",
             uuid::Uuid::new_v4().simple()
         ));
-        let port = closed_port();
+        // A cluster takes twelve consecutive ports (six nodes, six bus ports).
+        let port = if store == "redis-cluster" {
+            free_ports(12)
+        } else {
+            closed_port()
+        };
         let private = PrivateStore {
             store,
             dir,
@@ -696,7 +701,55 @@ impl PrivateStore {
             "postgres" | "postgres-replica" => {
                 format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
             }
+            "redis-cluster" => (self.port..self.port + 6)
+                .map(|p| format!("redis://127.0.0.1:{p}"))
+                .collect::<Vec<_>>()
+                .join(","),
             _ => format!("redis://127.0.0.1:{}/", self.port),
+        }
+    }
+}
+
+impl PrivateStore {
+    /// The node ports of a private Redis Cluster.
+    pub fn cluster_ports(&self) -> std::ops::Range<u16> {
+        self.port..self.port + 6
+    }
+
+    /// SIGKILLs one node of a private Redis Cluster.
+    pub fn kill_cluster_node(&self, port: u16) {
+        let pidfile = self
+            .dir
+            .join(format!("redis-cluster/node-{port}/redis.pid"));
+        let pid = std::fs::read_to_string(&pidfile).expect("the node's pid file");
+        let status = std::process::Command::new("kill")
+            .args(["-KILL", pid.trim()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -9 {pid}");
+    }
+
+    /// Starts one node of a private Redis Cluster again (it rejoins from its nodes.conf).
+    pub fn restart_cluster_node(&self, port: u16) {
+        let start = self.dir.join(format!("redis-cluster/node-{port}/start"));
+        let status = std::process::Command::new("sh")
+            .arg(start)
+            .status()
+            .expect("sh runs");
+        assert!(status.success(), "node {port} restarts");
+    }
+}
+
+/// The first of `n` consecutive loopback ports with nothing listening on them.
+pub fn free_ports(n: u16) -> u16 {
+    loop {
+        let base = closed_port();
+        if base.checked_add(n).is_none() {
+            continue;
+        }
+        let free = (base..base + n).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
+        if free {
+            return base;
         }
     }
 }

@@ -56,7 +56,7 @@ static SET_MARKET: LazyLock<redis::Script> = LazyLock::new(|| {
 
 impl Redis {
     pub fn market_key(&self, symbol: &str) -> String {
-        self.key(&format!("market:{symbol}"))
+        self.tagged(super::tags::MARKET, &format!("market:{symbol}"))
     }
 
     /// Keeps each snapshot for [`MARKET_TTL_SECS`] unless a newer one is there.

@@ -244,7 +244,9 @@ impl Redis {
     }
 
     /// Key of a cache entry.
+    /// (The cache holds the 24h statistics, dropped with each new price by the same
+    /// script: it is in the prices' hash-tag group.)
     pub fn cache_key(&self, name: &str) -> String {
-        self.key(&format!("cache:{name}"))
+        self.tagged(super::tags::PRICES, &format!("cache:{name}"))
     }
 }

@@ -75,7 +75,7 @@ pub struct RateState {
 
 impl Redis {
     fn rate_key(&self, name: &str) -> String {
-        self.key(&format!("ratelimit:{name}"))
+        self.tagged(super::tags::RATE_LIMITS, &format!("ratelimit:{name}"))
     }
 
     /// Counts `cost` requests against each `(name, limit, period_ms)` (with a cost of 0,

@@ -12,6 +12,22 @@ impl Redis {
             .run::<u64, redis::RedisError, _>("reset_demo_data", async {
                 let mut conn = self.conn();
                 let pattern = format!("{}*", escape_glob(&self.prefix));
+                if self.is_cluster() {
+                    // SCAN walks one node; KEYS goes to every master and the replies are
+                    // joined (a blocking command, acceptable for a demo reset).
+                    let keys: Vec<String> = redis::cmd("KEYS")
+                        .arg(&pattern)
+                        .query_async(&mut conn)
+                        .await?;
+                    let mut deleted = 0u64;
+                    for batch in keys.chunks(RESET_BATCH) {
+                        deleted += redis::cmd("UNLINK")
+                            .arg(batch)
+                            .query_async::<u64>(&mut conn)
+                            .await?;
+                    }
+                    return Ok(deleted);
+                }
                 let mut cursor: u64 = 0;
                 let mut deleted = 0u64;
                 loop {

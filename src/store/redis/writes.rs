@@ -49,7 +49,8 @@ static APPLY_BOARDS: LazyLock<redis::Script> = LazyLock::new(|| {
 });
 
 /// KEYS: the event stream, then one delivery marker per event. ARGV: the markers' TTL, the
-/// stream's approximate cap, the pub/sub channel, then one event JSON per marker. Each event
+/// stream's approximate cap, the pub/sub channel, the publish command (`PUBLISH`, or
+/// `SPUBLISH` on a cluster), then one event JSON per marker. Each event
 /// not delivered before is appended to the stream and published as
 /// `{"cursor": <stream id>, "event": <event>}`; returns how many were.
 static PUBLISH_EVENTS: LazyLock<redis::Script> = LazyLock::new(|| {
@@ -58,9 +59,9 @@ static PUBLISH_EVENTS: LazyLock<redis::Script> = LazyLock::new(|| {
         local added = 0
         for i = 2, #KEYS do
           if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then
-            local json = ARGV[i + 2]
+            local json = ARGV[i + 3]
             local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', json)
-            redis.call('PUBLISH', ARGV[3], '{"cursor":"' .. id .. '","event":' .. json .. '}')
+            redis.call(ARGV[4], ARGV[3], '{"cursor":"' .. id .. '","event":' .. json .. '}')
             added = added + 1
           end
         end
@@ -97,7 +98,7 @@ static SET_PROOFS: LazyLock<redis::Script> = LazyLock::new(|| {
 });
 
 /// KEYS: (price key, stats cache key) per symbol. ARGV: the price channel prefix, then
-/// (symbol, ts, price JSON) per symbol. Sets a price only if it is newer than the stored
+/// (symbol, ts, price JSON) per symbol, then the publish command. Sets a price only if it is newer than the stored
 /// one, publishes it on `{prefix}{symbol}`, and drops the symbol's cached statistics.
 static SET_PRICES: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
@@ -109,7 +110,7 @@ static SET_PRICES: LazyLock<redis::Script> = LazyLock::new(|| {
           local current = redis.call('GET', key)
           if (not current) or tonumber(cjson.decode(current)['ts']) <= ts then
             redis.call('SET', key, json)
-            redis.call('PUBLISH', ARGV[1] .. symbol, json)
+            redis.call(ARGV[#ARGV], ARGV[1] .. symbol, json)
             updated = updated + 1
           end
           redis.call('DEL', stats)
@@ -141,7 +142,7 @@ pub struct BoardMove {
 impl Redis {
     /// Channel of one symbol's price events.
     pub fn price_channel(&self, symbol: &str) -> String {
-        self.key(&format!("events:price:{symbol}"))
+        self.tagged(super::tags::PRICES, &format!("events:price:{symbol}"))
     }
 
     /// Channel of trade events.
@@ -151,12 +152,12 @@ impl Redis {
 
     /// Channel carrying every recorded domain event.
     pub fn events_channel(&self) -> String {
-        self.key("events:domain")
+        self.tagged(super::tags::EVENTS, "events:domain")
     }
 
     /// Stream keeping the latest domain events, for subscribers that resume.
     pub fn events_stream(&self) -> String {
-        self.key("stream:domain")
+        self.tagged(super::tags::EVENTS, "stream:domain")
     }
 
     /// Appends each event (uid, JSON) not delivered before to the event stream, capped near
@@ -176,13 +177,17 @@ impl Redis {
                     .key(self.events_stream())
                     .arg(APPLIED_TTL_SECS)
                     .arg(cap.max(1))
-                    .arg(self.events_channel());
+                    .arg(self.events_channel())
+                    .arg(self.publish_command());
                 for (uid, json) in events {
                     invocation
-                        .key(self.key(&format!("applied:stream:{uid}")))
+                        .key(self.tagged(super::tags::EVENTS, &format!("applied:stream:{uid}")))
                         .arg(json);
                 }
-                invocation.invoke_async(&mut self.conn()).await
+                let mut conn = self.conn();
+                let added = invocation.invoke_async(&mut conn).await?;
+                self.replicated(&mut conn).await?;
+                Ok(added)
             })
             .await
     }
@@ -192,9 +197,12 @@ impl Redis {
     /// windowed board announces its current period's changes.
     pub fn leaderboard_channel(&self, name: &str, period: &str) -> String {
         if period.is_empty() {
-            self.key(&format!("events:leaderboard:{name}"))
+            self.tagged(super::tags::BOARDS, &format!("events:leaderboard:{name}"))
         } else {
-            self.key(&format!("events:leaderboard:{name}:{period}"))
+            self.tagged(
+                super::tags::BOARDS,
+                &format!("events:leaderboard:{name}:{period}"),
+            )
         }
     }
 
@@ -212,7 +220,7 @@ impl Redis {
                 invocation.arg(APPLIED_TTL_SECS);
                 for delta in deltas {
                     invocation
-                        .key(self.key(&delta.marker))
+                        .key(self.tagged(super::tags::BOARDS, &delta.marker))
                         .arg(&delta.member)
                         .arg(delta.moves.len());
                     for step in &delta.moves {
@@ -223,14 +231,17 @@ impl Redis {
                             .arg(step.period.expires_at.unwrap_or(0));
                     }
                 }
-                invocation.invoke_async(&mut self.conn()).await
+                let mut conn = self.conn();
+                let applied = invocation.invoke_async(&mut conn).await?;
+                self.replicated(&mut conn).await?;
+                Ok(applied)
             })
             .await
     }
 
     /// Key of a subject's latest proof (a hash: `cid`, `at` in microseconds).
     pub fn proof_key(&self, chain: &str, subject: &str) -> String {
-        self.key(&format!("proof:{chain}:{subject}"))
+        self.tagged(super::tags::PROOFS, &format!("proof:{chain}:{subject}"))
     }
 
     /// Keeps each subject's latest proof: each given proof replaces the cached one if it
@@ -253,7 +264,10 @@ impl Redis {
                         .arg(proof.at.timestamp_micros())
                         .arg(&proof.cid);
                 }
-                invocation.invoke_async(&mut self.conn()).await
+                let mut conn = self.conn();
+                let replaced = invocation.invoke_async(&mut conn).await?;
+                self.replicated(&mut conn).await?;
+                Ok(replaced)
             })
             .await
     }
@@ -277,7 +291,10 @@ impl Redis {
                     pipe.cmd("EXPIREAT").arg(&key).arg(at).ignore();
                 }
                 for (channel, message) in announce {
-                    pipe.publish(channel, message).ignore();
+                    pipe.cmd(self.publish_command())
+                        .arg(channel)
+                        .arg(message)
+                        .ignore();
                 }
                 pipe.query_async(&mut self.conn()).await
             })
@@ -293,7 +310,7 @@ impl Redis {
                     return Ok(0);
                 }
                 let mut invocation = SET_PRICES.prepare_invoke();
-                invocation.arg(self.key("events:price:"));
+                invocation.arg(self.price_channel(""));
                 for price in prices {
                     let json = serde_json::to_string(price).map_err(|err| {
                         redis::RedisError::from((
@@ -307,6 +324,7 @@ impl Redis {
                         .key(self.cache_key(&format!("stats24h:{}", price.symbol)));
                     invocation.arg(&price.symbol).arg(price.ts).arg(json);
                 }
+                invocation.arg(self.publish_command());
                 invocation.invoke_async(&mut self.conn()).await
             })
             .await
@@ -321,7 +339,10 @@ impl Redis {
                 }
                 let mut pipe = redis::pipe();
                 for (channel, message) in messages {
-                    pipe.publish(channel, message).ignore();
+                    pipe.cmd(self.publish_command())
+                        .arg(channel)
+                        .arg(message)
+                        .ignore();
                 }
                 pipe.query_async(&mut self.conn()).await
             })
