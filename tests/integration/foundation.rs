@@ -592,6 +592,41 @@ fn docker_compose_uses_only_variables_the_code_reads() {
 }
 
 #[test]
+fn deployment_files_pass_their_validators_and_set_only_variables_the_code_reads() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let output = std::process::Command::new(format!("{root}/scripts/validate-deploy"))
+        .output()
+        .expect("scripts/validate-deploy runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{said}");
+    for check in [
+        "files valid for Kubernetes",
+        "docker/compose.yaml: valid Compose file",
+        "docker/haproxy.cfg: valid HAProxy configuration",
+    ] {
+        assert!(said.contains(check), "{check}: {said}");
+    }
+    let known = variables_the_code_reads();
+    let manifests = std::fs::read_dir(format!("{root}/deploy/kubernetes")).expect("manifests");
+    for entry in manifests {
+        let path = entry.expect("entry").path();
+        let relative = path.strip_prefix(root).expect("in the project");
+        let unknown: Vec<_> = variables_named_in(&relative.to_string_lossy())
+            .difference(&known)
+            .cloned()
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "{relative:?} sets variables the code ignores: {unknown:?}"
+        );
+    }
+}
+
+#[test]
 fn readme_documents_every_variable_the_code_reads() {
     let known = variables_the_code_reads();
     let documented = variables_named_in("README.md");
