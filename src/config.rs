@@ -72,6 +72,19 @@ pub struct Config {
     #[arg(long, env = "MERIDIAN_CLICKHOUSE_DATABASE", default_value = "meridian")]
     pub clickhouse_database: String,
 
+    /// A sharded ClickHouse: the cluster's name in the servers' `remote_servers`. `migrate`
+    /// then creates each table on every shard (as `<table>_local`) and a Distributed table
+    /// over them under the table's own name; reads and writes go through the Distributed
+    /// tables on the server of `MERIDIAN_CLICKHOUSE_URL`. Needs
+    /// `MERIDIAN_CLICKHOUSE_SHARD_URLS`.
+    #[arg(long, env = "MERIDIAN_CLICKHOUSE_CLUSTER")]
+    pub clickhouse_cluster: Option<String>,
+
+    /// Every shard's HTTP URL, comma-separated (with `MERIDIAN_CLICKHOUSE_CLUSTER`): where
+    /// `migrate`, the seed's reset and reconcile's repairs run their per-shard statements.
+    #[arg(long, env = "MERIDIAN_CLICKHOUSE_SHARD_URLS", hide_env_values = true)]
+    pub clickhouse_shard_urls: Option<String>,
+
     /// ClickHouse user.
     #[arg(long, env = "MERIDIAN_CLICKHOUSE_USER", default_value = "default")]
     pub clickhouse_user: String,
@@ -408,6 +421,11 @@ impl fmt::Debug for Config {
             .field("redis_prefix", &self.redis_prefix)
             .field("clickhouse_url", &redact_url(&self.clickhouse_url))
             .field("clickhouse_database", &self.clickhouse_database)
+            .field("clickhouse_cluster", &self.clickhouse_cluster)
+            .field(
+                "clickhouse_shard_urls",
+                &self.clickhouse_shard_urls.as_deref().map(redact_url),
+            )
             .field("clickhouse_user", &self.clickhouse_user)
             .field("mongo_url", &redact_url(&self.mongo_url))
             .field("store_timeout_ms", &self.store_timeout_ms)

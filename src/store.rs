@@ -131,7 +131,7 @@ impl Stores {
         Ok(Stores {
             postgres: postgres::Postgres::new(config, &shared)?,
             redis: redis::Redis::new(config, &shared)?,
-            clickhouse: clickhouse::ClickHouse::new(config, &shared),
+            clickhouse: clickhouse::ClickHouse::new(config, &shared)?,
             mongo: mongo::Mongo::new(config, &shared).await?,
             shared,
             stale_metadata: StaleCache::new(std::time::Duration::from_secs(

@@ -41,16 +41,74 @@ pub struct ClickHouse {
     server: std::sync::Arc<clickhouse::Client>,
     database: std::sync::Arc<str>,
     calls: Calls,
+    /// The shards, when ClickHouse is sharded (`MERIDIAN_CLICKHOUSE_CLUSTER`).
+    sharding: Option<Sharding>,
+}
+
+/// A sharded ClickHouse: the cluster's name and a client per shard (with and without the
+/// database selected).
+#[derive(Clone)]
+struct Sharding {
+    cluster: std::sync::Arc<str>,
+    shards: std::sync::Arc<[(clickhouse::Client, clickhouse::Client)]>,
 }
 
 impl ClickHouse {
-    pub(crate) fn new(config: &Config, shared: &std::sync::Arc<Shared>) -> Self {
-        let server = clickhouse::Client::default()
-            .with_url(&config.clickhouse_url)
-            .with_user(&config.clickhouse_user)
-            .with_password(&config.clickhouse_password)
-            .with_validation(false);
-        let client = server.clone().with_database(&config.clickhouse_database);
+    pub(crate) fn new(config: &Config, shared: &std::sync::Arc<Shared>) -> anyhow::Result<Self> {
+        let connect = |url: &str| {
+            clickhouse::Client::default()
+                .with_url(url)
+                .with_user(&config.clickhouse_user)
+                .with_password(&config.clickhouse_password)
+                .with_validation(false)
+        };
+        let cluster = config
+            .clickhouse_cluster
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
+        let sharding = match cluster {
+            None => None,
+            Some(cluster) => {
+                anyhow::ensure!(
+                    migrate::is_identifier(cluster),
+                    "MERIDIAN_CLICKHOUSE_CLUSTER must be a plain name"
+                );
+                let urls: Vec<&str> = config
+                    .clickhouse_shard_urls
+                    .as_deref()
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .collect();
+                anyhow::ensure!(
+                    !urls.is_empty(),
+                    "MERIDIAN_CLICKHOUSE_CLUSTER needs MERIDIAN_CLICKHOUSE_SHARD_URLS (every shard's HTTP URL)"
+                );
+                let shards = urls
+                    .iter()
+                    .map(|url| {
+                        let server = connect(url);
+                        (
+                            server.clone().with_database(&config.clickhouse_database),
+                            server,
+                        )
+                    })
+                    .collect();
+                Some(Sharding {
+                    cluster: cluster.into(),
+                    shards,
+                })
+            }
+        };
+        let server = connect(&config.clickhouse_url);
+        let mut client = server.clone().with_database(&config.clickhouse_database);
+        if sharding.is_some() {
+            // An insert into a Distributed table returns once every shard has its rows, so
+            // that an acknowledged write is stored, and readable at once.
+            client = client.with_setting("insert_distributed_sync", "1");
+        }
         let probe = server.clone();
         let calls = Calls::new(
             StoreKind::ClickHouse,
@@ -61,12 +119,59 @@ impl ClickHouse {
                 Box::pin(async move { ping(&server).await.map_err(StoreError::from) })
             },
         );
-        ClickHouse {
+        Ok(ClickHouse {
             client: client.into(),
             server: server.into(),
             database: config.clickhouse_database.as_str().into(),
             calls,
+            sharding,
+        })
+    }
+
+    /// Whether ClickHouse is sharded (`MERIDIAN_CLICKHOUSE_CLUSTER`).
+    pub fn is_sharded(&self) -> bool {
+        self.sharding.is_some()
+    }
+
+    /// The name a table's rows are stored under on each server: `<table>_local` when
+    /// sharded (`<table>` is then the Distributed table over them), else the table.
+    pub(crate) fn local(&self, table: &str) -> String {
+        if self.is_sharded() {
+            format!("{table}_local")
+        } else {
+            table.to_owned()
         }
+    }
+
+    /// Runs `statements`, in order, on every shard (or on the one server).
+    pub(crate) async fn on_every_shard(
+        &self,
+        statements: &[String],
+    ) -> Result<(), clickhouse::error::Error> {
+        match &self.sharding {
+            None => {
+                for statement in statements {
+                    self.client.query(statement).execute().await?;
+                }
+            }
+            Some(sharding) => {
+                for (client, _) in sharding.shards.iter() {
+                    for statement in statements {
+                        client.query(statement).execute().await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Empties tables (on every shard: a Distributed table does not truncate its shards).
+    pub(crate) async fn truncate(&self, tables: &[&str]) -> Result<(), clickhouse::error::Error> {
+        let statements: Vec<String> = tables
+            .iter()
+            .map(|t| format!("TRUNCATE TABLE {}", self.local(t)))
+            .collect();
+        self.on_every_shard(&statements).await
     }
 
     pub(crate) fn calls(&self) -> &Calls {

@@ -600,3 +600,201 @@ async fn a_redis_cluster_master_killed_under_load_fails_over_and_no_acknowledged
         last_failure.saturating_sub(killed_at)
     );
 }
+
+/// Asserts two answers equal, numbers within a relative 1e-9 (sums over shards add in
+/// another order).
+fn assert_close(a: &Value, b: &Value, path: &str) {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (
+                x.as_f64().unwrap_or(f64::NAN),
+                y.as_f64().unwrap_or(f64::NAN),
+            );
+            assert!(
+                (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+                "{path}: {x} != {y}"
+            );
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{path}: lengths");
+            for (i, (x, y)) in x.iter().zip(y).enumerate() {
+                assert_close(x, y, &format!("{path}[{i}]"));
+            }
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            let keys = |o: &serde_json::Map<String, Value>| {
+                o.keys().cloned().collect::<std::collections::BTreeSet<_>>()
+            };
+            assert_eq!(keys(x), keys(y), "{path}: fields");
+            for (k, v) in x {
+                assert_close(v, &y[k], &format!("{path}.{k}"));
+            }
+        }
+        _ => assert_eq!(a, b, "{path}"),
+    }
+}
+
+#[tokio::test]
+async fn a_sharded_clickhouse_gives_the_single_servers_answers_and_reconciles_clean() {
+    let cluster = PrivateStore::start("clickhouse-cluster");
+    let single = TestEnv::migrated().await;
+    let sharded = TestEnv::migrated_with(|c| {
+        c.clickhouse_url = cluster.url();
+        c.clickhouse_cluster = Some("meridian".into());
+        c.clickhouse_shard_urls = Some(cluster.shard_urls());
+    })
+    .await;
+    // One shape (one end time) for both.
+    let shape = crate::support::recent_shape(meridian::seed::Platforms::ALL);
+    let (one, many) = (single.seed(&shape).await, sharded.seed(&shape).await);
+    assert_eq!(one.ticks, many.ticks);
+    let (one, many) = (single.spawn().await, sharded.spawn().await);
+    assert!(many.state.stores().clickhouse().is_sharded());
+
+    // Both shards hold rows of each sharded table the seed fills (ticks by symbol, events
+    // by id), so the answers below are gathered from both.
+    for port in [cluster.port, cluster.port + 1] {
+        let client = clickhouse::Client::default()
+            .with_url(format!("http://127.0.0.1:{port}"))
+            .with_database(many.state.stores().clickhouse().database())
+            .with_validation(false);
+        for table in [
+            "price_ticks_local",
+            "domain_events_local",
+            "trade_events_local",
+        ] {
+            let rows: u64 = client
+                .query(&format!("SELECT count() FROM {table}"))
+                .fetch_one()
+                .await
+                .expect("count");
+            assert!(rows > 0, "shard :{port} has no rows in {table}");
+        }
+    }
+
+    let pool = many.state.stores().postgres().pool();
+    let user: String = sqlx::query_scalar(
+        "SELECT user_id::text FROM trades GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("a trader");
+    // An asset QiCore does not quote: it quotes its assets on three exchanges at the same
+    // seconds, and which of several ticks of one second is a candle's close is not
+    // defined, on one server or on many.
+    let symbol: String = sqlx::query_scalar(
+        "SELECT symbol FROM assets WHERE symbol <> ALL($1) AND status = 'listed' ORDER BY symbol LIMIT 1",
+    )
+    .bind(
+        meridian::seed::qicore::ASSETS
+            .iter()
+            .map(|a| a.0.to_owned())
+            .collect::<Vec<_>>(),
+    )
+    .fetch_one(pool)
+    .await
+    .expect("an asset only the trading data prices");
+    let staker: String = sqlx::query_scalar(
+        "SELECT subject FROM events WHERE kind = 'staking_deposit' ORDER BY subject LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("a staker");
+    let challenge: String = sqlx::query_scalar("SELECT id FROM challenges ORDER BY id LIMIT 1")
+        .fetch_one(pool)
+        .await
+        .expect("a challenge");
+    let protocol: String = sqlx::query_scalar("SELECT id FROM protocols ORDER BY id LIMIT 1")
+        .fetch_one(pool)
+        .await
+        .expect("a protocol");
+    // Fixed windows (not "the last day", which moves between the two queries), and
+    // aggregates that do not depend on which of several ticks of one second comes first
+    // (the seed writes some ticks of an asset at the same second: a candle's open and
+    // close among them are not defined, on one server or on many).
+    let (from, to) = (
+        (shape.end - chrono::Duration::days(1)).to_rfc3339(),
+        shape.end.to_rfc3339(),
+    );
+    let queries = [
+        format!(
+            "{{ asset(symbol: \"{symbol}\") {{ \
+               hours: candles(interval: HOUR, from: \"{from}\", to: \"{to}\") {{ start high low volume ticks }} \
+               minutes: candles(interval: MINUTE, from: \"{from}\", to: \"{to}\") {{ start high low volume ticks }} }} \
+             user(id: \"{user}\") {{ activity(interval: HOUR, from: \"{from}\", to: \"{to}\") {{ start events trades tradeVolume rewards }} \
+               portfolioHistory(interval: DAY) {{ day value positions unpriced }} }} }}"
+        ),
+        format!(
+            "{{ farmingOverview(from: \"{from}\", to: \"{to}\", interval: HOUR) {{ \
+                 totals {{ plants works harvests rewards activeFarmers }} buckets {{ start plants rewards }} }} \
+               challengeStats(id: \"{challenge}\") {{ attempts solvers completionRate medianScore }} \
+               stakingMetrics(account: \"{staker}\") {{ totalStaked rewards withdrawn shares exchangeRate stakedValue pendingTotal events }} \
+               protocolTvl(protocol: \"{protocol}\", interval: HOUR, from: \"{from}\", to: \"{to}\") {{ at tvl pools }} \
+               btc: asset(symbol: \"BTC\") {{ ohlcv(exchange: \"binance\", timeframe: HOUR, from: \"{from}\", to: \"{to}\") {{ start open high low close volume }} }} }}"
+        ),
+    ];
+    let mut answers = Vec::new();
+    for query in &queries {
+        let admin = |server: &TestServer| server.token("auditor", &[Role::Admin]);
+        let (_, a) = one.graphql_as(Some(&admin(&one)), query, json!({})).await;
+        let (_, b) = many.graphql_as(Some(&admin(&many)), query, json!({})).await;
+        assert!(a.get("errors").is_none(), "single: {a}");
+        assert!(b.get("errors").is_none(), "sharded: {b}");
+        assert_close(&a["data"], &b["data"], "data");
+        answers.push(a["data"].clone());
+    }
+    // The answers are not empty.
+    let filled = |v: &Value| v.as_array().is_some_and(|a| !a.is_empty());
+    let (trading, platforms) = (&answers[0], &answers[1]);
+    for series in [
+        &trading["asset"]["hours"],
+        &trading["asset"]["minutes"],
+        &trading["user"]["activity"],
+        &trading["user"]["portfolioHistory"],
+        &platforms["farmingOverview"]["buckets"],
+        &platforms["protocolTvl"],
+        &platforms["btc"]["ohlcv"],
+    ] {
+        assert!(filled(series), "an empty series in {answers:?}");
+    }
+    assert!(platforms["challengeStats"]["attempts"].as_i64() > Some(0));
+    assert!(platforms["stakingMetrics"]["totalStaked"].as_f64() > Some(0.0));
+
+    for (name, server) in [("single", &one), ("sharded", &many)] {
+        let report = meridian::reconcile::check(server.state.stores())
+            .await
+            .expect("reconcile runs");
+        assert!(report.is_clean(), "{name}: {report:?}");
+    }
+    // One shard's hourly candles fold its ticks a second time: reconcile sees it, and its
+    // repair rebuilds the views shard by shard (truncating a Distributed table would not
+    // reach its shards); the answers are the single server's again.
+    let shard0 = clickhouse::Client::default()
+        .with_url(format!("http://127.0.0.1:{}", cluster.port))
+        .with_database(many.state.stores().clickhouse().database())
+        .with_validation(false);
+    shard0
+        .query(
+            "INSERT INTO candles_1h_local SELECT symbol, \
+             toDateTime(intDiv(toUInt32(ts), 3600) * 3600) AS bucket, argMinState(price, ts), \
+             maxState(price), minState(price), argMaxState(price, ts), sumState(volume), \
+             countState() FROM price_ticks_local GROUP BY symbol, bucket",
+        )
+        .execute()
+        .await
+        .expect("a second fold");
+    let report = meridian::reconcile::check(many.state.stores())
+        .await
+        .expect("reconcile runs");
+    assert!(!report.is_clean(), "the double fold went unseen");
+    meridian::reconcile::repair(many.state.stores())
+        .await
+        .expect("repair runs");
+    let report = meridian::reconcile::check(many.state.stores())
+        .await
+        .expect("reconcile runs");
+    assert!(report.is_clean(), "after repair: {report:?}");
+    let admin = many.token("auditor", &[Role::Admin]);
+    let (_, again) = many.graphql_as(Some(&admin), &queries[0], json!({})).await;
+    assert_close(&answers[0], &again["data"], "after repair");
+}

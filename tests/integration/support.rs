@@ -569,11 +569,11 @@ impl PrivateStore {
             "meridian-{store}-{}",
             uuid::Uuid::new_v4().simple()
         ));
-        // A cluster takes twelve consecutive ports (six nodes, six bus ports).
-        let port = if store == "redis-cluster" {
-            free_ports(12)
-        } else {
-            closed_port()
+        // A Redis Cluster takes twelve consecutive ports (six nodes, six bus ports), a
+        // ClickHouse cluster its shards' HTTP ports and, ten above, their native ports.
+        let port = match store {
+            "redis-cluster" | "clickhouse-cluster" => free_ports(12),
+            _ => closed_port(),
         };
         let private = PrivateStore {
             store,
@@ -701,6 +701,7 @@ impl PrivateStore {
             "postgres" | "postgres-replica" => {
                 format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
             }
+            "clickhouse-cluster" => format!("http://127.0.0.1:{}", self.port),
             "redis-cluster" => (self.port..self.port + 6)
                 .map(|p| format!("redis://127.0.0.1:{p}"))
                 .collect::<Vec<_>>()
@@ -711,6 +712,15 @@ impl PrivateStore {
 }
 
 impl PrivateStore {
+    /// Every shard's HTTP URL of a private ClickHouse cluster (comma-separated).
+    pub fn shard_urls(&self) -> String {
+        format!(
+            "http://127.0.0.1:{},http://127.0.0.1:{}",
+            self.port,
+            self.port + 1
+        )
+    }
+
     /// The node ports of a private Redis Cluster.
     pub fn cluster_ports(&self) -> std::ops::Range<u16> {
         self.port..self.port + 6

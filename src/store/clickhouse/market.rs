@@ -320,18 +320,18 @@ impl ClickHouse {
         let states = folded.states();
         self.calls
             .run::<(), clickhouse::error::Error, _>("rebuild_view", async {
-                self.client
-                    .query(&format!("TRUNCATE TABLE {view}"))
-                    .execute()
-                    .await?;
-                self.client
-                    .query(&format!(
+                // Shard by shard when sharded: each shard's raw rows fold into its own
+                // view table (the raw tables are sharded by the views' keys).
+                let (view, raw) = (self.local(view), self.local(raw));
+                self.on_every_shard(&[
+                    format!("TRUNCATE TABLE {view}"),
+                    format!(
                         "INSERT INTO {view} SELECT {key}, \
                          toDateTime(intDiv(toUInt32(ts), {bucket_secs}) * {bucket_secs}) AS bucket, \
                          {states} FROM {raw} GROUP BY {key}, bucket"
-                    ))
-                    .execute()
-                    .await
+                    ),
+                ])
+                .await
             })
             .await
     }

@@ -120,6 +120,17 @@ impl ClickHouse {
                     ))
                     .execute()
                     .await?;
+                if let Some(sharding) = &self.sharding {
+                    for (_, server) in sharding.shards.iter() {
+                        server
+                            .query(&format!(
+                                "CREATE DATABASE IF NOT EXISTS `{}`",
+                                self.database
+                            ))
+                            .execute()
+                            .await?;
+                    }
+                }
                 self.client
                     .query(
                         "CREATE TABLE IF NOT EXISTS schema_migrations \
@@ -139,7 +150,7 @@ impl ClickHouse {
                         continue;
                     }
                     for statement in statements(sql) {
-                        self.client.query(&statement).execute().await?;
+                        self.apply(&statement).await?;
                     }
                     let mut insert = self
                         .client
@@ -162,6 +173,85 @@ impl ClickHouse {
             })
             .await
     }
+}
+
+impl ClickHouse {
+    /// Applies one migration statement. Sharded, it runs on every shard with each table
+    /// named `<table>_local`; a created table also gets, on every shard, a Distributed
+    /// table under its own name over the shards' tables (sharded by [`shard_key`]); an
+    /// altered table's Distributed table is altered too.
+    async fn apply(&self, statement: &str) -> Result<(), clickhouse::error::Error> {
+        let Some(sharding) = &self.sharding else {
+            return self.client.query(statement).execute().await;
+        };
+        let mut on_shards = vec![localize(statement)];
+        if let Some(table) = named_after(statement, "CREATE TABLE IF NOT EXISTS ") {
+            let key = shard_key(table).ok_or_else(|| {
+                clickhouse::error::Error::Custom(format!(
+                    "no sharding key for the ClickHouse table {table}: add one to shard_key"
+                ))
+            })?;
+            on_shards.push(format!(
+                "CREATE TABLE IF NOT EXISTS {table} AS {table}_local \
+                 ENGINE = Distributed({cluster}, {db}, {table}_local, {key})",
+                cluster = sharding.cluster,
+                db = self.database,
+            ));
+        } else if named_after(statement, "ALTER TABLE ").is_some() {
+            on_shards.push(statement.to_owned());
+        }
+        self.on_every_shard(&on_shards).await
+    }
+}
+
+/// How each table's rows are spread over the shards. Rows that a ReplacingMergeTree
+/// collapses (the same event redelivered, the same bar or snapshot written again) must
+/// meet on one shard, so the key covers what identifies them; a view's table is sharded
+/// as the raw table it folds.
+pub(crate) fn shard_key(table: &str) -> Option<&'static str> {
+    Some(match table {
+        "price_ticks" | "candles_1m" | "candles_1h" | "candles_1d" => "cityHash64(symbol)",
+        "trade_events" | "activity_events" => "cityHash64(event_id)",
+        "domain_events" => "cityHash64(uid)",
+        "ohlcv" => "cityHash64(symbol, exchange, timeframe)",
+        "pool_metrics" | "pool_metrics_1h" | "pool_metrics_1d" => "cityHash64(pool)",
+        "portfolio_snapshots" => "cityHash64(user_id)",
+        _ => return None,
+    })
+}
+
+/// The table a statement names right after `prefix` (`CREATE TABLE IF NOT EXISTS `, ...).
+fn named_after<'a>(statement: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = statement.trim_start().strip_prefix(prefix)?;
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    Some(&rest[..end]).filter(|name| !name.is_empty())
+}
+
+/// The statement with every sharded table named as its shard-local table.
+fn localize(statement: &str) -> String {
+    let mut out = String::with_capacity(statement.len() + 32);
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if shard_key(word).is_some() {
+            out.push_str(word);
+            out.push_str("_local");
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in statement.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
 }
 
 /// Splits a migration file into statements: `;` at the end of a line ends one, and
@@ -229,6 +319,29 @@ mod tests {
                 "SELECT 1"
             ]
         );
+    }
+
+    #[test]
+    fn sharded_statements_name_the_local_tables() {
+        assert_eq!(
+            localize("CREATE MATERIALIZED VIEW IF NOT EXISTS candles_1m_view TO candles_1m AS\nSELECT symbol FROM price_ticks GROUP BY symbol"),
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS candles_1m_view TO candles_1m_local AS\nSELECT symbol FROM price_ticks_local GROUP BY symbol"
+        );
+        assert_eq!(
+            named_after(
+                "CREATE TABLE IF NOT EXISTS pool_metrics (\n pool String",
+                "CREATE TABLE IF NOT EXISTS "
+            ),
+            Some("pool_metrics")
+        );
+        // Every table the migrations create has a sharding key.
+        for (_, _, sql) in MIGRATIONS {
+            for statement in statements(sql) {
+                if let Some(table) = named_after(&statement, "CREATE TABLE IF NOT EXISTS ") {
+                    assert!(shard_key(table).is_some(), "{table} has no sharding key");
+                }
+            }
+        }
     }
 
     #[test]

@@ -110,10 +110,7 @@ impl ClickHouse {
                     "pool_metrics_1d",
                     "portfolio_snapshots",
                 ] {
-                    self.client
-                        .query(&format!("TRUNCATE TABLE {table}"))
-                        .execute()
-                        .await?;
+                    self.truncate(&[table]).await?;
                 }
                 Ok(())
             })

@@ -63,10 +63,7 @@ impl ClickHouse {
     pub async fn truncate_domain_events(&self) -> Result<(), crate::Error> {
         self.calls
             .run::<(), clickhouse::error::Error, _>("truncate_domain_events", async {
-                self.client
-                    .query("TRUNCATE TABLE domain_events")
-                    .execute()
-                    .await
+                self.truncate(&["domain_events"]).await
             })
             .await
     }
@@ -74,10 +71,7 @@ impl ClickHouse {
     pub async fn truncate_trade_events(&self) -> Result<(), crate::Error> {
         self.calls
             .run::<(), clickhouse::error::Error, _>("truncate_trade_events", async {
-                self.client
-                    .query("TRUNCATE TABLE trade_events")
-                    .execute()
-                    .await
+                self.truncate(&["trade_events"]).await
             })
             .await
     }
