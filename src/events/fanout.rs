@@ -90,20 +90,7 @@ impl Fanout {
             control,
             overflows: AtomicU64::new(0),
         });
-        match source {
-            Source::Single(client) => {
-                tokio::spawn(connection(client, Arc::downgrade(&inner), rx, reconnects));
-            }
-            Source::Cluster(nodes, timeout) => {
-                tokio::spawn(cluster_connection(
-                    nodes,
-                    timeout,
-                    Arc::downgrade(&inner),
-                    rx,
-                    reconnects,
-                ));
-            }
-        }
+        tokio::spawn(connection(source, Arc::downgrade(&inner), rx, reconnects));
         Fanout(inner)
     }
 
@@ -241,96 +228,114 @@ fn still_wanted(inner: &std::sync::Weak<Inner>, channel: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// The cluster's pub/sub: shard channels over one cluster connection, whose pushes carry
-/// the messages. The connection resubscribes by itself after a node's reconnection or a
-/// slot's move; this task rebuilds it only when a command on it fails.
-async fn cluster_connection(
-    nodes: Vec<String>,
-    timeout: Duration,
-    inner: std::sync::Weak<Inner>,
-    mut control: mpsc::UnboundedReceiver<Control>,
-    reconnects: prometheus::IntCounter,
-) {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        if wanted(&inner).is_some_and(|w| w.is_empty()) {
-            match control.recv().await {
-                Some(_) => continue,
-                None => return,
-            }
-        }
-        let (tx, mut pushes) = mpsc::unbounded_channel::<redis::PushInfo>();
-        let client = crate::store::redis::Topology::cluster_builder(&nodes, timeout)
-            .use_protocol(redis::ProtocolVersion::RESP3)
-            .push_sender(tx)
-            .build();
-        let connected = match client {
-            Ok(client) => {
-                tokio::time::timeout(Duration::from_secs(5), client.get_async_connection()).await
-            }
-            Err(err) => {
-                tracing::error!(%err, "the cluster pub/sub client cannot be built");
-                return;
-            }
-        };
-        let Ok(Ok(mut conn)) = connected else {
-            tracing::debug!("cluster pub/sub connection failed; retrying in {backoff:?}");
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(5));
-            continue;
-        };
-        let Some(channels) = wanted(&inner) else {
-            return;
-        };
-        let mut healthy = true;
-        for channel in &channels {
-            if conn.ssubscribe(channel).await.is_err() {
-                healthy = false;
-                break;
-            }
-        }
-        if healthy {
-            backoff = Duration::from_millis(100);
-            tracing::debug!(channels = channels.len(), "cluster pub/sub connected");
-        }
-        while healthy {
-            tokio::select! {
-                command = control.recv() => {
-                    let Some(command) = command else { return };
-                    let result = match command {
-                        Control::Subscribe(channel) => conn.ssubscribe(&channel).await,
-                        Control::Unsubscribe(channel) if !still_wanted(&inner, &channel) => {
-                            conn.sunsubscribe(&channel).await
-                        }
-                        Control::Unsubscribe(_) => Ok(()),
-                    };
-                    healthy = result.is_ok();
-                }
-                push = pushes.recv() => match push {
-                    Some(push) if push.kind == redis::PushKind::SMessage => {
-                        let Some(inner) = inner.upgrade() else { return };
-                        let mut data = push.data.into_iter();
-                        let channel = data.next().and_then(|v| redis::from_redis_value::<String>(v).ok());
-                        let payload = data.next().and_then(|v| redis::from_redis_value::<String>(v).ok());
-                        if let (Some(channel), Some(payload)) = (channel, payload) {
-                            inner.deliver(&channel, payload.into());
-                        }
-                    }
-                    Some(_) => {}
-                    None => healthy = false,
-                },
-            }
-        }
-        tracing::warn!("cluster pub/sub connection lost; reconnecting");
-        reconnects.inc();
-        tokio::time::sleep(backoff).await;
+/// One pub/sub connection as the fan-out drives it: subscribe and unsubscribe a channel,
+/// and the next message, `None` once the connection is gone.
+trait Channels {
+    async fn join(&mut self, channel: &str) -> redis::RedisResult<()>;
+    async fn leave(&mut self, channel: &str) -> redis::RedisResult<()>;
+    async fn next(&mut self) -> Option<(String, String)>;
+}
+
+/// One server: `SUBSCRIBE` on a dedicated pub/sub connection.
+struct Plain {
+    sink: redis::aio::PubSubSink,
+    messages: redis::aio::PubSubStream,
+}
+
+impl Channels for Plain {
+    async fn join(&mut self, channel: &str) -> redis::RedisResult<()> {
+        self.sink.subscribe(channel).await
     }
+
+    async fn leave(&mut self, channel: &str) -> redis::RedisResult<()> {
+        self.sink.unsubscribe(channel).await
+    }
+
+    async fn next(&mut self) -> Option<(String, String)> {
+        loop {
+            let message = self.messages.next().await?;
+            if let Ok(payload) = message.get_payload::<String>() {
+                return Some((message.get_channel_name().to_owned(), payload));
+            }
+        }
+    }
+}
+
+/// A cluster: shard channels (`SSUBSCRIBE`) over one cluster connection, whose pushes
+/// carry the messages. The connection subscribes again by itself after a node's
+/// reconnection or a slot's move.
+struct Sharded {
+    conn: redis::cluster_async::ClusterConnection,
+    pushes: mpsc::UnboundedReceiver<redis::PushInfo>,
+}
+
+impl Channels for Sharded {
+    async fn join(&mut self, channel: &str) -> redis::RedisResult<()> {
+        self.conn.ssubscribe(channel).await
+    }
+
+    async fn leave(&mut self, channel: &str) -> redis::RedisResult<()> {
+        self.conn.sunsubscribe(channel).await
+    }
+
+    async fn next(&mut self) -> Option<(String, String)> {
+        loop {
+            let push = self.pushes.recv().await?;
+            if push.kind != redis::PushKind::SMessage {
+                continue;
+            }
+            let mut data = push.data.into_iter();
+            let mut text = || {
+                data.next()
+                    .and_then(|v| redis::from_redis_value::<String>(v).ok())
+            };
+            if let (Some(channel), Some(payload)) = (text(), text()) {
+                return Some((channel, payload));
+            }
+        }
+    }
+}
+
+impl Source {
+    /// A new pub/sub connection, or None if it could not be made within 5 s.
+    async fn open(&self) -> Option<Connection> {
+        let timeout = Duration::from_secs(5);
+        match self {
+            Source::Single(client) => {
+                let pubsub = tokio::time::timeout(timeout, client.get_async_pubsub())
+                    .await
+                    .ok()?
+                    .ok()?;
+                let (sink, messages) = pubsub.split();
+                Some(Connection::Plain(Plain { sink, messages }))
+            }
+            Source::Cluster(nodes, deadline) => {
+                let (tx, pushes) = mpsc::unbounded_channel::<redis::PushInfo>();
+                let client = crate::store::redis::Topology::cluster_builder(nodes, *deadline)
+                    .use_protocol(redis::ProtocolVersion::RESP3)
+                    .push_sender(tx)
+                    .build()
+                    .ok()?;
+                let conn = tokio::time::timeout(timeout, client.get_async_connection())
+                    .await
+                    .ok()?
+                    .ok()?;
+                Some(Connection::Sharded(Sharded { conn, pushes }))
+            }
+        }
+    }
+}
+
+/// A pub/sub connection of either kind.
+enum Connection {
+    Plain(Plain),
+    Sharded(Sharded),
 }
 
 /// The pub/sub connection: (re)connects, keeps the wanted channels subscribed, and
 /// hands messages to [`Inner::deliver`]. Ends when the fan-out is dropped.
 async fn connection(
-    client: redis::Client,
+    source: Source,
     inner: std::sync::Weak<Inner>,
     mut control: mpsc::UnboundedReceiver<Control>,
     reconnects: prometheus::IntCounter,
@@ -344,57 +349,72 @@ async fn connection(
                 None => return,
             }
         }
-        let pubsub =
-            match tokio::time::timeout(Duration::from_secs(5), client.get_async_pubsub()).await {
-                Ok(Ok(pubsub)) => pubsub,
-                _ => {
-                    tracing::debug!("pub/sub connection failed; retrying in {backoff:?}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
-                }
-            };
-        let (mut sink, mut messages) = pubsub.split();
-        let Some(channels) = wanted(&inner) else {
-            return;
+        let Some(opened) = source.open().await else {
+            tracing::debug!("pub/sub connection failed; retrying in {backoff:?}");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+            continue;
         };
-        let mut healthy = true;
-        for channel in &channels {
-            if sink.subscribe(channel).await.is_err() {
-                healthy = false;
-                break;
+        let ended = match opened {
+            Connection::Plain(mut conn) => {
+                serve(&mut conn, &inner, &mut control, &mut backoff).await
             }
-        }
-        if healthy {
-            backoff = Duration::from_millis(100);
-            tracing::debug!(channels = channels.len(), "pub/sub connected");
-        }
-        while healthy {
-            tokio::select! {
-                command = control.recv() => {
-                    let Some(command) = command else { return };
-                    let result = match command {
-                        Control::Subscribe(channel) => sink.subscribe(&channel).await,
-                        Control::Unsubscribe(channel) => {
-                            if still_wanted(&inner, &channel) { Ok(()) } else { sink.unsubscribe(&channel).await }
-                        }
-                    };
-                    healthy = result.is_ok();
-                }
-                message = messages.next() => match message {
-                    Some(message) => {
-                        let Some(inner) = inner.upgrade() else { return };
-                        if let Ok(payload) = message.get_payload::<String>() {
-                            inner.deliver(message.get_channel_name(), payload.into());
-                        }
-                    }
-                    None => healthy = false,
-                },
+            Connection::Sharded(mut conn) => {
+                serve(&mut conn, &inner, &mut control, &mut backoff).await
             }
+        };
+        if ended {
+            return;
         }
         tracing::warn!("pub/sub connection lost; reconnecting");
         reconnects.inc();
         tokio::time::sleep(backoff).await;
+    }
+}
+
+/// Subscribes the wanted channels on `conn`, then follows the subscribers' comings and
+/// goings and delivers messages until the connection fails (false) or the fan-out is
+/// gone (true).
+async fn serve(
+    conn: &mut impl Channels,
+    inner: &std::sync::Weak<Inner>,
+    control: &mut mpsc::UnboundedReceiver<Control>,
+    backoff: &mut Duration,
+) -> bool {
+    let Some(channels) = wanted(inner) else {
+        return true;
+    };
+    for channel in &channels {
+        if conn.join(channel).await.is_err() {
+            return false;
+        }
+    }
+    *backoff = Duration::from_millis(100);
+    tracing::debug!(channels = channels.len(), "pub/sub connected");
+    loop {
+        tokio::select! {
+            command = control.recv() => {
+                let Some(command) = command else { return true };
+                let result = match command {
+                    Control::Subscribe(channel) => conn.join(&channel).await,
+                    // A subscriber may have joined since the last one left.
+                    Control::Unsubscribe(channel) if !still_wanted(inner, &channel) => {
+                        conn.leave(&channel).await
+                    }
+                    Control::Unsubscribe(_) => Ok(()),
+                };
+                if result.is_err() {
+                    return false;
+                }
+            }
+            message = conn.next() => match message {
+                Some((channel, payload)) => {
+                    let Some(inner) = inner.upgrade() else { return true };
+                    inner.deliver(&channel, payload.into());
+                }
+                None => return false,
+            },
+        }
     }
 }
 

@@ -294,19 +294,9 @@ async fn three_instances_behind_haproxy_share_events_limits_and_the_outbox_and_s
         .fetch_all(state.stores().postgres().pool())
         .await
         .expect("users");
-    let board = state.stores().redis().leaderboard_key("volume", "");
     let score = |user: String| {
-        let mut conn = state.stores().redis().conn();
-        let board = board.clone();
-        async move {
-            redis::cmd("ZSCORE")
-                .arg(&board)
-                .arg(&user)
-                .query_async::<Option<f64>>(&mut conn)
-                .await
-                .expect("ZSCORE")
-                .unwrap_or(0.0)
-        }
+        let state = state.clone();
+        async move { crate::support::volume_score(&state, &user).await }
     };
     let mut before = Vec::new();
     for user in &users {

@@ -635,11 +635,15 @@ fn readme_documents_every_variable_the_code_reads() {
         missing.is_empty(),
         "README.md does not document {missing:?}"
     );
-    // The stack script's own variables (MERIDIAN_STACK_*) and the log filter are read
-    // outside the binary's flags.
+    // The scripts' own variables (scripts/stack's, scripts/balancer's) and the log filter
+    // are read outside the binary's flags.
+    let scripts: std::collections::BTreeSet<String> = ["scripts/stack", "scripts/balancer"]
+        .iter()
+        .flat_map(|script| variables_named_in(script))
+        .collect();
     let unknown: Vec<_> = documented
         .difference(&known)
-        .filter(|n| !n.starts_with("MERIDIAN_STACK_") && *n != "MERIDIAN_LOG" && *n != "MERIDIAN_")
+        .filter(|n| !scripts.contains(*n) && *n != "MERIDIAN_LOG" && *n != "MERIDIAN_")
         .collect();
     assert!(
         unknown.is_empty(),

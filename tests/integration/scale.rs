@@ -410,17 +410,8 @@ async fn a_redis_cluster_master_killed_under_load_fails_over_and_no_acknowledged
         .await
         .expect("users");
     let score = |user: String| {
-        let mut conn = state.stores().redis().conn();
-        let board = state.stores().redis().leaderboard_key("volume", "");
-        async move {
-            redis::cmd("ZSCORE")
-                .arg(&board)
-                .arg(&user)
-                .query_async::<Option<f64>>(&mut conn)
-                .await
-                .expect("ZSCORE")
-                .unwrap_or(0.0)
-        }
+        let state = state.clone();
+        async move { crate::support::volume_score(&state, &user).await }
     };
     let mut before = Vec::new();
     for user in &users {

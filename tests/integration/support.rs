@@ -750,6 +750,18 @@ impl PrivateStore {
     }
 }
 
+/// `member`'s score on the all-time volume board, read straight from Redis (0 if absent).
+pub async fn volume_score(state: &AppState, member: &str) -> f64 {
+    let mut conn = state.stores().redis().conn();
+    redis::cmd("ZSCORE")
+        .arg(state.stores().redis().leaderboard_key("volume", ""))
+        .arg(member)
+        .query_async::<Option<f64>>(&mut conn)
+        .await
+        .expect("ZSCORE")
+        .unwrap_or(0.0)
+}
+
 /// The first of `n` consecutive loopback ports with nothing listening on them.
 pub fn free_ports(n: u16) -> u16 {
     loop {
