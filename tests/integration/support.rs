@@ -701,7 +701,9 @@ impl PrivateStore {
             "postgres" | "postgres-replica" => {
                 format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
             }
-            "clickhouse-cluster" => format!("http://127.0.0.1:{}", self.port),
+            "clickhouse-cluster" | "clickhouse-current" => {
+                format!("http://127.0.0.1:{}", self.port)
+            }
             "redis-cluster" => (self.port..self.port + 6)
                 .map(|p| format!("redis://127.0.0.1:{p}"))
                 .collect::<Vec<_>>()
