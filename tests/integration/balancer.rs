@@ -298,10 +298,7 @@ async fn three_instances_behind_haproxy_share_events_limits_and_the_outbox_and_s
         let state = state.clone();
         async move { crate::support::volume_score(&state, &user).await }
     };
-    let mut before = Vec::new();
-    for user in &users {
-        before.push(score(user.clone()).await);
-    }
+    let before = crate::support::scores(&state, &users).await;
     let mut recorded = HashSet::new();
     for i in 0..30 {
         let input = json!({ "input": {

@@ -4,7 +4,7 @@ use meridian::auth::Role;
 use serde_json::{json, Value};
 
 use crate::support::{
-    pending, small_shape, user_token, wait_until, PrivateStore, TestEnv, TestServer,
+    pending, scores, small_shape, user_token, wait_until, PrivateStore, TestEnv, TestServer,
 };
 
 const TRADE: &str =
@@ -276,23 +276,10 @@ async fn on_a_redis_cluster_every_redis_feature_gives_the_single_servers_answers
         )
         .await;
     let id = registered["data"]["registerUser"]["id"].clone();
-    let (_, challenge) = many
-        .graphql_as(
-            None,
-            "mutation($a: String!) { loginChallenge(address: $a) { message } }",
-            json!({ "a": address }),
-        )
-        .await;
-    let message = challenge["data"]["loginChallenge"]["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{challenge}"));
-    let (_, login) = many
-        .graphql_as(
-            None,
-            "mutation($a: String!, $s: String!) { login(address: $a, signature: $s) { token } }",
-            json!({ "a": address, "s": meridian::auth::wallet::sign(&key, message) }),
-        )
-        .await;
+    let login = crate::security::sign_in(&many, &address, |message| {
+        meridian::auth::wallet::sign(&key, message)
+    })
+    .await;
     let session = login["data"]["login"]["token"]
         .as_str()
         .unwrap_or_else(|| panic!("{login}"));
@@ -413,10 +400,7 @@ async fn a_redis_cluster_master_killed_under_load_fails_over_and_no_acknowledged
         let state = state.clone();
         async move { crate::support::volume_score(&state, &user).await }
     };
-    let mut before = Vec::new();
-    for user in &users {
-        before.push(score(user.clone()).await);
-    }
+    let before = scores(&state, &users).await;
 
     // A subscriber to the board: its shard channel is on the master about to die.
     let token = server.token("operator", &[Role::Admin, Role::Service]);

@@ -691,7 +691,11 @@ async fn register(server: &TestServer, address: &str, username: &str) -> Value {
 }
 
 /// Asks for a challenge, signs it with `sign`, logs in; returns the login response.
-async fn sign_in(server: &TestServer, address: &str, sign: impl Fn(&str) -> String) -> Value {
+pub(crate) async fn sign_in(
+    server: &TestServer,
+    address: &str,
+    sign: impl Fn(&str) -> String,
+) -> Value {
     let (_, challenge) = server
         .graphql_as(
             None,

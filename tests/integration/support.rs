@@ -764,6 +764,15 @@ pub async fn volume_score(state: &AppState, member: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The volume-board scores of `members`, in order.
+pub async fn scores(state: &AppState, members: &[String]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(members.len());
+    for member in members {
+        out.push(volume_score(state, member).await);
+    }
+    out
+}
+
 /// The first of `n` consecutive loopback ports with nothing listening on them.
 pub fn free_ports(n: u16) -> u16 {
     loop {
