@@ -119,8 +119,8 @@ impl Postgres {
     }
 
     /// The same adapter with the call wrappers `change` makes of its own (see
-    /// [`crate::store::Stores`]), and a read floor of its own (0: reads may go to the
-    /// replica).
+    /// [`crate::store::Stores`]), and, when a replica is configured, a read floor of its own
+    /// (0: reads may go to the replica).
     pub(crate) fn rebound(&self, change: impl Fn(&Calls) -> Calls) -> Self {
         Postgres {
             calls: change(&self.calls),
@@ -128,7 +128,12 @@ impl Postgres {
                 state: r.state.clone(),
                 calls: change(&r.calls),
             }),
-            read_floor: Arc::default(),
+            // Without a replica nothing reads the floor: no allocation per request.
+            read_floor: if self.replica.is_some() {
+                Arc::default()
+            } else {
+                self.read_floor.clone()
+            },
             ..self.clone()
         }
     }

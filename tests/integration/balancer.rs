@@ -194,6 +194,8 @@ async fn follow(
     let mut after: Option<String> = None;
     loop {
         let Some(mut socket) = try_open(port, auth.clone()).await else {
+            // A client's wait before trying again, as graphql-ws clients have
+            // (`retryWait`): the balancer may still route to the dead instance.
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
@@ -294,10 +296,6 @@ async fn three_instances_behind_haproxy_share_events_limits_and_the_outbox_and_s
         .fetch_all(state.stores().postgres().pool())
         .await
         .expect("users");
-    let score = |user: String| {
-        let state = state.clone();
-        async move { crate::support::volume_score(&state, &user).await }
-    };
     let before = crate::support::scores(&state, &users).await;
     let mut recorded = HashSet::new();
     for i in 0..30 {
@@ -336,7 +334,7 @@ async fn three_instances_behind_haproxy_share_events_limits_and_the_outbox_and_s
             .filter(|i| i % 3 == k)
             .map(|i| 10.0 + i as f64)
             .sum();
-        let moved = score(user.clone()).await - before[k];
+        let moved = crate::support::volume_score(&state, user).await - before[k];
         assert!(
             (moved - volume).abs() < 1e-6,
             "board moved {moved}, trades' volume {volume}"
@@ -375,18 +373,22 @@ async fn three_instances_behind_haproxy_share_events_limits_and_the_outbox_and_s
         seen.clone(),
         connections.clone(),
     ));
-    let victim = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            for (k, port) in ports.iter().enumerate() {
-                if websockets(*port).await == 1 {
-                    return k;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    let open_sockets = || async {
+        let mut open = Vec::new();
+        for port in &ports {
+            open.push(websockets(*port).await);
         }
+        open
+    };
+    wait_until("the follower to connect", 20, || async {
+        open_sockets().await.iter().sum::<i64>() == 1
     })
-    .await
-    .expect("the follower connects within 20 s");
+    .await;
+    let victim = open_sockets()
+        .await
+        .iter()
+        .position(|n| *n == 1)
+        .expect("the follower's instance");
     subscribed(&state, &state.stores().redis().events_channel(), 1).await;
     let recorder = token_for(&state, "recorder", &[Role::Service]);
     let mut acknowledged = Vec::new();

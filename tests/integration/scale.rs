@@ -4,7 +4,8 @@ use meridian::auth::Role;
 use serde_json::{json, Value};
 
 use crate::support::{
-    pending, scores, small_shape, user_token, wait_until, PrivateStore, TestEnv, TestServer,
+    pending, scores, small_shape, user_token, volume_score, wait_until, PrivateStore, TestEnv,
+    TestServer,
 };
 
 const TRADE: &str =
@@ -361,7 +362,7 @@ async fn master_of(via: u16, slot: i64) -> Option<u16> {
 #[tokio::test]
 async fn a_redis_cluster_master_killed_under_load_fails_over_and_no_acknowledged_write_is_lost() {
     use std::sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc, Mutex,
     };
     use std::time::{Duration, Instant};
@@ -396,10 +397,6 @@ async fn a_redis_cluster_master_killed_under_load_fails_over_and_no_acknowledged
         .fetch_all(state.stores().postgres().pool())
         .await
         .expect("users");
-    let score = |user: String| {
-        let state = state.clone();
-        async move { crate::support::volume_score(&state, &user).await }
-    };
     let before = scores(&state, &users).await;
 
     // A subscriber to the board: its shard channel is on the master about to die.
@@ -417,9 +414,23 @@ async fn a_redis_cluster_master_killed_under_load_fails_over_and_no_acknowledged
     // Load: trades written (PostgreSQL, then the relay to Redis), and the board read.
     let stop = Arc::new(AtomicBool::new(false));
     let acknowledged = Arc::new(Mutex::new(vec![0.0f64; 3]));
+    // Acknowledged trades and answered reads so far.
+    let (acks, answered) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let started = Instant::now();
+    // Each side of the load runs at 50 requests a second.
+    let pace = || {
+        let mut pace = tokio::time::interval(Duration::from_millis(20));
+        pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        pace
+    };
     let writer = {
-        let (stop, acknowledged, users) = (stop.clone(), acknowledged.clone(), users.clone());
+        let (stop, acknowledged, users, acks) = (
+            stop.clone(),
+            acknowledged.clone(),
+            users.clone(),
+            acks.clone(),
+        );
+        let mut pace = pace();
         let (client, url, token) = (
             server.anonymous.clone(),
             server.url("/graphql"),
@@ -428,6 +439,7 @@ async fn a_redis_cluster_master_killed_under_load_fails_over_and_no_acknowledged
         tokio::spawn(async move {
             let mut i = 0u64;
             while !stop.load(Ordering::SeqCst) {
+                pace.tick().await;
                 let k = (i % 3) as usize;
                 let price = 1.0 + (i % 7) as f64;
                 let input = json!({ "input": { "userId": users[k],
@@ -443,21 +455,23 @@ async fn a_redis_cluster_master_killed_under_load_fails_over_and_no_acknowledged
                     let body: Value = response.json().await.unwrap_or(Value::Null);
                     if body["data"]["recordTrade"]["id"].is_string() {
                         acknowledged.lock().expect("acks")[k] += price;
+                        acks.fetch_add(1, Ordering::SeqCst);
                     }
                 }
                 i += 1;
-                tokio::time::sleep(Duration::from_millis(20)).await;
             }
             i
         })
     };
     let reader = {
-        let stop = stop.clone();
+        let (stop, answered) = (stop.clone(), answered.clone());
         let (client, url) = (server.anonymous.clone(), server.url("/graphql"));
+        let mut pace = pace();
         tokio::spawn(async move {
             // (milliseconds since the start, answered)
             let mut reads = Vec::new();
             while !stop.load(Ordering::SeqCst) {
+                pace.tick().await;
                 let query =
                     json!({ "query": "{ leaderboard(name: \"volume\", top: 3) { size } }" });
                 let ok = match client.post(&url).json(&query).send().await {
@@ -467,13 +481,22 @@ async fn a_redis_cluster_master_killed_under_load_fails_over_and_no_acknowledged
                     }
                     Err(_) => false,
                 };
+                answered.fetch_add(usize::from(ok), Ordering::SeqCst);
                 reads.push((started.elapsed().as_millis(), ok));
-                tokio::time::sleep(Duration::from_millis(20)).await;
             }
             reads
         })
     };
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The load is under way (both sides answered) before the kill.
+    let under_way = |trades: usize, reads: usize| {
+        let (acks, answered) = (acks.clone(), answered.clone());
+        move || {
+            let done =
+                acks.load(Ordering::SeqCst) >= trades && answered.load(Ordering::SeqCst) >= reads;
+            async move { done }
+        }
+    };
+    wait_until("the load to be under way", 30, under_way(20, 20)).await;
     let killed_at = started.elapsed().as_millis();
     cluster.kill_cluster_node(victim);
     let survivor = *ports.iter().find(|p| **p != victim).expect("a survivor");
@@ -485,7 +508,29 @@ async fn a_redis_cluster_master_killed_under_load_fails_over_and_no_acknowledged
     // The old master comes back as the new one's replica, so writes can be acknowledged
     // by a replica again (MERIDIAN_REDIS_WAIT_REPLICAS=1).
     cluster.restart_cluster_node(victim);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    wait_until("the old master to replicate the new one", 60, || async {
+        let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{victim}")) else {
+            return false;
+        };
+        let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+            return false;
+        };
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(&mut conn)
+            .await
+            .unwrap_or_default();
+        info.contains("role:slave") && info.contains("master_link_status:up")
+    })
+    .await;
+    // Load goes on past the failover: 20 more trades and reads answered.
+    let (trades_now, reads_now) = (acks.load(Ordering::SeqCst), answered.load(Ordering::SeqCst));
+    wait_until(
+        "the load to go on after the failover",
+        30,
+        under_way(trades_now + 20, reads_now + 20),
+    )
+    .await;
     stop.store(true, Ordering::SeqCst);
     let trades = writer.await.expect("writer");
     let reads = reader.await.expect("reader");
@@ -495,7 +540,7 @@ async fn a_redis_cluster_master_killed_under_load_fails_over_and_no_acknowledged
     .await;
     let acknowledged = acknowledged.lock().expect("acks").clone();
     for (k, user) in users.iter().enumerate() {
-        let moved = score(user.clone()).await - before[k];
+        let moved = volume_score(&state, user).await - before[k];
         assert!(
             (moved - acknowledged[k]).abs() < 1e-6,
             "user {k}: the board moved {moved}, acknowledged trades' volume {}",
@@ -512,7 +557,7 @@ async fn a_redis_cluster_master_killed_under_load_fails_over_and_no_acknowledged
     // again on the new master. (Changes published during the failover may be missed, as
     // pub/sub does not keep them.)
     // (Read before the trade: the relay may apply it before the mutation's answer arrives.)
-    let target = score(users[0].clone()).await + 1000.0;
+    let target = volume_score(&state, &users[0]).await + 1000.0;
     let (status, body) = server
         .graphql_as(
             Some(&token),
@@ -523,7 +568,7 @@ async fn a_redis_cluster_master_killed_under_load_fails_over_and_no_acknowledged
         .await;
     assert_eq!(status, 200, "{body}");
     wait_until("the last trade on the board", 30, || async {
-        (score(users[0].clone()).await - target).abs() < 1e-6
+        (volume_score(&state, &users[0]).await - target).abs() < 1e-6
     })
     .await;
     // Updates queued before are skipped; the one that shows the last trade must come.
