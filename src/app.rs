@@ -25,6 +25,8 @@ struct Inner {
     fanout: crate::events::fanout::Fanout,
     auth: crate::auth::Authenticator,
     allow_list: Option<Arc<crate::graphql::guard::AllowList>>,
+    /// Documents that passed the guard, parsed.
+    documents: crate::graphql::guard::DocumentCache,
     symbols: crate::symbols::SymbolDirectory,
     boards: crate::boards::BoardDirectory,
     /// Cancelled once, when the process is asked to stop; everything long-lived watches it.
@@ -77,6 +79,7 @@ impl AppState {
             fanout,
             auth,
             allow_list,
+            documents: Default::default(),
             symbols: Default::default(),
             boards: Default::default(),
             shutdown: tokio_util::sync::CancellationToken::new(),
@@ -126,6 +129,11 @@ impl AppState {
     /// Checks bearer credentials.
     pub fn auth(&self) -> &crate::auth::Authenticator {
         &self.0.auth
+    }
+
+    /// Documents that passed the guard before, parsed (see [`crate::graphql::guard::Guard::parse`]).
+    pub fn documents(&self) -> &crate::graphql::guard::DocumentCache {
+        &self.0.documents
     }
 
     /// The registered documents, in allow-list mode.

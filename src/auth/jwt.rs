@@ -37,7 +37,16 @@ pub struct JwtVerifier {
     keys: Vec<(Option<String>, Algorithm, DecodingKey)>,
     issuer: String,
     audience: String,
+    /// Tokens already verified, with their principals: a client sends the same token with
+    /// every request until it expires. An entry is used only while its token is valid
+    /// (see [`JwtVerifier::verify`]); the cache holds at most [`VERIFIED_TOKENS`] tokens.
+    verified: moka::sync::Cache<String, Principal>,
 }
+
+/// Most verified tokens kept (about half a kilobyte each).
+const VERIFIED_TOKENS: u64 = 10_000;
+/// Longest time a verified token is kept: a token is reverified at least this often.
+const VERIFIED_FOR: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl JwtVerifier {
     pub fn new(config: &SecurityConfig) -> anyhow::Result<Self> {
@@ -64,11 +73,33 @@ impl JwtVerifier {
             keys,
             issuer: config.jwt_issuer.clone(),
             audience: config.jwt_audience.clone(),
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_TOKENS)
+                .time_to_live(VERIFIED_FOR)
+                .build(),
         })
     }
 
-    /// Checks the token's signature, issuer, audience and expiry.
+    /// Checks the token's signature, issuer, audience and expiry. A token verified before
+    /// is not verified again while it has not expired: its signature, issuer and audience
+    /// cannot have changed, and `nbf` had passed already.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        if let Some(principal) = self.verified.get(token) {
+            if still_valid(&principal, chrono::Utc::now()) {
+                return Ok(principal);
+            }
+            self.verified.invalidate(token);
+        }
+        let principal = self.verify_uncached(token)?;
+        // Only tokens whose text is a few kilobytes at most: the cache is bounded in
+        // entries, so each entry must be bounded in size.
+        if token.len() <= 4096 {
+            self.verified.insert(token.to_owned(), principal.clone());
+        }
+        Ok(principal)
+    }
+
+    fn verify_uncached(&self, token: &str) -> Result<Principal, AuthError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| AuthError::Invalid("the bearer token is not a JWT".into()))?;
         let key = match header.alg {
@@ -144,6 +175,14 @@ fn key_of(jwk: &Jwk) -> anyhow::Result<(Option<String>, Algorithm, DecodingKey)>
     Ok((jwk.common.key_id.clone(), alg, key))
 }
 
+/// Whether a principal verified earlier is still within its token's `exp` (with the same
+/// leeway as verification allows).
+fn still_valid(principal: &Principal, now: chrono::DateTime<chrono::Utc>) -> bool {
+    principal
+        .expires_at
+        .is_some_and(|exp| exp + chrono::Duration::seconds(LEEWAY_SECS as i64) >= now)
+}
+
 fn principal_of(claims: Claims) -> Result<Principal, AuthError> {
     let roles = claims.roles.unwrap_or_else(|| vec![Role::User]);
     if roles.is_empty() {
@@ -196,4 +235,79 @@ pub fn mint_hs256(
         &claims,
         &EncodingKey::from_secret(secret.as_bytes()),
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> SecurityConfig {
+        SecurityConfig {
+            jwt_secret: Some("a-test-secret-of-at-least-32-bytes-long".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_verified_token_is_taken_from_the_cache_until_it_expires() {
+        let config = config();
+        let verifier = JwtVerifier::new(&config).expect("verifier");
+        let token = mint_hs256(&config, "svc", &[Role::Service], 600).expect("token");
+        let first = verifier.verify(&token).expect("valid");
+        assert_eq!(
+            verifier.verified.get(&token).map(|p| p.subject),
+            Some("svc".into())
+        );
+        assert_eq!(
+            verifier.verify(&token).expect("cached").subject,
+            first.subject
+        );
+
+        // A cached principal whose token has expired is not used: the token is verified
+        // again, and refused.
+        let mut expired = first.clone();
+        expired.expires_at = Some(chrono::Utc::now() - chrono::Duration::seconds(120));
+        verifier.verified.insert(token.clone(), expired.clone());
+        let past = jsonwebtoken::get_current_timestamp() - 120;
+        let claims = Claims {
+            sub: "svc".into(),
+            exp: past,
+            iss: config.jwt_issuer.clone(),
+            aud: config.jwt_audience.clone(),
+            iat: Some(past - 600),
+            nbf: None,
+            roles: Some(vec![Role::Service]),
+        };
+        let key =
+            EncodingKey::from_secret(config.jwt_secret.as_deref().unwrap_or_default().as_bytes());
+        let token_expired =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).expect("token");
+        verifier.verified.insert(token_expired.clone(), expired);
+        assert!(verifier.verify(&token_expired).is_err());
+        assert!(verifier.verified.get(&token_expired).is_none());
+        // The valid token, found expired in the cache, is verified afresh and accepted.
+        assert!(verifier.verify(&token).is_ok());
+    }
+
+    #[test]
+    fn validity_allows_the_leeway_and_no_more() {
+        let now = chrono::Utc::now();
+        let principal = |exp: chrono::DateTime<chrono::Utc>| Principal {
+            subject: "s".into(),
+            user_id: None,
+            roles: vec![Role::Service],
+            credential: Credential::Jwt,
+            expires_at: Some(exp),
+        };
+        let leeway = chrono::Duration::seconds(LEEWAY_SECS as i64);
+        assert!(still_valid(
+            &principal(now + chrono::Duration::seconds(1)),
+            now
+        ));
+        assert!(still_valid(&principal(now - leeway), now));
+        assert!(!still_valid(
+            &principal(now - leeway - chrono::Duration::seconds(1)),
+            now
+        ));
+    }
 }

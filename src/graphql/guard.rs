@@ -88,6 +88,53 @@ pub fn ensure_codes(response: &mut async_graphql::Response) {
     }
 }
 
+/// Documents parsed and checked before, by their text: clients send the same few
+/// documents again and again, and a hit skips the scan, the parser and the shape check
+/// (their outcome depends only on the text and on limits fixed at start). Only documents
+/// that passed are kept; the cache is bounded by the total length of the texts it holds,
+/// and admits by frequency, so a stream of one-off documents cannot push out the ones in
+/// use.
+pub struct DocumentCache(moka::sync::Cache<String, Arc<Parsed>>);
+
+/// A document that passed the guard, and (once known) its validation when sent without
+/// variables: validation depends only on the document, the schema and the variables.
+pub struct Parsed {
+    pub doc: ExecutableDocument,
+    validated: std::sync::OnceLock<ValidationResult>,
+}
+
+impl Parsed {
+    /// The validation of the document without variables, if it passed before.
+    pub fn validated(&self) -> Option<ValidationResult> {
+        self.validated.get().copied()
+    }
+
+    /// Records that the document without variables passed validation.
+    pub fn remember_validation(&self, result: ValidationResult) {
+        let _ = self.validated.set(result);
+    }
+}
+
+impl DocumentCache {
+    /// Bytes of document text kept (the parsed trees take a few times more).
+    const TEXT_BYTES: u64 = 4 << 20;
+
+    pub fn new() -> Self {
+        DocumentCache(
+            moka::sync::Cache::builder()
+                .weigher(|text: &String, _| u32::try_from(text.len()).unwrap_or(u32::MAX))
+                .max_capacity(Self::TEXT_BYTES)
+                .build(),
+        )
+    }
+}
+
+impl Default for DocumentCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// The checks, run by the operation's one extension ([`super::scope::Scope`]): a single
 /// extension, because async-graphql wraps every field's resolution in each extension's
 /// chain.
@@ -131,8 +178,22 @@ fn server_error(err: Error) -> ServerError {
 }
 
 impl Guard {
-    /// Checks a document before and after the parser, and parses it.
-    pub fn parse(&self, query: &str) -> ServerResult<ExecutableDocument> {
+    /// Checks a document before and after the parser, and parses it; or takes it from
+    /// the cache of documents that passed.
+    pub fn parse(&self, query: &str) -> ServerResult<Arc<Parsed>> {
+        let cache = &self.state.documents().0;
+        if let Some(parsed) = cache.get(query) {
+            return Ok(parsed);
+        }
+        let parsed = Arc::new(Parsed {
+            doc: self.parse_uncached(query)?,
+            validated: Default::default(),
+        });
+        cache.insert(query.to_owned(), parsed.clone());
+        Ok(parsed)
+    }
+
+    fn parse_uncached(&self, query: &str) -> ServerResult<ExecutableDocument> {
         self.check_size(query)?;
         // Parsed here rather than by `next`: the engine's own post-parse checks (recursion
         // depth, directives) follow every spread and take time exponential in a fragment

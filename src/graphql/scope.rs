@@ -118,6 +118,7 @@ impl ExtensionFactory for Scope {
             guard: super::guard::Guard::new(self.state.clone()),
             types: self.types.clone(),
             query: Default::default(),
+            parsed: Default::default(),
             mutations: Default::default(),
             stores: RequestStores::new(self.state.stores()),
             queue: BatchQueue::default(),
@@ -132,6 +133,8 @@ struct ScopeExtension {
     types: Arc<std::sync::OnceLock<super::nulls::TypeMap>>,
     /// The document's text, kept for placing the nulls of field errors.
     query: std::sync::Mutex<Option<String>>,
+    /// The parsed document, when sent without variables: its validation is kept with it.
+    parsed: std::sync::Mutex<Option<Arc<super::guard::Parsed>>>,
     /// The names of the document's mutations (`None`: an anonymous one), kept only when
     /// a read replica is configured: mutations read and write on the primary.
     mutations: std::sync::Mutex<Vec<Option<String>>>,
@@ -166,12 +169,18 @@ impl Extension for ScopeExtension {
         &self,
         _ctx: &ExtensionContext<'_>,
         query: &str,
-        _variables: &Variables,
+        variables: &Variables,
         _next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let doc = self.guard.parse(query)?;
+        let parsed = self.guard.parse(query)?;
+        let doc = parsed.doc.clone();
         if let Ok(mut kept) = self.query.lock() {
             *kept = Some(query.to_owned());
+        }
+        if variables.is_empty() {
+            if let Ok(mut kept) = self.parsed.lock() {
+                *kept = Some(parsed);
+            }
         }
         if self.stores.postgres().has_replica() {
             let names = doc
@@ -191,12 +200,21 @@ impl Extension for ScopeExtension {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        self.guard.validate(ctx, next).await.map_err(|mut errors| {
+        // A document sent without variables that passed before passes again.
+        let parsed = self.parsed.lock().ok().and_then(|mut p| p.take());
+        if let Some(result) = parsed.as_ref().and_then(|p| p.validated()) {
+            return Ok(result);
+        }
+        let result = self.guard.validate(ctx, next).await.map_err(|mut errors| {
             if let Some(query) = self.query.lock().ok().and_then(|q| q.clone()) {
                 super::messages::name_variables(&query, &mut errors);
             }
             errors
-        })
+        })?;
+        if let Some(parsed) = parsed {
+            parsed.remember_validation(result);
+        }
+        Ok(result)
     }
 
     /// Subscription events bypass `execute`: their batches are driven, their errors
