@@ -8,9 +8,9 @@
 //! - the legacy `graphql-ws` (subscriptions-transport-ws): `start`/`stop`/`data`, `ka`
 //!   keepalives, `connection_error`.
 //!
-//! Each operation runs in a task of its own; its messages go through one bounded queue per
-//! connection, so a client that stops reading stalls its own operations (whose fan-out
-//! buffers are bounded) and nothing else.
+//! Each operation runs in a task of its own and writes its messages to the connection's
+//! socket itself, taking turns with the connection's other operations: a client that stops
+//! reading stalls its own operations (whose fan-out buffers are bounded) and nothing else.
 //!
 //! Every operation a client starts (query, mutation or subscription) is counted against
 //! the same rate limits as an HTTP request, and is refused with an `error` message for its
@@ -43,7 +43,7 @@ use axum::{
 };
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio::{sync::mpsc, task::AbortHandle};
+use tokio::task::AbortHandle;
 
 use super::guard::Identity;
 use super::HttpState;
@@ -56,8 +56,6 @@ const TRANSPORT_WS: &str = "graphql-transport-ws";
 const LEGACY_WS: &str = "graphql-ws";
 /// Largest message a client may send.
 const MAX_MESSAGE: usize = 64 * 1024;
-/// Messages waiting to be written to one connection.
-const OUTBOX: usize = 64;
 /// Per-connection socket buffers. GraphQL messages are small; the library's default of
 /// 128 KiB each way would cost a quarter of a megabyte per idle subscriber.
 const READ_BUFFER: usize = 8 * 1024;
@@ -197,7 +195,7 @@ struct Connection {
     state: HttpState,
     identity: Identity,
     protocol: Protocol,
-    out: mpsc::Sender<Message>,
+    out: Outbox,
     viewer: Option<Viewer>,
     operations: Arc<Mutex<HashMap<String, AbortHandle>>>,
     /// The upgrade request sent `x-meridian-trace: 1`: every event reports its round trips.
@@ -272,17 +270,8 @@ async fn serve(
     // The process waits for this session to send its close frame before it exits.
     let _tracked = state.app.tasks().token();
     let shutdown = state.app.shutdown().clone();
-    let (mut sink, mut incoming) = socket.split();
-    let (out, mut queued) = mpsc::channel::<Message>(OUTBOX);
-    let writer = tokio::spawn(async move {
-        while let Some(message) = queued.recv().await {
-            let closing = matches!(message, Message::Close(_));
-            if sink.send(message).await.is_err() || closing {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-    });
+    let (sink, mut incoming) = socket.split();
+    let out = Outbox(Arc::new(tokio::sync::Mutex::new(sink)));
     let config = state.app.config().clone();
     let mut conn = Connection {
         state,
@@ -319,7 +308,8 @@ async fn serve(
                     Protocol::Transport => json!({ "type": "ping" }),
                     Protocol::Legacy => json!({ "type": "ka" }),
                 };
-                let _ = out.try_send(text(&ping));
+                // Skipped while a message is being written: the connection is busy anyway.
+                let _ = out.try_send(text(&ping)).await;
             }
             message = incoming.next() => match message {
                 Some(Ok(Message::Text(body))) => {
@@ -353,11 +343,36 @@ async fn serve(
             code,
             reason: Utf8Bytes::from(reason),
         };
-        let _ = out.send(Message::Close(Some(frame))).await;
+        let closing = out.send(Message::Close(Some(frame)));
+        let _ = tokio::time::timeout(Duration::from_secs(5), closing).await;
     }
     drop(conn);
-    drop(out);
-    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), out.close()).await;
+}
+
+/// The connection's sending half, shared by the session and its operations: each writes
+/// its own messages, in turn (the lock is fair), so that an event costs no hop through
+/// another task on its way to the socket.
+#[derive(Clone)]
+struct Outbox(Arc<tokio::sync::Mutex<futures::stream::SplitSink<WebSocket, Message>>>);
+
+impl Outbox {
+    /// Writes one message; an error means the connection is gone.
+    async fn send(&self, message: Message) -> Result<(), axum::Error> {
+        self.0.lock().await.send(message).await
+    }
+
+    /// Writes one message unless another is being written.
+    async fn try_send(&self, message: Message) -> Result<(), axum::Error> {
+        match self.0.try_lock() {
+            Ok(mut sink) => sink.send(message).await,
+            Err(_) => Ok(()),
+        }
+    }
+
+    async fn close(&self) {
+        let _ = self.0.lock().await.close().await;
+    }
 }
 
 /// Whether a read failed because a frame or message was over the size limit.
@@ -366,6 +381,15 @@ fn is_too_long(err: &axum::Error) -> bool {
     std::error::Error::source(err)
         .and_then(|inner| inner.downcast_ref::<Error>())
         .is_some_and(|inner| matches!(inner, Error::Capacity(CapacityError::MessageTooLong { .. })))
+}
+
+/// A `next` (or legacy `data`) message, serialized without building a JSON value first.
+#[derive(serde::Serialize)]
+struct OperationMessage<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    payload: &'a async_graphql::Response,
 }
 
 fn text(value: &Value) -> Message {
@@ -575,11 +599,17 @@ impl Connection {
                     return;
                 }
                 first = false;
-                let payload = serde_json::to_value(&response).unwrap_or(Value::Null);
+                // Written straight from the response: no JSON tree in between.
+                let message = OperationMessage {
+                    id: &id,
+                    kind: data_type,
+                    payload: &response,
+                };
+                let Ok(body) = serde_json::to_string(&message) else {
+                    return;
+                };
                 if out
-                    .send(text(
-                        &json!({ "type": data_type, "id": id, "payload": payload }),
-                    ))
+                    .send(Message::Text(Utf8Bytes::from(body)))
                     .await
                     .is_err()
                 {
