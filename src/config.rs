@@ -120,7 +120,8 @@ pub struct Config {
     #[arg(long, env = "MERIDIAN_MAX_SERIES_POINTS", default_value_t = 1500)]
     pub max_series_points: u32,
 
-    /// Seconds a cached `stats24h` entry lives in Redis.
+    /// Seconds a cached `stats24h` entry lives in Redis (0: no cache, every request asks
+    /// ClickHouse).
     #[arg(long, env = "MERIDIAN_STATS_CACHE_TTL_SECS", default_value_t = 30)]
     pub stats_cache_ttl_secs: u64,
 

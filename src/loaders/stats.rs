@@ -25,13 +25,18 @@ impl Loader<Stats24hOf> for Batcher {
 
     async fn load(&self, keys: &[Stats24hOf]) -> Result<HashMap<Stats24hOf, StatsRow>, LoadError> {
         let _flight = self.flight("stats24h");
+        // A TTL of 0 turns the cache off: every batch asks ClickHouse.
+        let caching = self.stats_ttl_secs > 0;
         let names: Vec<String> = keys.iter().map(|k| cache_name(&k.0)).collect();
-        let cached = self
-            .stores
-            .redis()
-            .cache_get(&names)
-            .await
-            .map_err(shared)?;
+        let cached = if caching {
+            self.stores
+                .redis()
+                .cache_get(&names)
+                .await
+                .map_err(shared)?
+        } else {
+            vec![None; keys.len()]
+        };
         let mut out = HashMap::with_capacity(keys.len());
         let mut missing = Vec::new();
         for (key, value) in keys.iter().zip(cached) {
@@ -56,7 +61,7 @@ impl Loader<Stats24hOf> for Batcher {
             .iter()
             .filter_map(|row| Some((cache_name(&row.symbol), serde_json::to_string(row).ok()?)))
             .collect();
-        if !entries.is_empty() {
+        if caching && !entries.is_empty() {
             // A failed cache write costs the next request a recomputation, nothing more.
             let write = self.stores.redis().cache_set(&entries, self.stats_ttl_secs);
             if let Err(err) = write.await {
