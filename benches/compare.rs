@@ -301,6 +301,9 @@ async fn main() -> anyhow::Result<()> {
             c.http_addr = format!("127.0.0.1:{port}")
                 .parse()
                 .expect("loopback address");
+            // Seeding 100x writes millions of rows in statements that take longer than a
+            // request may.
+            c.store_timeout_ms = 600_000;
         })
         .await?;
         let result = run(&namespace.config, seconds, users, scale, i == 0).await;
