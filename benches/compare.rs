@@ -206,25 +206,31 @@ mod peers {
 
     const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/peers");
 
+    /// The arguments both versions take: the database, its public schema, where to listen.
+    fn serving(database_url: &str, port: u16) -> Vec<String> {
+        [
+            "--connection",
+            database_url,
+            "--schema",
+            "public",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
+
     pub async fn start(database_url: &str) -> anyhow::Result<Peers> {
         let mut peers = Peers(Vec::new());
         let v4 = format!("{ROOT}/node_modules/postgraphile/cli.js");
         if std::path::Path::new(&v4).exists() {
             let port = super::free_port()?;
             let child = Command::new("node")
-                .args([
-                    &v4,
-                    "--connection",
-                    database_url,
-                    "--schema",
-                    "public",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    &port.to_string(),
-                    "--disable-query-log",
-                    "--disable-default-mutations",
-                ])
+                .arg(&v4)
+                .args(serving(database_url, port))
+                .args(["--disable-query-log", "--disable-default-mutations"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
                 .spawn()?;
@@ -242,21 +248,9 @@ mod peers {
             let port = super::free_port()?;
             // Node 20 lacks Promise.withResolvers, which v5 calls; the polyfill adds it.
             let child = Command::new("node")
-                .args([
-                    "--require",
-                    &format!("{ROOT}/v5/polyfill.cjs"),
-                    &v5,
-                    "--preset",
-                    "postgraphile/presets/amber",
-                    "--connection",
-                    database_url,
-                    "--schema",
-                    "public",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    &port.to_string(),
-                ])
+                .args(["--require", &format!("{ROOT}/v5/polyfill.cjs"), &v5])
+                .args(["--preset", "postgraphile/presets/amber"])
+                .args(serving(database_url, port))
                 .current_dir(format!("{ROOT}/v5"))
                 .env("GRAPHILE_ENV", "production")
                 .stdout(Stdio::null())
