@@ -97,7 +97,9 @@ pub fn ensure_codes(response: &mut async_graphql::Response) {
 pub struct DocumentCache(moka::sync::Cache<String, Arc<Parsed>>);
 
 /// A document that passed the guard, and (once known) its validation when sent without
-/// variables: validation depends only on the document, the schema and the variables.
+/// variables: validation depends only on the document, the schema and the variables. (The
+/// operation name matters to it only through variables: async-graphql 7 checks variable
+/// values in the selected operation alone, and every other rule in every operation.)
 pub struct Parsed {
     pub doc: ExecutableDocument,
     validated: std::sync::OnceLock<ValidationResult>,
